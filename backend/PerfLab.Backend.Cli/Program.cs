@@ -1,0 +1,223 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using PerfLab.Backend.Devices;
+using PerfLab.Backend.Logging;
+using PerfLab.Backend.Server;
+using PerfLab.Vhost.Cli;
+using PerfLab.Vhost.Diagnostics;
+using PerfLab.Vhost.Polling;
+using PerfLab.Vhost.Protocol;
+
+namespace PerfLab.Backend.Cli;
+
+public static class Program
+{
+    private const string Help =
+"""
+perflab-backend: a vhost-user back-end for a virtio-net device.
+
+Usage: perflab-backend [options]
+
+Connection
+  --socket PATH            UNIX socket path (default /tmp/perflab-vhost.sock)
+  --client                 connect to a front-end that listens (QEMU server=on, DPDK
+                           virtio-user server=1) instead of listening; reconnects after
+                           every disconnect
+  --reconnect-min-ms MS    client mode: first retry delay, doubling (10)
+  --reconnect-max-ms MS    client mode: retry delay cap (1000)
+  --socket-mode OCTAL      permissions of the listening socket (600)
+  --first-message-s S      drop a connection silent for S seconds after connecting (10; 0: off)
+  --max-sessions N         exit after N sessions (default: serve forever)
+
+Device
+  --mode loopback|sink     loopback (default): every TX frame comes back on the same queue
+                           pair's RX with source and destination MAC swapped; sink: count, drop
+  --drop-when-full         loopback: drop and count frames when the guest posted no RX buffer
+                           (default: back-pressure, the frame waits on TX)
+  --batch N                most frames taken from a TX queue per round (64)
+  --queues N               queue pairs offered (GET_QUEUE_NUM; MQ offered if N > 1) (8)
+  --pairs-per-worker K     queue pairs served by one worker thread (1)
+  --cpus LIST              pin worker i to CPU LIST[i % n], e.g. 1 or 0,1 (default: no pinning)
+  --disable-features LIST  withhold virtio features: event-idx,indirect,mrg-rxbuf,mq or 0xMASK
+  --disable-protocol LIST  withhold protocol features: reply-ack,status,backend-req,mq or 0xMASK
+
+Polling (per worker)
+{POLL}
+Output
+  --stats-interval S       seconds between stats lines on stdout (1; 0: none)
+  --stats-socket PATH      serve a JSON snapshot of all counters to every connection
+  --stats-json PATH        write the final counters as JSON on exit
+  --quiet                  warnings and errors only
+  --help                   this text
+
+Stops on SIGINT or SIGTERM, printing a summary with CPU time and GC counts.
+""";
+
+    public static int Main(string[] args)
+    {
+        BackendOptions o;
+        try
+        {
+            o = Parse(args);
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"perflab-backend: {e.Message} (see --help)");
+            return 2;
+        }
+        if (o is null)
+        {
+            Console.WriteLine(Help.Replace("{POLL}", PollOptions.HelpText));
+            return 0;
+        }
+        return Run(o);
+    }
+
+    private static int Run(BackendOptions o)
+    {
+        VhostUserServer server;
+        try
+        {
+            server = new VhostUserServer(o);
+        }
+        catch (IOException e)
+        {
+            Console.Error.WriteLine($"perflab-backend: {e.Message}");
+            return 1;
+        }
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; server.Stop(); });
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; server.Stop(); });
+        using var statsServer = o.StatsSocket != null ? new Stats.StatsServer(server.Stats, o.StatsSocket) : null;
+        GcSnapshot gc0 = GcSnapshot.Take();
+        var printer = o.StatsInterval > 0 ? new Thread(() => PrintLoop(server, o.StatsInterval)) { IsBackground = true, Name = "stats-printer" } : null;
+        printer?.Start();
+        server.Run();
+        BackendStats final = server.Stats.Snapshot();
+        GcSnapshot gc = GcSnapshot.Take() - gc0;
+        server.Dispose();
+        PrintSummary(final, gc);
+        if (o.StatsJson != null)
+        {
+            File.WriteAllText(o.StatsJson, final.ToJson(indented: true));
+        }
+        return 0;
+    }
+
+    private static void PrintLoop(VhostUserServer server, double interval)
+    {
+        BackendStats prev = Stats.StatsCollector.Accounted(server.Stats.Snapshot);
+        while (!server.Stopping.WaitHandle.WaitOne(TimeSpan.FromSeconds(interval)))
+        {
+            // Booked as the stats machinery's own allocation, not the data plane's.
+            prev = Stats.StatsCollector.Accounted(() => PrintOne(server, prev));
+        }
+    }
+
+    private static BackendStats PrintOne(VhostUserServer server, BackendStats prev)
+    {
+        BackendStats now = server.Stats.Snapshot();
+        double dt = (now.TimestampNs - prev.TimestampNs) / 1e9;
+        long pkts = now.Packets - prev.Packets;
+        long batches = now.Queues.Where(q => q.Direction == "tx").Sum(q => q.Batches) - prev.Queues.Where(q => q.Direction == "tx").Sum(q => q.Batches);
+        long empty = now.Workers.Sum(w => w.EmptyPolls) - prev.Workers.Sum(w => w.EmptyPolls);
+        long kicks = now.Queues.Sum(q => q.Kicks) - prev.Queues.Sum(q => q.Kicks);
+        long calls = now.Queues.Sum(q => q.Calls) - prev.Queues.Sum(q => q.Calls);
+        long wakeups = now.Workers.Sum(w => w.Wakeups) - prev.Workers.Sum(w => w.Wakeups);
+        double busy = (now.BusyNs - prev.BusyNs) / 1e9 / dt * 100;
+        double cpu = (now.CpuNs - prev.CpuNs) / 1e9 / dt * 100;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"stats: pkts={pkts} mpps={pkts / dt / 1e6:F3} batches={batches} avg_batch={(batches > 0 ? (double)pkts / batches : 0):F1} empty_polls={empty} kicks={kicks} wakeups={wakeups} calls={calls} busy={busy:F0}% cpu={cpu:F0}%"));
+        return now;
+    }
+
+    private static void PrintSummary(BackendStats s, GcSnapshot gc)
+    {
+        double busyPerPkt = s.Packets > 0 ? (double)s.BusyNs / s.Packets : 0;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"summary: sessions={s.Sessions} packets={s.Packets} bytes={s.Bytes} busy_ns_per_packet={busyPerPkt:F1} cpu_user={s.CpuUserNs / 1e9:F3}s cpu_sys={s.CpuSysNs / 1e9:F3}s {gc}"));
+        foreach (var q in s.Queues)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  queue {q.Index} ({q.Direction}{q.Pair}): packets={q.Packets} batches={q.Batches} kicks={q.Kicks} calls={q.Calls} suppressed={q.CallsSuppressed} rejected={q.Rejected} dropped={q.Dropped} rx_full={q.RxFull}{(q.Fault.Length > 0 ? " fault=" + q.Fault : "")}"));
+        }
+    }
+
+    /// <summary>Parses the command line; null means --help.</summary>
+    public static BackendOptions Parse(string[] args)
+    {
+        var o = new BackendOptions();
+        var d = new NetDeviceOptions();
+        var poll = new PollOptions();
+        var a = new ArgReader(args);
+        while (a.MoveNext())
+        {
+            if (PollOptions.TryParseArg(a, ref poll))
+            {
+                continue;
+            }
+            switch (a.Current)
+            {
+                case "--help" or "-h": return null!;
+                case "--socket": o = o with { SocketPath = a.String() }; break;
+                case "--client": o = o with { Client = true }; break;
+                case "--reconnect-min-ms": o = o with { ReconnectMin = TimeSpan.FromMilliseconds(a.Double()) }; break;
+                case "--reconnect-max-ms": o = o with { ReconnectMax = TimeSpan.FromMilliseconds(a.Double()) }; break;
+                case "--socket-mode": o = o with { SocketMode = (Mono.Unix.Native.FilePermissions)Convert.ToUInt32(a.String(), 8) }; break;
+                case "--first-message-s": o = o with { FirstMessageTimeout = TimeSpan.FromSeconds(a.Double()) }; break;
+                case "--max-sessions": o = o with { MaxSessions = a.Int() }; break;
+                case "--mode":
+                    d = d with
+                    {
+                        Mode = a.String() switch
+                        {
+                            "loopback" => NetMode.Loopback,
+                            "sink" => NetMode.Sink,
+                            var m => throw new ArgumentException($"--mode: '{m}' is not loopback or sink"),
+                        },
+                    };
+                    break;
+                case "--drop-when-full": d = d with { Backpressure = false }; break;
+                case "--batch": d = d with { Batch = Positive(a.Int(), "--batch", 4096) }; break;
+                case "--queues": d = d with { MaxQueuePairs = Positive(a.Int(), "--queues", 128) }; break;
+                case "--pairs-per-worker": d = d with { PairsPerWorker = Positive(a.Int(), "--pairs-per-worker", 128) }; break;
+                case "--cpus": d = d with { Cpus = a.String().Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray() }; break;
+                case "--disable-features": d = d with { DisabledFeatures = FeatureList(a.String(), features: true) }; break;
+                case "--disable-protocol": d = d with { DisabledProtocolFeatures = FeatureList(a.String(), features: false) }; break;
+                case "--stats-interval": o = o with { StatsInterval = a.Double() }; break;
+                case "--stats-socket": o = o with { StatsSocket = a.String() }; break;
+                case "--stats-json": o = o with { StatsJson = a.String() }; break;
+                case "--quiet": Log.Level = 2; break;
+                default: throw new ArgumentException($"unknown option {a.Current}");
+            }
+        }
+        return o with { Device = d with { Poll = poll } };
+    }
+
+    private static int Positive(int v, string name, int max) =>
+        v >= 1 && v <= max ? v : throw new ArgumentException($"{name} must be 1..{max}");
+
+    private static ulong FeatureList(string s, bool features)
+    {
+        if (s.StartsWith("0x", StringComparison.OrdinalIgnoreCase))
+        {
+            return ulong.Parse(s[2..], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+        }
+        ulong mask = 0;
+        foreach (string n in s.Split(',', StringSplitOptions.RemoveEmptyEntries))
+        {
+            mask |= (features, n) switch
+            {
+                (true, "event-idx") => VirtioFeatures.RingEventIdx,
+                (true, "indirect") => VirtioFeatures.RingIndirectDesc,
+                (true, "mrg-rxbuf") => VirtioFeatures.NetMrgRxbuf,
+                (true, "mq") => VirtioFeatures.NetMq,
+                (false, "reply-ack") => ProtocolFeatures.ReplyAck,
+                (false, "status") => ProtocolFeatures.Status,
+                (false, "backend-req") => ProtocolFeatures.BackendReq,
+                (false, "mq") => ProtocolFeatures.Mq,
+                _ => throw new ArgumentException($"unknown feature '{n}'"),
+            };
+        }
+        return mask;
+    }
+}

@@ -1,0 +1,55 @@
+using PerfLab.Vhost.Memory;
+
+namespace PerfLab.Backend.Devices;
+
+/// <summary>
+/// What the control plane needs from a device. The handler negotiates, maps memory and
+/// configures vrings; the device runs them. Every change to rings or memory happens between
+/// <see cref="Pause"/> and <see cref="Resume"/>, so the data plane never sees a half-made
+/// change and never touches memory that is being unmapped.
+/// </summary>
+public interface IVhostDevice : IDisposable
+{
+    /// <summary>Virtio feature bits offered in GET_FEATURES (including PROTOCOL_FEATURES).</summary>
+    ulong OfferedFeatures { get; }
+
+    /// <summary>Protocol feature bits offered in GET_PROTOCOL_FEATURES.</summary>
+    ulong OfferedProtocolFeatures { get; }
+
+    /// <summary>Queue pairs (for net, GET_QUEUE_NUM is read as pairs).</summary>
+    int MaxQueuePairs { get; }
+
+    /// <summary>Stops all workers at a round boundary and waits until they have stopped.</summary>
+    void Pause();
+
+    /// <summary>Hands workers the new configuration and restarts them.</summary>
+    void Resume(DeviceView view);
+
+    /// <summary>A ring was found broken by the data plane (sticky until reset).</summary>
+    bool NeedsReset { get; }
+
+    void ClearNeedsReset();
+}
+
+/// <summary>An immutable view of what the data plane should run, built by the handler.</summary>
+public sealed class DeviceView
+{
+    public static readonly DeviceView Idle = new()
+    {
+        Memory = GuestMemory.Empty,
+        Vrings = [],
+    };
+
+    public required GuestMemory Memory { get; init; }
+
+    /// <summary>All rings (index = ring number); workers pick the active ones.</summary>
+    public required IReadOnlyList<Vring> Vrings { get; init; }
+
+    public ulong AckedFeatures { get; init; }
+
+    /// <summary>The dirty log while LOG_ALL is acked and SET_LOG_BASE was given, else null.</summary>
+    public DirtyLog? Log { get; init; }
+
+    /// <summary>MAC addresses for which to inject a RARP on RX (SEND_RARP), once.</summary>
+    public byte[]? RarpMac { get; init; }
+}

@@ -1,0 +1,375 @@
+using System.Runtime.CompilerServices;
+using PerfLab.Backend.Logging;
+using PerfLab.Backend.Stats;
+using PerfLab.Vhost.Interop;
+using PerfLab.Vhost.Memory;
+using PerfLab.Vhost.Virtq;
+
+namespace PerfLab.Backend.Devices;
+
+/// <summary>Per-view constants of the data path, derived from the negotiated features.</summary>
+public readonly record struct DataPathConfig(
+    NetMode Mode, bool Backpressure, int Batch, uint HdrLen, bool Mergeable, DirtyLog? Log);
+
+/// <summary>
+/// The virtio-net data path, written once and specialised per ring layout through the
+/// <typeparamref name="TRing"/> generic argument. Runs on a worker thread (or a test thread);
+/// allocates nothing; reports a malformed ring once and then skips it.
+/// </summary>
+public static class NetDataPath
+{
+    private enum Delivery : byte
+    {
+        Delivered,
+        NoRxBuffer,
+        RxBroken,
+        Dropped,
+    }
+
+    /// <summary>
+    /// Loopback: takes up to Batch frames from TX and copies each once, TX buffer straight into
+    /// RX buffer(s), with the MACs swapped; publishes both used rings once per batch and calls
+    /// the guest if it asked. With back-pressure, stops when RX has no buffer and leaves the
+    /// frame on TX. Returns the TX chains completed.
+    /// </summary>
+    public static int Loopback<TRing>(QueuePair p, ref TRing tx, ref TRing rx, GuestMemory mem, in DataPathConfig c)
+        where TRing : struct, IDeviceRing
+    {
+        int avail = tx.Available();
+        if (avail <= 0)
+        {
+            if (avail < 0)
+            {
+                ReportFault(p, p.Tx!);
+            }
+            return 0;
+        }
+        uint hdr = c.HdrLen;
+        int limit = Math.Min(avail, c.Batch);
+        int n = 0;
+        long bytes = 0;
+        p.TxBlocked = false;
+        QueueCounters txc = p.Tx!.Counters;
+        while (n < limit)
+        {
+            if (!c.Mergeable && c.Backpressure && rx.Available() <= 0)
+            {
+                p.TxBlocked = true;
+                txc.RxFull++;
+                break;
+            }
+            uint txMark = tx.MarkPosition();
+            PopStatus s = tx.TryPop(mem, ref p.TxChain, deviceWrites: false);
+            if (s != PopStatus.Ok)
+            {
+                if (s == PopStatus.Broken)
+                {
+                    ReportFault(p, p.Tx!);
+                }
+                break;
+            }
+            uint frameLen = p.TxChain.TotalLen > hdr ? p.TxChain.TotalLen - hdr : 0;
+            if (frameLen == 0)
+            {
+                // A TX buffer with a header and no frame: complete it, count it, move on.
+                txc.Rejected++;
+                tx.PushUsed(p.TxChain.Id, 0, p.TxChain.SlotCount);
+                n++;
+                continue;
+            }
+            Delivery d = c.Mergeable
+                ? DeliverMergeable(p, ref rx, mem, hdr, frameLen, c.Log)
+                : DeliverOne(p, ref rx, mem, hdr, frameLen, c.Log);
+            if (d == Delivery.NoRxBuffer)
+            {
+                if (c.Backpressure)
+                {
+                    tx.RewindTo(txMark);
+                    p.TxBlocked = true;
+                    txc.RxFull++;
+                    break;
+                }
+                txc.Dropped++;
+            }
+            else if (d == Delivery.RxBroken)
+            {
+                tx.RewindTo(txMark);
+                break;
+            }
+            else if (d == Delivery.Dropped)
+            {
+                txc.Truncated++;
+            }
+            else
+            {
+                bytes += frameLen;
+            }
+            tx.PushUsed(p.TxChain.Id, 0, p.TxChain.SlotCount);
+            n++;
+        }
+        if (n > 0)
+        {
+            Complete(ref tx, p.Tx!, n, bytes);
+            Complete(ref rx, p.Rx!, 0, 0);
+        }
+        return n;
+    }
+
+    /// <summary>Sink: takes up to Batch frames, counts them and returns the buffers.</summary>
+    public static int Sink<TRing>(QueuePair p, ref TRing tx, GuestMemory mem, in DataPathConfig c)
+        where TRing : struct, IDeviceRing
+    {
+        int avail = tx.Available();
+        if (avail <= 0)
+        {
+            if (avail < 0)
+            {
+                ReportFault(p, p.Tx!);
+            }
+            return 0;
+        }
+        int limit = Math.Min(avail, c.Batch);
+        int n = 0;
+        long bytes = 0;
+        while (n < limit)
+        {
+            PopStatus s = tx.TryPop(mem, ref p.TxChain, deviceWrites: false);
+            if (s != PopStatus.Ok)
+            {
+                if (s == PopStatus.Broken)
+                {
+                    ReportFault(p, p.Tx!);
+                }
+                break;
+            }
+            bytes += p.TxChain.TotalLen > c.HdrLen ? p.TxChain.TotalLen - c.HdrLen : 0;
+            tx.PushUsed(p.TxChain.Id, 0, p.TxChain.SlotCount);
+            n++;
+        }
+        if (n > 0)
+        {
+            Complete(ref tx, p.Tx!, n, bytes);
+        }
+        return n;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Delivery DeliverOne<TRing>(QueuePair p, ref TRing rx, GuestMemory mem, uint hdr, uint frameLen, DirtyLog? log)
+        where TRing : struct, IDeviceRing
+    {
+        uint mark = rx.MarkPosition();
+        PopStatus s = rx.TryPop(mem, ref p.RxChain, deviceWrites: true);
+        if (s != PopStatus.Ok)
+        {
+            if (s == PopStatus.Broken)
+            {
+                ReportFault(p, p.Rx!);
+                return Delivery.RxBroken;
+            }
+            return Delivery.NoRxBuffer;
+        }
+        if (p.RxChain.TotalLen < hdr + frameLen)
+        {
+            // Without MRG_RXBUF a frame must fit one buffer: give the buffer back, drop the frame.
+            rx.RewindTo(mark);
+            return Delivery.Dropped;
+        }
+        ChainIo.Copy(ref p.TxChain, hdr, ref p.RxChain, hdr, frameLen);
+        ChainIo.WriteNetHeader(ref p.RxChain, hdr, 1);
+        ChainIo.SwapMacs(ref p.RxChain, hdr);
+        uint written = hdr + frameLen;
+        if (log != null)
+        {
+            ChainIo.LogWritten(ref p.RxChain, written, log);
+        }
+        rx.PushUsed(p.RxChain.Id, written, p.RxChain.SlotCount);
+        return Delivery.Delivered;
+    }
+
+    /// <summary>
+    /// MRG_RXBUF: the frame fills as many RX buffers as it needs; only the first carries the
+    /// header, whose num_buffers says how many (reference §9.2). If RX runs out mid-frame, every
+    /// buffer taken for this frame is given back.
+    /// </summary>
+    private static Delivery DeliverMergeable<TRing>(QueuePair p, ref TRing rx, GuestMemory mem, uint hdr, uint frameLen, DirtyLog? log)
+        where TRing : struct, IDeviceRing
+    {
+        uint mark = rx.MarkPosition();
+        uint copied = 0;
+        int nb = 0;
+        while (copied < frameLen)
+        {
+            if (nb == QueuePair.MaxMergeBuffers)
+            {
+                rx.RewindTo(mark);
+                return Delivery.Dropped;
+            }
+            bool first = nb == 0;
+            PopStatus s = first
+                ? rx.TryPop(mem, ref p.RxFirst, deviceWrites: true)
+                : rx.TryPop(mem, ref p.RxChain, deviceWrites: true);
+            if (s != PopStatus.Ok)
+            {
+                rx.RewindTo(mark);
+                if (s == PopStatus.Broken)
+                {
+                    ReportFault(p, p.Rx!);
+                    return Delivery.RxBroken;
+                }
+                return Delivery.NoRxBuffer;
+            }
+            uint dstOff = first ? hdr : 0;
+            uint c;
+            if (first)
+            {
+                if (p.RxFirst.TotalLen <= hdr)
+                {
+                    rx.RewindTo(mark);
+                    return Delivery.Dropped;
+                }
+                c = ChainIo.Copy(ref p.TxChain, hdr, ref p.RxFirst, dstOff, frameLen);
+                p.MergeIds[nb] = p.RxFirst.Id;
+                p.MergeSlots[nb] = p.RxFirst.SlotCount;
+                if (log != null)
+                {
+                    ChainIo.LogWritten(ref p.RxFirst, dstOff + c, log);
+                }
+            }
+            else
+            {
+                c = ChainIo.Copy(ref p.TxChain, hdr + copied, ref p.RxChain, 0, frameLen - copied);
+                p.MergeIds[nb] = p.RxChain.Id;
+                p.MergeSlots[nb] = p.RxChain.SlotCount;
+                if (log != null)
+                {
+                    ChainIo.LogWritten(ref p.RxChain, c, log);
+                }
+            }
+            p.MergeLens[nb] = dstOff + c;
+            copied += c;
+            nb++;
+        }
+        ChainIo.WriteNetHeader(ref p.RxFirst, hdr, (ushort)nb);
+        ChainIo.SwapMacs(ref p.RxFirst, hdr);
+        for (int i = 0; i < nb; i++)
+        {
+            rx.PushUsed(p.MergeIds[i], p.MergeLens[i], p.MergeSlots[i]);
+        }
+        return Delivery.Delivered;
+    }
+
+    /// <summary>
+    /// Injects one RARP frame announcing <paramref name="mac"/> on RX (SEND_RARP, reference §2.2,
+    /// as DPDK builds it). Returns false if no RX buffer is posted yet (retry next round).
+    /// </summary>
+    public static bool InjectRarp<TRing>(QueuePair p, ref TRing rx, GuestMemory mem, uint hdr, byte[] mac, DirtyLog? log)
+        where TRing : struct, IDeviceRing
+    {
+        Span<byte> frame = stackalloc byte[60];
+        RarpFrame.Build(frame, mac);
+        uint mark = rx.MarkPosition();
+        PopStatus s = rx.TryPop(mem, ref p.RxChain, deviceWrites: true);
+        if (s != PopStatus.Ok)
+        {
+            if (s == PopStatus.Broken)
+            {
+                ReportFault(p, p.Rx!);
+            }
+            return false;
+        }
+        if (p.RxChain.TotalLen < hdr + (uint)frame.Length)
+        {
+            rx.RewindTo(mark);
+            return false;
+        }
+        ChainIo.WriteNetHeader(ref p.RxChain, hdr, 1);
+        ChainIo.Write(ref p.RxChain, hdr, frame);
+        uint written = hdr + (uint)frame.Length;
+        if (log != null)
+        {
+            ChainIo.LogWritten(ref p.RxChain, written, log);
+        }
+        rx.PushUsed(p.RxChain.Id, written, p.RxChain.SlotCount);
+        Complete(ref rx, p.Rx!, 0, 0);
+        return true;
+    }
+
+    /// <summary>Publishes a ring's used elements, calls the guest if it asked, counts.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Complete<TRing>(ref TRing ring, Vring v, int packets, long bytes) where TRing : struct, IDeviceRing
+    {
+        int callFd = v.CallFd;
+        PublishResult r = ring.Publish(callFd >= 0);
+        if (r == PublishResult.Nothing)
+        {
+            return;
+        }
+        QueueCounters qc = v.Counters;
+        if (packets > 0)
+        {
+            qc.RecordBatch(packets, bytes);
+        }
+        if (r == PublishResult.Call)
+        {
+            EventFd.Signal(callFd);
+            qc.Calls++;
+        }
+        else
+        {
+            qc.CallsSuppressed++;
+        }
+    }
+
+    /// <summary>A ring broke: count it, log it once (rate-limited), signal the error fd, and
+    /// take the pair out of service until the front-end resets the ring.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static void ReportFault(QueuePair p, Vring v)
+    {
+        if (p.Dead)
+        {
+            return;
+        }
+        p.Dead = true;
+        v.Counters.Faults++;
+        v.Counters.Rejected++;
+        Log.RateLimited($"vring {v.Index} (pair {p.Index}) marked broken: {v.Fault}; the pair stops until the front-end resets the ring");
+        if (v.ErrFd >= 0)
+        {
+            EventFd.Signal(v.ErrFd);
+        }
+        p.DeviceFault?.Raise();
+    }
+}
+
+/// <summary>A device's sticky "a ring broke" flag, raised by the data plane and read by the
+/// control plane for GET_STATUS (DEVICE_NEEDS_RESET), so neither knows the other.</summary>
+public sealed class FaultFlag
+{
+    private int _raised;
+
+    public bool IsRaised => Volatile.Read(ref _raised) != 0;
+
+    public void Raise() => Volatile.Write(ref _raised, 1);
+
+    public void Clear() => Volatile.Write(ref _raised, 0);
+}
+
+/// <summary>The RARP frame DPDK's vhost builds for SEND_RARP (60 bytes, padded).</summary>
+public static class RarpFrame
+{
+    public static void Build(Span<byte> frame, ReadOnlySpan<byte> mac)
+    {
+        frame.Clear();
+        frame[..6].Fill(0xff);                  // broadcast destination
+        mac[..6].CopyTo(frame[6..]);            // source: the guest's MAC
+        frame[12] = 0x80;
+        frame[13] = 0x35;                       // ethertype RARP
+        frame[14] = 0x00; frame[15] = 0x01;     // hardware type Ethernet
+        frame[16] = 0x08; frame[17] = 0x00;     // protocol IPv4
+        frame[18] = 6;                          // hardware address length
+        frame[19] = 4;                          // protocol address length
+        frame[20] = 0x00; frame[21] = 0x03;     // opcode: reverse request
+        mac[..6].CopyTo(frame[22..]);           // sender hardware address
+        mac[..6].CopyTo(frame[32..]);           // target hardware address
+    }
+}

@@ -1,0 +1,51 @@
+using PerfLab.Vhost.Polling;
+using PerfLab.Vhost.Protocol;
+
+namespace PerfLab.Backend.Devices;
+
+/// <summary>What the virtio-net device does with the frames the guest transmits.</summary>
+public enum NetMode
+{
+    /// <summary>Each TX frame comes back on the same pair's RX queue with its MACs swapped.</summary>
+    Loopback,
+    /// <summary>Count and drop.</summary>
+    Sink,
+}
+
+/// <summary>Device and data-plane settings (the daemon's CLI fills this).</summary>
+public sealed record NetDeviceOptions
+{
+    public NetMode Mode { get; init; } = NetMode.Loopback;
+
+    /// <summary>Loopback with no RX buffer posted: wait for one (true) or drop and count (false).</summary>
+    public bool Backpressure { get; init; } = true;
+
+    /// <summary>Most chains taken from a TX queue per round (DPDK's burst, vhost-net's batch).</summary>
+    public int Batch { get; init; } = 64;
+
+    /// <summary>Queue pairs offered (GET_QUEUE_NUM); MQ is offered when more than one.</summary>
+    public int MaxQueuePairs { get; init; } = 8;
+
+    /// <summary>Queue pairs served by one worker thread (1: one worker per pair).</summary>
+    public int PairsPerWorker { get; init; } = 1;
+
+    /// <summary>CPU to pin worker i to: Cpus[i % Cpus.Length]; null: no pinning.</summary>
+    public int[]? Cpus { get; init; }
+
+    public PollOptions Poll { get; init; } = new();
+
+    /// <summary>Virtio feature bits to withhold from the offer (tests, experiments).</summary>
+    public ulong DisabledFeatures { get; init; }
+
+    /// <summary>Protocol feature bits to withhold from the offer.</summary>
+    public ulong DisabledProtocolFeatures { get; init; }
+
+    /// <summary>Every virtio feature the device implements.</summary>
+    public const ulong SupportedFeatures =
+        VirtioFeatures.Version1 | VirtioFeatures.ProtocolFeatures | VirtioFeatures.RingEventIdx
+        | VirtioFeatures.RingIndirectDesc | VirtioFeatures.NetMrgRxbuf | VirtioFeatures.NetMq;
+
+    /// <summary>Every protocol feature the handler implements.</summary>
+    public const ulong SupportedProtocolFeatures =
+        ProtocolFeatures.Mq | ProtocolFeatures.ReplyAck | ProtocolFeatures.BackendReq | ProtocolFeatures.Status;
+}

@@ -1,0 +1,63 @@
+using PerfLab.Vhost.Virtq;
+
+namespace PerfLab.Backend.Devices;
+
+/// <summary>
+/// A virtio-net queue pair as the data plane sees it: rx = ring 2i, tx = ring 2i+1, plus the
+/// scratch chains the worker walks into (native memory, allocated when the pair is activated,
+/// so processing allocates nothing). Owned by one worker.
+/// </summary>
+public sealed class QueuePair : IDisposable
+{
+    /// <summary>Most RX buffers one mergeable frame may take.</summary>
+    public const int MaxMergeBuffers = 64;
+
+    public QueuePair(int index) => Index = index;
+
+    public int Index { get; }
+    public Vring? Rx;
+    public Vring? Tx;
+
+    /// <summary>The last round stopped with TX frames waiting for RX buffers.</summary>
+    public bool TxBlocked;
+
+    /// <summary>A fault was reported; the pair is skipped until the next resume.</summary>
+    public bool Dead;
+
+    // Mutable scratch structs: never readonly.
+    public DescChain TxChain;
+    public DescChain RxChain;
+    public DescChain RxFirst;
+    public readonly ushort[] MergeIds = new ushort[MaxMergeBuffers];
+    public readonly uint[] MergeLens = new uint[MaxMergeBuffers];
+    public readonly ushort[] MergeSlots = new ushort[MaxMergeBuffers];
+
+    /// <summary>The owning device's fault flag.</summary>
+    public FaultFlag? DeviceFault;
+
+    /// <summary>A RARP to inject on RX (SEND_RARP); cleared once sent.</summary>
+    public byte[]? PendingRarp;
+
+    /// <summary>(Re)allocates scratch chains able to hold a chain of the ring's size.</summary>
+    public void EnsureScratch(int queueSize)
+    {
+        int capacity = Math.Max(queueSize, 64) + 16; // + splits across region boundaries
+        if (TxChain.Capacity >= capacity)
+        {
+            return;
+        }
+        FreeScratch();
+        TxChain = DescChain.Allocate(capacity);
+        RxChain = DescChain.Allocate(capacity);
+        RxFirst = DescChain.Allocate(capacity);
+    }
+
+    private void FreeScratch()
+    {
+        TxChain.Free();
+        RxChain.Free();
+        RxFirst.Free();
+    }
+
+    public void Dispose() => FreeScratch();
+}

@@ -1,0 +1,86 @@
+using PerfLab.Backend.Stats;
+using PerfLab.Vhost.Protocol;
+using PerfLab.Vhost.Virtq;
+
+namespace PerfLab.Backend.Devices;
+
+/// <summary>
+/// One virtqueue: the configuration the control plane collects from SET_VRING_* messages,
+/// and the data-plane ring it becomes when started. The control plane changes a Vring only
+/// while the device's workers are paused; workers read it only between a resume and the next
+/// pause. Ring lifecycle (reference §5): started/stopped (SET_VRING_KICK / GET_VRING_BASE) and
+/// enabled/disabled (SET_VRING_ENABLE) are independent.
+/// </summary>
+public sealed class Vring
+{
+    public Vring(int index) => Index = index;
+
+    public int Index { get; }
+
+    // ---- control-plane configuration -------------------------------------------------------
+    public uint Num;
+    public VringAddr Addr;
+    public bool AddrSet;
+    /// <summary>SET_VRING_BASE value (split: low 16 bits; packed: the wrap-encoded form).</summary>
+    public uint Base;
+    public int KickFd = -1;
+    public bool KickReceived;
+    public int CallFd = -1;
+    public int ErrFd = -1;
+    public bool Enabled;
+
+    /// <summary>Started: SET_VRING_KICK seen and the ring translated and attached.</summary>
+    public bool Started;
+
+    /// <summary>Used-ring writes are logged (SET_VRING_ADDR flag bit 0, migration).</summary>
+    public bool LogUsed => (Addr.Flags & VringAddr.FlagLog) != 0;
+
+    // ---- data plane -------------------------------------------------------------------------
+    // Mutable ring structs: never readonly, always accessed by ref.
+    public SplitRing Split;
+
+    public readonly QueueCounters Counters = new();
+
+    /// <summary>Guest-physical address of the used ring for the dirty log.</summary>
+    public ulong UsedLogGpa;
+
+    /// <summary>Set by the worker when it found the ring malformed.</summary>
+    public RingFault Fault => Split.Fault;
+
+    public bool IsBroken => Started && Fault != RingFault.None;
+
+    /// <summary>Ready for the data plane: started, enabled and not broken.</summary>
+    public bool IsActive => Started && Enabled && !IsBroken;
+
+    /// <summary>The avail index to hand back in GET_VRING_BASE (packed: wrap-encoded).</summary>
+    public uint NextAvailForBase => !Started ? Base : Split.LastAvail;
+
+    /// <summary>Forgets the configuration and closes the ring's fds; counters stay.</summary>
+    public void ResetConfig()
+    {
+        Interop.CloseAll(ref KickFd, ref CallFd, ref ErrFd);
+        Num = 0;
+        Addr = default;
+        AddrSet = false;
+        Base = 0;
+        KickReceived = false;
+        Enabled = false;
+        Started = false;
+        Split = default;
+        UsedLogGpa = 0;
+    }
+
+    private static class Interop
+    {
+        public static void CloseAll(ref int a, ref int b, ref int c)
+        {
+            Vhost.Interop.LibC.CloseQuietly(a);
+            Vhost.Interop.LibC.CloseQuietly(b);
+            Vhost.Interop.LibC.CloseQuietly(c);
+            a = b = c = -1;
+        }
+    }
+
+    public override string ToString() =>
+        $"vring {Index}: num={Num} started={Started} enabled={Enabled} kick={KickFd} call={CallFd}{(IsBroken ? $" BROKEN({Fault})" : "")}";
+}

@@ -1,0 +1,61 @@
+using System.Runtime.InteropServices;
+
+namespace PerfLab.Vhost.Interop;
+
+/// <summary>
+/// Raw libc bindings for what Mono.Posix lacks or what the data path must call without
+/// allocating. One partial file per C header; C names are kept verbatim. Every call reports
+/// errno through <see cref="Marshal.GetLastPInvokeError"/>.
+/// </summary>
+public static unsafe partial class LibC
+{
+    public const string Lib = "libc";
+
+    public const int EINTR = 4;
+    public const int EAGAIN = 11;
+    public const int EBADF = 9;
+    public const int ENOENT = 2;
+    public const int ECONNREFUSED = 111;
+
+    public static int Errno => Marshal.GetLastPInvokeError();
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int close(int fd);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial nint read(int fd, void* buf, nint count);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial nint write(int fd, void* buf, nint count);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int dup(int fd);
+
+    public const int F_GETFD = 1;
+    public const int F_SETFD = 2;
+    public const int F_GETFL = 3;
+    public const int F_SETFL = 4;
+    public const int FD_CLOEXEC = 1;
+    public const int O_NONBLOCK = 0x800;
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int fcntl(int fd, int cmd, int arg);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int ftruncate(int fd, long length);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int getpid();
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int gettid();
+
+    /// <summary>Closes an fd, ignoring errors; negative fds are ignored.</summary>
+    public static void CloseQuietly(int fd)
+    {
+        if (fd >= 0)
+        {
+            close(fd);
+        }
+    }
+}

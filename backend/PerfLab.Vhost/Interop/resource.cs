@@ -1,0 +1,29 @@
+using System.Runtime.InteropServices;
+
+#pragma warning disable CS8981 // C names are kept verbatim in Interop/
+namespace PerfLab.Vhost.Interop;
+
+[StructLayout(LayoutKind.Sequential)]
+public struct timeval
+{
+    public long tv_sec;
+    public long tv_usec;
+}
+
+/// <summary>Linux x86-64 <c>struct rusage</c>: two timevals then 14 longs (144 bytes).</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct rusage
+{
+    public timeval ru_utime;
+    public timeval ru_stime;
+    public fixed long rest[14];
+}
+
+public static unsafe partial class LibC
+{
+    public const int RUSAGE_SELF = 0;
+    public const int RUSAGE_THREAD = 1;
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int getrusage(int who, rusage* usage);
+}

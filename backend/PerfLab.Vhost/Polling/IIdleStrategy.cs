@@ -1,0 +1,57 @@
+namespace PerfLab.Vhost.Polling;
+
+/// <summary>
+/// What an idle strategy may ask of the loop it idles: the back-end worker (waiting for kicks)
+/// or the load generator's guest driver (waiting for calls). Implemented by small structs so
+/// that the strategy's generic call inlines.
+/// </summary>
+public interface IWaitTarget
+{
+    /// <summary>
+    /// Re-enables notifications on every ring the loop serves, places a full fence and re-checks
+    /// the rings (reference §7.4). Returns true if work is already pending: do not sleep.
+    /// </summary>
+    bool Arm();
+
+    /// <summary>Turns notifications off again; called after waking or on finding work.</summary>
+    void Disarm();
+
+    /// <summary>
+    /// Sleeps until a notification fd fires, the loop's own deadline passes (the load
+    /// generator's next scheduled send) or the loop is told to stop; drains what fired.
+    /// </summary>
+    void Block();
+
+    /// <summary>Nanoseconds until the loop has scheduled work of its own (long.MaxValue: none).
+    /// Sleeping strategies never sleep past it.</summary>
+    long NsUntilDeadline { get; }
+}
+
+/// <summary>
+/// An idle strategy, after Agrona's <c>IIdleStrategy</c>: the loop calls <see cref="OnWork"/>
+/// after a round that did work and <see cref="Idle"/> after a round that found none. Each
+/// implementation is a mutable struct used as a generic argument
+/// (<c>where TIdle : struct, IIdleStrategy</c>) so the JIT specialises and inlines it; keep
+/// it in a non-readonly field.
+/// </summary>
+public interface IIdleStrategy
+{
+    /// <summary>Resets backoff state; the loop found work.</summary>
+    void OnWork();
+
+    /// <summary>The loop found nothing; spin, yield, sleep or arm-and-block.</summary>
+    void Idle<T>(ref T target) where T : struct, IWaitTarget;
+
+    /// <summary>True if the strategy ever sleeps on notifications, so the peer must be given
+    /// kick/call fds and must honour suppression.</summary>
+    bool UsesNotifications { get; }
+}
+
+/// <summary>The strategies by name, as the CLIs spell them.</summary>
+public enum PollMode
+{
+    Busy,
+    Interrupt,
+    Hybrid,
+    Backoff,
+}

@@ -1,0 +1,48 @@
+using PerfLab.Vhost.Memory;
+
+namespace PerfLab.Vhost.Virtq;
+
+/// <summary>
+/// The device side of a virtqueue as devices see it, whatever the layout (split or packed).
+/// Implemented by mutable structs and consumed as a generic argument
+/// (<c>where TRing : struct, IDeviceRing</c>), so device code is written once and specialised
+/// per layout with no interface calls.
+/// </summary>
+public interface IDeviceRing
+{
+    /// <summary>Chains available now (a lower bound for packed rings); -1 if the ring just broke.</summary>
+    int Available();
+
+    /// <summary>Takes and walks the next chain; see <see cref="SplitRing.TryPop"/>.</summary>
+    PopStatus TryPop(GuestMemory mem, ref DescChain chain, bool deviceWrites);
+
+    /// <summary>A position to rewind to (chains taken since are given back untouched).</summary>
+    uint MarkPosition();
+
+    void RewindTo(uint mark);
+
+    /// <summary>Returns buffer <paramref name="id"/> (which took <paramref name="slots"/> ring
+    /// slots; split rings ignore it) with <paramref name="written"/> bytes written into it.</summary>
+    void PushUsed(ushort id, uint written, ushort slots);
+
+    /// <summary>Publishes pushed elements and decides on a call (see <see cref="PublishResult"/>).</summary>
+    PublishResult Publish(bool canCall);
+
+    /// <summary>Re-enables kicks, full fence, re-check; true if work is pending.</summary>
+    bool EnableKicks();
+
+    void DisableKicks();
+
+    RingFault Fault { get; set; }
+}
+
+/// <summary>What <see cref="IDeviceRing.Publish"/> did.</summary>
+public enum PublishResult : byte
+{
+    /// <summary>Nothing was pending.</summary>
+    Nothing = 0,
+    /// <summary>Published; the driver suppressed the call (or there is no call fd).</summary>
+    Suppressed = 1,
+    /// <summary>Published; signal the call fd.</summary>
+    Call = 2,
+}

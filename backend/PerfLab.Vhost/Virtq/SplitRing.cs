@@ -1,0 +1,280 @@
+using System.Runtime.CompilerServices;
+using PerfLab.Vhost.Memory;
+
+namespace PerfLab.Vhost.Virtq;
+
+/// <summary>
+/// Device side of a split virtqueue (virtio 1.x §2.7, reference §7). A mutable struct: keep it
+/// in a non-readonly field and pass it by ref, or every call works on a copy.
+///
+/// Memory ordering, as the spec's steps (reference §7.4):
+/// <list type="bullet">
+/// <item>acquire-load avail.idx before reading ring entries and descriptors;</item>
+/// <item>write used elements, then release-store used.idx (one store per batch);</item>
+/// <item>full fence between that store and reading avail.flags / used_event;</item>
+/// <item>full fence between re-enabling kicks and re-reading avail.idx.</item>
+/// </list>
+/// Every guest-controlled value is read once into a local and checked before use; a malformed
+/// ring sets <see cref="Fault"/> and stays broken until the ring is restarted.
+/// </summary>
+public unsafe struct SplitRing : IDeviceRing
+{
+    private VirtqDesc* _desc;
+    private ushort* _availFlags;
+    private ushort* _availIdx;
+    private ushort* _availRing;
+    private ushort* _usedEvent;
+    private ushort* _usedFlags;
+    private ushort* _usedIdx;
+    private VirtqUsedElem* _usedRing;
+    private ushort* _availEvent;
+
+    private ushort _size;
+    private ushort _mask;
+    private ushort _lastAvail;
+    private ushort _availSeen;      // last avail.idx read; saves re-reading the shared line
+    private ushort _nextUsed;       // next used slot (published + pending)
+    private ushort _publishedUsed;  // last value stored to used.idx
+    private ushort _signalledUsed;  // used index at the last call decision (EVENT_IDX "old")
+    private bool _signalledValid;
+    private bool _eventIdx;
+    private bool _indirect;
+
+    /// <summary>Why the ring is broken; <see cref="RingFault.None"/> while healthy.</summary>
+    public RingFault Fault { readonly get; set; }
+
+    public readonly ushort Size => _size;
+    public readonly bool IsBroken => Fault != RingFault.None;
+    public readonly bool IsConfigured => _desc != null;
+    public readonly ushort LastAvail => _lastAvail;
+    public readonly ushort NextUsed => _nextUsed;
+    public readonly bool EventIdxEnabled => _eventIdx;
+
+    /// <summary>
+    /// Attaches to a ring whose three parts were already translated and bounds-checked.
+    /// <paramref name="lastAvail"/> comes from SET_VRING_BASE; the used index is read from guest
+    /// memory (pitfall 9). If they disagree, both resync to used.idx as DPDK does: the driver
+    /// will re-offer what was in flight when the previous back-end stopped.
+    /// </summary>
+    public static SplitRing Attach(byte* desc, byte* avail, byte* used, ushort size, ushort lastAvail, bool eventIdx, bool indirect, out bool resynced)
+    {
+        var r = default(SplitRing);
+        r._desc = (VirtqDesc*)desc;
+        r._availFlags = (ushort*)avail;
+        r._availIdx = (ushort*)(avail + 2);
+        r._availRing = (ushort*)(avail + 4);
+        r._usedEvent = (ushort*)(avail + 4 + 2 * size);
+        r._usedFlags = (ushort*)used;
+        r._usedIdx = (ushort*)(used + 2);
+        r._usedRing = (VirtqUsedElem*)(used + 4);
+        r._availEvent = (ushort*)(used + 4 + 8 * size);
+        r._size = size;
+        r._mask = (ushort)(size - 1);
+        r._eventIdx = eventIdx;
+        r._indirect = indirect;
+        ushort usedIdx = Volatile.Read(ref *r._usedIdx);
+        resynced = usedIdx != lastAvail;
+        if (resynced)
+        {
+            lastAvail = usedIdx;
+        }
+        r._lastAvail = lastAvail;
+        r._availSeen = lastAvail;
+        r._nextUsed = usedIdx;
+        r._publishedUsed = usedIdx;
+        return r;
+    }
+
+    /// <summary>
+    /// Points a running ring at new host addresses after the memory table changed (same guest
+    /// ring, new mapping); indices and notification state are kept.
+    /// </summary>
+    public void Retranslate(byte* desc, byte* avail, byte* used)
+    {
+        ushort size = _size;
+        _desc = (VirtqDesc*)desc;
+        _availFlags = (ushort*)avail;
+        _availIdx = (ushort*)(avail + 2);
+        _availRing = (ushort*)(avail + 4);
+        _usedEvent = (ushort*)(avail + 4 + 2 * size);
+        _usedFlags = (ushort*)used;
+        _usedIdx = (ushort*)(used + 2);
+        _usedRing = (VirtqUsedElem*)(used + 4);
+        _availEvent = (ushort*)(used + 4 + 8 * size);
+    }
+
+    /// <summary>
+    /// Number of chains the driver has made available, without taking them. Returns -1 and
+    /// breaks the ring if avail.idx moved by more than the queue size.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int Available()
+    {
+        if (_availSeen != _lastAvail)
+        {
+            return (ushort)(_availSeen - _lastAvail);
+        }
+        return RefreshAvailable();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int RefreshAvailable()
+    {
+        // Acquire: the entries and descriptors we read next were written before avail.idx (§7.4).
+        ushort a = Volatile.Read(ref *_availIdx);
+        ushort n = (ushort)(a - _lastAvail);
+        if (n > _size)
+        {
+            Fault = RingFault.AvailIndexJump;
+            return -1;
+        }
+        _availSeen = a;
+        return n;
+    }
+
+    /// <summary>
+    /// Takes the next available chain and walks it into <paramref name="chain"/>, checking every
+    /// descriptor (reference §11, items 16-19). <paramref name="deviceWrites"/> is the direction
+    /// the device needs: true for RX (all writable), false for TX (all readable).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public PopStatus TryPop(GuestMemory mem, ref DescChain chain, bool deviceWrites)
+    {
+        if (Fault != RingFault.None)
+        {
+            return PopStatus.Broken;
+        }
+        if (_availSeen == _lastAvail)
+        {
+            int n = RefreshAvailable();
+            if (n <= 0)
+            {
+                return n < 0 ? PopStatus.Broken : PopStatus.Empty;
+            }
+        }
+        ushort head = _availRing[_lastAvail & _mask];
+        if (head >= _size)
+        {
+            Fault = RingFault.HeadOutOfRange;
+            return PopStatus.Broken;
+        }
+        chain.Reset();
+        chain.Id = head;
+        chain.SlotCount = 1;
+        RingFault f = ChainWalker.Walk(mem, _desc, _size, head, _indirect, deviceWrites, ref chain);
+        if (f != RingFault.None)
+        {
+            Fault = f;
+            return PopStatus.Broken;
+        }
+        _lastAvail++;
+        return PopStatus.Ok;
+    }
+
+    /// <summary>Position for <see cref="Rewind"/>: lets a device give back chains it took but
+    /// could not use (back-pressure in the middle of a mergeable frame).</summary>
+    public readonly ushort Mark() => _lastAvail;
+
+    /// <summary>Gives back every chain taken since <paramref name="mark"/>; nothing was used.</summary>
+    public void Rewind(ushort mark) => _lastAvail = mark;
+
+    public readonly uint MarkPosition() => _lastAvail;
+
+    public void RewindTo(uint mark) => _lastAvail = (ushort)mark;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void PushUsed(ushort id, uint written, ushort slots) => PushUsed(id, written);
+
+    /// <summary>Records a used element; it becomes visible at the next <see cref="Publish"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void PushUsed(ushort id, uint len)
+    {
+        // Written straight into the used ring: the driver reads no element past used.idx, so
+        // this needs no shadow copy (DPDK's shadow ring exists for its packed and async paths).
+        VirtqUsedElem* e = _usedRing + (_nextUsed & _mask);
+        e->Id = id;
+        e->Len = len;
+        _nextUsed++;
+    }
+
+    /// <summary>Number of used elements pushed but not yet published.</summary>
+    public readonly int PendingUsed => (ushort)(_nextUsed - _publishedUsed);
+
+    /// <summary>
+    /// Publishes pending used elements with one release store of used.idx and decides whether
+    /// the driver must be called (reference §7.5). With <paramref name="canCall"/> false (no
+    /// call fd) the decision, and its full fence, is skipped.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public PublishResult Publish(bool canCall)
+    {
+        if (_nextUsed == _publishedUsed)
+        {
+            return PublishResult.Nothing;
+        }
+        // Release: the elements (and the data they describe) before the index (§7.4 step 5).
+        Volatile.Write(ref *_usedIdx, _nextUsed);
+        _publishedUsed = _nextUsed;
+        return canCall && NeedsCall() ? PublishResult.Call : PublishResult.Suppressed;
+    }
+
+    /// <summary>Used ring bytes written since <paramref name="fromUsed"/> (for the dirty log).</summary>
+    public readonly void UsedWriteRange(ushort fromUsed, out ulong firstElemOffset, out int count)
+    {
+        firstElemOffset = 4 + 8UL * (uint)(fromUsed & _mask);
+        count = (ushort)(_nextUsed - fromUsed);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool NeedsCall()
+    {
+        // Full fence between the used.idx store and reading the driver's suppression (§7.4
+        // step 6): Volatile alone lets the load pass the store, and then both sides can miss.
+        Interlocked.MemoryBarrier();
+        if (_eventIdx)
+        {
+            ushort ev = Volatile.Read(ref *_usedEvent);
+            ushort old = _signalledUsed;
+            bool valid = _signalledValid;
+            _signalledUsed = _nextUsed;
+            _signalledValid = true;
+            return !valid || EventIdx.NeedEvent(ev, _nextUsed, old);
+        }
+        return (Volatile.Read(ref *_availFlags) & SplitLayout.AvailFlagNoInterrupt) == 0;
+    }
+
+    /// <summary>
+    /// Asks the driver to kick on the next buffer and checks whether one arrived meanwhile.
+    /// Returns true if work is pending: the caller must not sleep.
+    /// </summary>
+    public bool EnableKicks()
+    {
+        if (_eventIdx)
+        {
+            Volatile.Write(ref *_availEvent, _lastAvail);
+        }
+        else
+        {
+            Volatile.Write(ref *_usedFlags, (ushort)0);
+        }
+        // Full fence between re-enabling notifications and re-reading avail.idx (§7.4).
+        Interlocked.MemoryBarrier();
+        return Volatile.Read(ref *_availIdx) != _lastAvail;
+    }
+
+    /// <summary>Tells the driver not to kick (busy polling). With EVENT_IDX, avail_event is
+    /// simply left behind, which suppresses kicks until the index wraps round to it.</summary>
+    public void DisableKicks()
+    {
+        if (!_eventIdx)
+        {
+            Volatile.Write(ref *_usedFlags, SplitLayout.UsedFlagNoNotify);
+        }
+    }
+
+    /// <summary>Reads the avail.idx the driver has published (diagnostics).</summary>
+    public readonly ushort ReadAvailIdx() => Volatile.Read(ref *_availIdx);
+
+    /// <summary>Reads the used.idx in guest memory (diagnostics).</summary>
+    public readonly ushort ReadUsedIdx() => Volatile.Read(ref *_usedIdx);
+}

@@ -1,0 +1,129 @@
+using System.Runtime.CompilerServices;
+using PerfLab.LoadGen.Memory;
+using PerfLab.Vhost.Interop;
+using PerfLab.Vhost.Virtq;
+
+namespace PerfLab.LoadGen.Guest;
+
+/// <summary>
+/// The guest driver for one virtio-net queue pair: rx = ring 2i, tx = ring 2i+1. Each ring
+/// has one fixed descriptor per buffer (descriptor i ↔ buffer i, written once at setup), so
+/// sending a frame is: take a free id, write 24 bytes of probe, post the id. Reclaiming is
+/// reading used elements. Mutable ring structs live in fields: never readonly.
+/// </summary>
+public sealed unsafe class PairDriver : IDisposable
+{
+    public readonly int Index;
+    public SplitDriverRing Tx;
+    public SplitDriverRing Rx;
+    public readonly ushort QueueSize;
+    public readonly int HdrLen;
+    public readonly int FrameSize;
+    public readonly uint TxLen;
+
+    public int KickTx = -1, KickRx = -1, CallTx = -1, CallRx = -1, ErrTx = -1, ErrRx = -1;
+
+    // TX buffers: free-id stack and per-id host pointer and send stamp.
+    public readonly ushort[] TxFree;
+    public int TxFreeCount;
+    public readonly nint[] TxHost;
+    public readonly long[] TxStamp;
+    public readonly nint[] RxHost;
+    public readonly uint RxBufSize;
+
+    // Ring memory (guest-physical), for SET_VRING_ADDR.
+    public ulong TxDescGpa, TxAvailGpa, TxUsedGpa, RxDescGpa, RxAvailGpa, RxUsedGpa;
+
+    // Receive-side state.
+    public ulong NextSeq;
+    public ulong ExpectSeq;
+    public int MergeRemaining;
+
+    public PairDriver(int index, GuestRam ram, ushort queueSize, int hdrLen, int frameSize, uint rxBufSize, bool eventIdx)
+    {
+        Index = index;
+        QueueSize = queueSize;
+        HdrLen = hdrLen;
+        FrameSize = frameSize;
+        TxLen = (uint)(hdrLen + frameSize);
+        RxBufSize = rxBufSize;
+        TxFree = new ushort[queueSize];
+        TxHost = new nint[queueSize];
+        TxStamp = new long[queueSize];
+        RxHost = new nint[queueSize];
+
+        int q = queueSize;
+        TxDescGpa = ram.Alloc((ulong)SplitLayout.DescTableBytes(q), 4096);
+        TxAvailGpa = ram.Alloc((ulong)SplitLayout.AvailBytes(q), 64);
+        TxUsedGpa = ram.Alloc((ulong)SplitLayout.UsedBytes(q), 4096);
+        RxDescGpa = ram.Alloc((ulong)SplitLayout.DescTableBytes(q), 4096);
+        RxAvailGpa = ram.Alloc((ulong)SplitLayout.AvailBytes(q), 64);
+        RxUsedGpa = ram.Alloc((ulong)SplitLayout.UsedBytes(q), 4096);
+        Tx = SplitDriverRing.Create(ram.Host(TxDescGpa), ram.Host(TxAvailGpa), ram.Host(TxUsedGpa), queueSize, eventIdx);
+        Rx = SplitDriverRing.Create(ram.Host(RxDescGpa), ram.Host(RxAvailGpa), ram.Host(RxUsedGpa), queueSize, eventIdx);
+
+        ulong txStride = (TxLen + 63) / 64 * 64;
+        Span<byte> template = stackalloc byte[frameSize];
+        FrameLayout.WriteTemplate(template, index);
+        for (int i = 0; i < q; i++)
+        {
+            ulong gpa = ram.Alloc(txStride, 64);
+            byte* p = ram.Host(gpa);
+            new Span<byte>(p, hdrLen).Clear();
+            template.CopyTo(new Span<byte>(p + hdrLen, frameSize));
+            TxHost[i] = (nint)p;
+            ref VirtqDesc d = ref Tx.Desc(i);
+            d.Addr = gpa;
+            d.Len = TxLen;
+            d.Flags = 0;
+            d.Next = 0;
+            TxFree[TxFreeCount++] = (ushort)(q - 1 - i);
+        }
+        for (int i = 0; i < q; i++)
+        {
+            ulong gpa = ram.Alloc(rxBufSize, 64);
+            RxHost[i] = (nint)ram.Host(gpa);
+            ref VirtqDesc d = ref Rx.Desc(i);
+            d.Addr = gpa;
+            d.Len = rxBufSize;
+            d.Flags = VirtqDesc.FlagWrite;
+            d.Next = 0;
+        }
+    }
+
+    /// <summary>Posts every RX buffer (called once the back-end has the ring).</summary>
+    public bool PostAllRx()
+    {
+        for (int i = 0; i < QueueSize; i++)
+        {
+            Rx.Post((ushort)i);
+        }
+        return Rx.Publish();
+    }
+
+    /// <summary>Writes the probe of TX buffer <paramref name="id"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void StampTx(ushort id, ulong seq, long stamp)
+    {
+        byte* f = (byte*)TxHost[id] + HdrLen;
+        Unsafe.WriteUnaligned(f + FrameLayout.SeqOffset, seq);
+        Unsafe.WriteUnaligned(f + FrameLayout.StampOffset, stamp);
+        TxStamp[id] = stamp;
+    }
+
+    /// <summary>The received frame in RX buffer <paramref name="id"/> (frame starts after the header).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public byte* RxFrame(uint id) => (byte*)RxHost[id] + HdrLen;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public byte* RxBuffer(uint id) => (byte*)RxHost[id];
+
+    public void Dispose()
+    {
+        foreach (int fd in new[] { KickTx, KickRx, CallTx, CallRx, ErrTx, ErrRx })
+        {
+            LibC.CloseQuietly(fd);
+        }
+        KickTx = KickRx = CallTx = CallRx = ErrTx = ErrRx = -1;
+    }
+}

@@ -1,0 +1,464 @@
+using System.Runtime.CompilerServices;
+using HdrHistogram;
+using PerfLab.Vhost.Diagnostics;
+using PerfLab.Vhost.Interop;
+using PerfLab.Vhost.Polling;
+using PerfLab.Vhost.Virtq;
+
+namespace PerfLab.LoadGen.Guest;
+
+/// <summary>The guest side's counters (one writer: the traffic thread).</summary>
+public sealed class EngineCounters
+{
+    public long Sent;
+    public long Received;
+    public long SeqErrors;
+    public long Unswapped;
+    public long BadLength;
+    public long Corrupt;
+    public long VerifyErrors;
+    public long BadIds;
+    public long Kicks;
+    public long CallsReceived;
+    public long Sleeps;
+    public long TxFullStalls;
+    public long EmptyPolls;
+    public long Steps;
+
+    public EngineCounters Clone() => (EngineCounters)MemberwiseClone();
+}
+
+/// <summary>
+/// The guest's traffic loop over all queue pairs, on one thread: reclaim TX buffers, harvest
+/// RX frames (checking sequence, MAC swap and optionally the payload; recording round-trip
+/// latency), send bursts. Open-loop mode (<c>RatePps &gt; 0</c>) sends each burst at its
+/// scheduled time and stamps it with that time, so a stall shows as latency (no coordinated
+/// omission). <see cref="Step"/> allocates nothing.
+/// </summary>
+public sealed unsafe class TrafficEngine : IDisposable
+{
+    /// <summary>Latencies above this are clamped (10 s); HdrHistogram would throw otherwise.</summary>
+    public const long MaxLatencyNs = 10_000_000_000;
+
+    private readonly PairDriver[] _pairs;
+    private readonly int _burst;
+    private readonly bool _txOnly;
+    private readonly bool _mergeable;
+    private readonly bool _verify;
+    private readonly bool _rateMode;
+    private readonly double _burstIntervalTicks;
+    private readonly EpollSet _epoll = new();
+    private readonly bool[][] _inFlight;
+    private double _nextBurstTick;
+    private int _nextPair;
+    private long _phaseEndTick = long.MaxValue;
+    private long _now;
+
+    // Idle strategies; mutable structs, never readonly.
+    private BusyPoll _busy;
+    private Interrupt _interrupt;
+    private Hybrid _hybrid;
+    private Backoff _backoff;
+    private readonly PollMode _mode;
+
+    public TrafficEngine(PairDriver[] pairs, LoadGenOptions o, bool mergeable)
+    {
+        _pairs = pairs;
+        _burst = Math.Clamp(o.Burst, 1, o.QueueSize);
+        _txOnly = o.TxOnly;
+        _mergeable = mergeable;
+        _verify = o.Verify;
+        _rateMode = o.RatePps > 0;
+        _burstIntervalTicks = _rateMode ? Clock.TicksPerSecond * (double)_burst / o.RatePps : 0;
+        _mode = o.Poll.Mode;
+        _hybrid = o.Poll.CreateHybrid();
+        _backoff = o.Poll.CreateBackoff();
+        _inFlight = pairs.Select(p => new bool[p.QueueSize]).ToArray();
+        Histogram = new LongHistogram(MaxLatencyNs, 3);
+        for (int i = 0; i < pairs.Length; i++)
+        {
+            if (pairs[i].CallRx >= 0)
+            {
+                _epoll.Add(pairs[i].CallRx, (ulong)(2 * i));
+            }
+            if (pairs[i].CallTx >= 0)
+            {
+                _epoll.Add(pairs[i].CallTx, (ulong)(2 * i + 1));
+            }
+        }
+    }
+
+    public EngineCounters C { get; } = new();
+
+    /// <summary>Round-trip latency in ns of frames received while <see cref="Measuring"/>.</summary>
+    public LongHistogram Histogram { get; }
+
+    public bool Measuring { get; set; }
+
+    /// <summary>When false, nothing more is sent (drain).</summary>
+    public bool Sending { get; set; } = true;
+
+    public IReadOnlyList<PairDriver> Pairs => _pairs;
+
+    /// <summary>Frames sent and not yet back.</summary>
+    public long Outstanding => C.Sent - C.Received;
+
+    /// <summary>Starts the open-loop schedule now.</summary>
+    public void StartSchedule() => _nextBurstTick = Clock.Now();
+
+    /// <summary>One pass over every pair: reclaim, receive, send. Returns the work done.</summary>
+    public int Step()
+    {
+        long now = Clock.Now();
+        _now = now;
+        int work = 0;
+        PairDriver[] pairs = _pairs;
+        for (int i = 0; i < pairs.Length; i++)
+        {
+            work += Reclaim(pairs[i], _inFlight[i], now);
+            if (!_txOnly)
+            {
+                work += Receive(pairs[i], now);
+            }
+        }
+        if (Sending)
+        {
+            work += _rateMode ? SendScheduled(now) : SendMax();
+        }
+        C.Steps++;
+        return work;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int Reclaim(PairDriver p, bool[] inFlight, long now)
+    {
+        int n = p.Tx.UsedAvailable();
+        for (int i = 0; i < n; i++)
+        {
+            VirtqUsedElem e = p.Tx.TakeUsed();
+            uint id = e.Id;
+            if (id >= p.QueueSize || !inFlight[id])
+            {
+                C.BadIds++;
+                continue;
+            }
+            inFlight[id] = false;
+            p.TxFree[p.TxFreeCount++] = (ushort)id;
+            if (_txOnly)
+            {
+                C.Received++;
+                if (Measuring)
+                {
+                    Record(now - p.TxStamp[id]);
+                }
+            }
+        }
+        return n;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int Receive(PairDriver p, long now)
+    {
+        int n = p.Rx.UsedAvailable();
+        if (n == 0)
+        {
+            return 0;
+        }
+        for (int i = 0; i < n; i++)
+        {
+            VirtqUsedElem e = p.Rx.TakeUsed();
+            if (e.Id >= p.QueueSize)
+            {
+                C.BadIds++;
+                continue;
+            }
+            HandleRx(p, e.Id, e.Len, now);
+            p.Rx.Post((ushort)e.Id);
+        }
+        if (p.Rx.Publish())
+        {
+            EventFd.Signal(p.KickRx);
+            C.Kicks++;
+        }
+        return n;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void HandleRx(PairDriver p, uint id, uint len, long now)
+    {
+        if (p.MergeRemaining > 0)
+        {
+            p.MergeRemaining--; // a continuation buffer of a mergeable frame
+            return;
+        }
+        byte* buf = p.RxBuffer(id);
+        int hdr = p.HdrLen;
+        if (_mergeable)
+        {
+            ushort nb = Unsafe.ReadUnaligned<ushort>(buf + 10);
+            if (nb > 1)
+            {
+                p.MergeRemaining = Math.Min(nb - 1, p.QueueSize);
+            }
+        }
+        else if (len != p.TxLen)
+        {
+            C.BadLength++;
+        }
+        if (len < (uint)(hdr + FrameLayout.MinFrame))
+        {
+            C.BadLength++;
+            return;
+        }
+        byte* f = buf + hdr;
+        if (Unsafe.ReadUnaligned<uint>(f + FrameLayout.ProbeOffset) != FrameLayout.Magic)
+        {
+            C.Corrupt++;
+            return;
+        }
+        ulong seq = Unsafe.ReadUnaligned<ulong>(f + FrameLayout.SeqOffset);
+        long stamp = Unsafe.ReadUnaligned<long>(f + FrameLayout.StampOffset);
+        if (f[5] != 0x01 || f[4] != (byte)p.Index)
+        {
+            C.Unswapped++; // a forwarder that does not swap MACs (DPDK io mode)
+        }
+        if (seq != p.ExpectSeq)
+        {
+            C.SeqErrors++;
+        }
+        p.ExpectSeq = seq + 1;
+        C.Received++;
+        if (Measuring)
+        {
+            Record(now - stamp);
+        }
+        if (_verify)
+        {
+            Verify(f, (int)Math.Min(len - (uint)hdr, (uint)p.FrameSize));
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void Verify(byte* f, int len)
+    {
+        for (int i = FrameLayout.MinFrame; i < len; i++)
+        {
+            if (f[i] != FrameLayout.Pattern(i))
+            {
+                C.VerifyErrors++;
+                return;
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Record(long ticks)
+    {
+        long ns = (long)Clock.TicksToNs(ticks);
+        Histogram.RecordValue(Math.Clamp(ns, 1, MaxLatencyNs));
+    }
+
+    private int SendMax()
+    {
+        int sent = 0;
+        PairDriver[] pairs = _pairs;
+        for (int i = 0; i < pairs.Length; i++)
+        {
+            PairDriver p = pairs[i];
+            while (p.TxFreeCount >= _burst)
+            {
+                SendBurst(p, _inFlight[i], _now);
+                sent += _burst;
+            }
+        }
+        if (sent == 0)
+        {
+            C.TxFullStalls++;
+        }
+        return sent;
+    }
+
+    private int SendScheduled(long now)
+    {
+        int sent = 0;
+        while (_nextBurstTick <= now)
+        {
+            int pi = _nextPair;
+            PairDriver p = _pairs[pi];
+            if (p.TxFreeCount < _burst)
+            {
+                C.TxFullStalls++; // still due: its latency will include the wait
+                break;
+            }
+            SendBurst(p, _inFlight[pi], (long)_nextBurstTick);
+            _nextBurstTick += _burstIntervalTicks;
+            _nextPair = pi + 1 == _pairs.Length ? 0 : pi + 1;
+            sent += _burst;
+        }
+        return sent;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void SendBurst(PairDriver p, bool[] inFlight, long stamp)
+    {
+        for (int j = 0; j < _burst; j++)
+        {
+            ushort id = p.TxFree[--p.TxFreeCount];
+            inFlight[id] = true;
+            p.StampTx(id, p.NextSeq++, stamp);
+            p.Tx.Post(id);
+        }
+        C.Sent += _burst;
+        if (p.Tx.Publish())
+        {
+            EventFd.Signal(p.KickTx);
+            C.Kicks++;
+        }
+    }
+
+    // ---- running ---------------------------------------------------------------------------
+
+    /// <summary>Runs steps until <paramref name="untilTick"/> with the configured strategy.</summary>
+    public void RunUntil(long untilTick)
+    {
+        _phaseEndTick = untilTick;
+        switch (_mode)
+        {
+            case PollMode.Busy: Loop(ref _busy, untilTick, long.MaxValue); break;
+            case PollMode.Interrupt: Loop(ref _interrupt, untilTick, long.MaxValue); break;
+            case PollMode.Hybrid: Loop(ref _hybrid, untilTick, long.MaxValue); break;
+            default: Loop(ref _backoff, untilTick, long.MaxValue); break;
+        }
+    }
+
+    /// <summary>Runs until <paramref name="received"/> frames have come back in total, or the
+    /// deadline passes (the bench moves a fixed number of frames per invocation).</summary>
+    public void RunUntilReceived(long received, long deadlineTick)
+    {
+        _phaseEndTick = deadlineTick;
+        switch (_mode)
+        {
+            case PollMode.Busy: Loop(ref _busy, deadlineTick, received); break;
+            case PollMode.Interrupt: Loop(ref _interrupt, deadlineTick, received); break;
+            case PollMode.Hybrid: Loop(ref _hybrid, deadlineTick, received); break;
+            default: Loop(ref _backoff, deadlineTick, received); break;
+        }
+    }
+
+    private void Loop<TIdle>(ref TIdle idle, long untilTick, long untilReceived) where TIdle : struct, IIdleStrategy
+    {
+        var target = new LoadGenWaitTarget(this);
+        while (true)
+        {
+            int work = Step();
+            if (_now >= untilTick || C.Received >= untilReceived)
+            {
+                return;
+            }
+            if (work > 0)
+            {
+                idle.OnWork();
+            }
+            else
+            {
+                C.EmptyPolls++;
+                idle.Idle(ref target);
+            }
+        }
+    }
+
+    /// <summary>Stops sending and runs until every frame sent is back or the timeout passes.</summary>
+    public void Drain(double timeoutS)
+    {
+        Sending = false;
+        long end = Clock.Now() + (long)(timeoutS * Clock.TicksPerSecond);
+        while (Outstanding > 0 && Clock.Now() < end)
+        {
+            if (Step() == 0)
+            {
+                // Slow polling: the back-end may be sleeping; nudge every ring as a guest would.
+                NanoSleep.Sleep(20_000);
+                foreach (PairDriver p in _pairs)
+                {
+                    EventFd.Signal(p.KickTx);
+                    EventFd.Signal(p.KickRx);
+                }
+            }
+        }
+    }
+
+    internal bool ArmAll()
+    {
+        bool pending = false;
+        PairDriver[] pairs = _pairs;
+        for (int i = 0; i < pairs.Length; i++)
+        {
+            PairDriver p = pairs[i];
+            if (!_txOnly)
+            {
+                pending |= p.Rx.EnableInterrupts();
+            }
+            if (_txOnly || p.TxFreeCount < _burst)
+            {
+                pending |= p.Tx.EnableInterrupts();
+            }
+        }
+        return pending;
+    }
+
+    internal void DisarmAll()
+    {
+        foreach (PairDriver p in _pairs)
+        {
+            p.Rx.DisableInterrupts();
+            p.Tx.DisableInterrupts();
+        }
+    }
+
+    internal void BlockOnCalls()
+    {
+        long ns = NsUntilDeadline();
+        if (ns <= 0)
+        {
+            return;
+        }
+        Span<ulong> ready = stackalloc ulong[16];
+        C.Sleeps++;
+        int n = _epoll.WaitNs(ready, ns >= long.MaxValue / 4 ? -1 : ns);
+        for (int i = 0; i < n; i++)
+        {
+            int tag = (int)ready[i];
+            PairDriver p = _pairs[tag / 2];
+            C.CallsReceived += (long)EventFd.Drain((tag & 1) == 0 ? p.CallRx : p.CallTx);
+        }
+    }
+
+    internal long NsUntilDeadline()
+    {
+        long now = Clock.Now();
+        long until = _phaseEndTick;
+        if (_rateMode && Sending && (long)_nextBurstTick < until)
+        {
+            until = (long)_nextBurstTick;
+        }
+        return until == long.MaxValue ? long.MaxValue : (long)Clock.TicksToNs(until - now);
+    }
+
+    public void Dispose() => _epoll.Dispose();
+}
+
+/// <summary>The guest's wait target: calls on the rings it drives.</summary>
+public readonly struct LoadGenWaitTarget : IWaitTarget
+{
+    private readonly TrafficEngine _engine;
+
+    public LoadGenWaitTarget(TrafficEngine engine) => _engine = engine;
+
+    public bool Arm() => _engine.ArmAll();
+
+    public void Disarm() => _engine.DisarmAll();
+
+    public void Block() => _engine.BlockOnCalls();
+
+    public long NsUntilDeadline => _engine.NsUntilDeadline();
+}

@@ -1,0 +1,95 @@
+using PerfLab.Vhost.Polling;
+
+namespace PerfLab.LoadGen;
+
+/// <summary>The order of the front-end handshake to replay.</summary>
+public enum HandshakeOrder
+{
+    /// <summary>QEMU 7.2's order (reference §10.7): enables before features and ring setup.</summary>
+    Qemu,
+    /// <summary>DPDK 22.11 virtio-user's order: calls before features, enables after rings.</summary>
+    Dpdk,
+}
+
+/// <summary>When to give the back-end call eventfds (SET_VRING_CALL with an fd, or NOFD).</summary>
+public enum CallFdPolicy
+{
+    /// <summary>Only when the guest's own strategy sleeps on calls (interrupt, hybrid).</summary>
+    Auto,
+    Always,
+    Never,
+}
+
+/// <summary>Everything the load generator can be told (the CLI and the bench fill this).</summary>
+public sealed record LoadGenOptions
+{
+    public string SocketPath { get; init; } = "/tmp/perflab-vhost.sock";
+
+    /// <summary>Listen on the socket and wait for the back-end to connect (back-end client mode).</summary>
+    public bool Listen { get; init; }
+
+    public double ConnectTimeoutS { get; init; } = 10;
+    public double DurationS { get; init; } = 5;
+    public double WarmupS { get; init; } = 1;
+    public double DrainTimeoutS { get; init; } = 2;
+
+    /// <summary>Ethernet frame size in bytes, without the virtio-net header.</summary>
+    public int FrameSize { get; init; } = 64;
+    public int QueueSize { get; init; } = 256;
+
+    /// <summary>Frames posted per publish (and so at most one kick per burst).</summary>
+    public int Burst { get; init; } = 32;
+
+    public int Queues { get; init; } = 1;
+
+    /// <summary>Offered load in frames per second (all pairs together); 0: as fast as possible.</summary>
+    public double RatePps { get; init; }
+
+    public PollOptions Poll { get; init; } = new();
+
+    public bool EventIdx { get; init; } = true;
+    public bool Mergeable { get; init; }
+    public bool Indirect { get; init; }
+
+    /// <summary>RX buffer size (0: header + frame, at least 2048).</summary>
+    public int RxBufSize { get; init; }
+
+    public HandshakeOrder Order { get; init; } = HandshakeOrder.Qemu;
+    public CallFdPolicy CallFds { get; init; } = CallFdPolicy.Auto;
+
+    /// <summary>Guest RAM size in MiB (0: just enough).</summary>
+    public int MemoryMb { get; init; }
+
+    /// <summary>Guest RAM in this many memfd regions.</summary>
+    public int Regions { get; init; } = 1;
+
+    /// <summary>Guest-physical addresses equal our virtual addresses (as DPDK virtio-user).</summary>
+    public bool IdentityGpa { get; init; }
+
+    /// <summary>Check every received frame's pattern byte by byte (slow; tests).</summary>
+    public bool Verify { get; init; }
+
+    /// <summary>Send only; count TX completions (for a back-end in sink mode).</summary>
+    public bool TxOnly { get; init; }
+
+    /// <summary>The back-end's stats socket, for its counters and CPU time over the window.</summary>
+    public string? BackendStatsSocket { get; init; }
+
+    /// <summary>The back-end's pid, for its CPU time from /proc when it has no stats socket (DPDK).</summary>
+    public int BackendPid { get; init; }
+
+    /// <summary>Pin the traffic thread to this CPU (-1: no pinning).</summary>
+    public int Cpu { get; init; } = -1;
+
+    /// <summary>A label for the back-end in reports ("perflab", "dpdk").</summary>
+    public string BackendLabel { get; init; } = "";
+
+    public bool UsesCallFds => CallFds switch
+    {
+        CallFdPolicy.Always => true,
+        CallFdPolicy.Never => false,
+        _ => Poll.UsesNotifications,
+    };
+
+    public int EffectiveRxBufSize(int hdrLen) => RxBufSize > 0 ? RxBufSize : Math.Max(2048, (hdrLen + FrameSize + 63) / 64 * 64);
+}

@@ -1,0 +1,86 @@
+using System.Text.Json;
+using PerfLab.Vhost.Diagnostics;
+
+namespace PerfLab.LoadGen;
+
+/// <summary>One run's figures over the measured window (warm-up and drain excluded).</summary>
+public sealed record LoadGenResult
+{
+    public string Backend { get; init; } = "";
+    public string Poll { get; init; } = "";
+    public string Features { get; init; } = "";
+    public int FrameSize { get; init; }
+    public int QueueSize { get; init; }
+    public int Burst { get; init; }
+    public int Queues { get; init; }
+    public double OfferedPps { get; init; }
+    public double DurationS { get; init; }
+
+    public long Sent { get; init; }
+    public long Received { get; init; }
+    public long Lost { get; init; }
+    public long SeqErrors { get; init; }
+    public long Unswapped { get; init; }
+    public long BadLength { get; init; }
+    public long Corrupt { get; init; }
+    public long VerifyErrors { get; init; }
+    public long BadIds { get; init; }
+    public long RingErrors { get; init; }
+
+    public double Mpps { get; init; }
+    public double Gbps { get; init; }
+
+    public LatencySummary LatencyNs { get; init; } = new();
+
+    /// <summary>(percentile, ns) pairs of the latency distribution, for spectrum plots.</summary>
+    public List<double[]> LatencyPercentiles { get; init; } = [];
+
+    public long Kicks { get; init; }
+    public double KicksPerPacket { get; init; }
+    public long CallsReceived { get; init; }
+    public double CallsPerPacket { get; init; }
+    public long Sleeps { get; init; }
+    public long TxFullStalls { get; init; }
+
+    public long LoadgenCpuNs { get; init; }
+    public long LoadgenThreadCpuNs { get; init; }
+    public double LoadgenCpuPct { get; init; }
+    public double LoadgenCpuNsPerPacket { get; init; }
+
+    /// <summary>-1 when unknown (no stats socket and no pid).</summary>
+    public long BackendCpuNs { get; init; } = -1;
+    public double BackendCpuPct { get; init; } = -1;
+    public double BackendCpuNsPerPacket { get; init; } = -1;
+    public double BackendBusyNsPerPacket { get; init; } = -1;
+    public long BackendPackets { get; init; } = -1;
+    public long BackendCalls { get; init; } = -1;
+    public long BackendKicksReceived { get; init; } = -1;
+    public long BackendWakeups { get; init; } = -1;
+    public long BackendEmptyPolls { get; init; } = -1;
+    public int BackendGen0 { get; init; } = -1;
+    public int BackendGen1 { get; init; } = -1;
+    public int BackendGen2 { get; init; } = -1;
+    public long BackendAllocatedBytes { get; init; } = -1;
+
+    public int Gen0 { get; init; }
+    public int Gen1 { get; init; }
+    public int Gen2 { get; init; }
+    public long AllocatedBytes { get; init; }
+
+    public string Clock { get; init; } = "";
+
+    public string ToJson(bool indented = true) => JsonSerializer.Serialize(this, indented ? Json.Indented : Json.Compact);
+
+    public static LoadGenResult FromJson(string s) => JsonSerializer.Deserialize<LoadGenResult>(s, Json.Compact)!;
+}
+
+public sealed record LatencySummary
+{
+    public long Count { get; init; }
+    public double Mean { get; init; }
+    public long P50 { get; init; }
+    public long P90 { get; init; }
+    public long P99 { get; init; }
+    public long P999 { get; init; }
+    public long Max { get; init; }
+}
