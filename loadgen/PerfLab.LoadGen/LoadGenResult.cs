@@ -61,6 +61,8 @@ public sealed record LoadGenResult
     public int BackendGen1 { get; init; } = -1;
     public int BackendGen2 { get; init; } = -1;
     public long BackendAllocatedBytes { get; init; } = -1;
+    /// <summary>Allocated by the back-end's data-plane threads over the window.</summary>
+    public long BackendDataPlaneAllocatedBytes { get; init; } = -1;
 
     public int Gen0 { get; init; }
     public int Gen1 { get; init; }

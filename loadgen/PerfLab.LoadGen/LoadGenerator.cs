@@ -368,6 +368,7 @@ public sealed class LoadGenerator : IDisposable
                 BackendGen1 = sb.Gen1 - sa.Gen1,
                 BackendGen2 = sb.Gen2 - sa.Gen2,
                 BackendAllocatedBytes = sb.AllocatedBytes - sa.AllocatedBytes,
+                BackendDataPlaneAllocatedBytes = sb.DataPlaneAllocatedBytes - sa.DataPlaneAllocatedBytes,
             };
         }
         return r;
@@ -438,7 +439,7 @@ public sealed class LoadGenerator : IDisposable
         s.AppendLine(string.Create(ci, $"  loadgen    cpu={r.LoadgenCpuPct:F0}% ({r.LoadgenCpuNsPerPacket:F1} ns/pkt on the traffic thread) gen0={r.Gen0} gen1={r.Gen1} gen2={r.Gen2} allocated={r.AllocatedBytes}B"));
         if (r.BackendCpuNs >= 0)
         {
-            s.AppendLine(string.Create(ci, $"  backend    cpu={r.BackendCpuPct:F0}% ({r.BackendCpuNsPerPacket:F1} ns/pkt){(r.BackendBusyNsPerPacket >= 0 ? $" busy={r.BackendBusyNsPerPacket:F1} ns/pkt calls={r.BackendCalls} kicks={r.BackendKicksReceived} wakeups={r.BackendWakeups} gen0={r.BackendGen0} gen1={r.BackendGen1} gen2={r.BackendGen2} allocated={r.BackendAllocatedBytes}B" : "")}"));
+            s.AppendLine(string.Create(ci, $"  backend    cpu={r.BackendCpuPct:F0}% ({r.BackendCpuNsPerPacket:F1} ns/pkt){(r.BackendBusyNsPerPacket >= 0 ? $" busy={r.BackendBusyNsPerPacket:F1} ns/pkt calls={r.BackendCalls} kicks={r.BackendKicksReceived} wakeups={r.BackendWakeups} gen0={r.BackendGen0} gen1={r.BackendGen1} gen2={r.BackendGen2} allocated={r.BackendAllocatedBytes}B (data plane {r.BackendDataPlaneAllocatedBytes}B)" : "")}"));
         }
         if (r.RingErrors > 0)
         {

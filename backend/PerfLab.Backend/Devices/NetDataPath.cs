@@ -46,10 +46,51 @@ public static class NetDataPath
         }
         uint hdr = c.HdrLen;
         int limit = Math.Min(avail, c.Batch);
-        int n = 0;
         long bytes = 0;
         p.TxBlocked = false;
         QueueCounters txc = p.Tx!.Counters;
+
+        // Fast path: a burst of single-descriptor TX buffers, each copied once into a
+        // single-descriptor RX buffer that holds it.
+        Span<BufRef> txb = p.TxBurst.AsSpan(0, limit);
+        uint txMark = tx.MarkPosition();
+        int nt = tx.TakeSingles(mem, txb, deviceWrites: false);
+        int n = 0;
+        if (nt > 0)
+        {
+            Span<BufRef> rxb = p.RxBurst.AsSpan(0, nt);
+            uint rxMark = rx.MarkPosition();
+            int nr = rx.TakeSingles(mem, rxb, deviceWrites: true);
+            DirtyLog? log = c.Log;
+            for (; n < nr; n++)
+            {
+                ref BufRef t = ref txb[n];
+                ref BufRef r = ref rxb[n];
+                uint frameLen = t.Len - hdr; // wraps when t.Len <= hdr: caught just below
+                if (t.Len <= hdr || r.Len < hdr + frameLen)
+                {
+                    break; // runt TX or RX too small: the general path drops or merges it
+                }
+                r.Len = ChainIo.LoopbackFrame(in t, in r, hdr, frameLen);
+                bytes += frameLen;
+                if (log != null)
+                {
+                    ChainIo.LogWritten(in r, r.Len, log);
+                }
+            }
+            if (n < nt)
+            {
+                tx.RewindBurst(txMark, n);
+            }
+            if (n < nr)
+            {
+                rx.RewindBurst(rxMark, n);
+            }
+            tx.PushUsedBurstEmpty(txb[..n]);
+            rx.PushUsedBurst(rxb[..n]);
+        }
+
+        // General path: chains, indirect tables, mergeable frames, back-pressure and faults.
         while (n < limit)
         {
             if (!c.Mergeable && c.Backpressure && rx.Available() <= 0)
@@ -58,7 +99,7 @@ public static class NetDataPath
                 txc.RxFull++;
                 break;
             }
-            uint txMark = tx.MarkPosition();
+            uint mark = tx.MarkPosition();
             PopStatus s = tx.TryPop(mem, ref p.TxChain, deviceWrites: false);
             if (s != PopStatus.Ok)
             {
@@ -84,7 +125,7 @@ public static class NetDataPath
             {
                 if (c.Backpressure)
                 {
-                    tx.RewindTo(txMark);
+                    tx.RewindTo(mark);
                     p.TxBlocked = true;
                     txc.RxFull++;
                     break;
@@ -93,7 +134,7 @@ public static class NetDataPath
             }
             else if (d == Delivery.RxBroken)
             {
-                tx.RewindTo(txMark);
+                tx.RewindTo(mark);
                 break;
             }
             else if (d == Delivery.Dropped)
@@ -129,8 +170,15 @@ public static class NetDataPath
             return 0;
         }
         int limit = Math.Min(avail, c.Batch);
-        int n = 0;
+        uint hdr = c.HdrLen;
+        Span<BufRef> txb = p.TxBurst.AsSpan(0, limit);
+        int n = tx.TakeSingles(mem, txb, deviceWrites: false);
         long bytes = 0;
+        for (int i = 0; i < n; i++)
+        {
+            bytes += txb[i].Len > hdr ? txb[i].Len - hdr : 0;
+        }
+        tx.PushUsedBurstEmpty(txb[..n]);
         while (n < limit)
         {
             PopStatus s = tx.TryPop(mem, ref p.TxChain, deviceWrites: false);
@@ -142,7 +190,7 @@ public static class NetDataPath
                 }
                 break;
             }
-            bytes += p.TxChain.TotalLen > c.HdrLen ? p.TxChain.TotalLen - c.HdrLen : 0;
+            bytes += p.TxChain.TotalLen > hdr ? p.TxChain.TotalLen - hdr : 0;
             tx.PushUsed(p.TxChain.Id, 0, p.TxChain.SlotCount);
             n++;
         }

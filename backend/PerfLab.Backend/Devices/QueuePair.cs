@@ -28,6 +28,10 @@ public sealed class QueuePair : IDisposable
     public DescChain TxChain;
     public DescChain RxChain;
     public DescChain RxFirst;
+    /// <summary>Burst arrays of the fast path (sized to the device's batch).</summary>
+    public BufRef[] TxBurst = [];
+    public BufRef[] RxBurst = [];
+
     public readonly ushort[] MergeIds = new ushort[MaxMergeBuffers];
     public readonly uint[] MergeLens = new uint[MaxMergeBuffers];
     public readonly ushort[] MergeSlots = new ushort[MaxMergeBuffers];
@@ -38,9 +42,15 @@ public sealed class QueuePair : IDisposable
     /// <summary>A RARP to inject on RX (SEND_RARP); cleared once sent.</summary>
     public byte[]? PendingRarp;
 
-    /// <summary>(Re)allocates scratch chains able to hold a chain of the ring's size.</summary>
-    public void EnsureScratch(int queueSize)
+    /// <summary>(Re)allocates scratch chains able to hold a chain of the ring's size, and the
+    /// burst arrays for <paramref name="batch"/> buffers.</summary>
+    public void EnsureScratch(int queueSize, int batch)
     {
+        if (TxBurst.Length < batch)
+        {
+            TxBurst = new BufRef[batch];
+            RxBurst = new BufRef[batch];
+        }
         int capacity = Math.Max(queueSize, 64) + 16; // + splits across region boundaries
         if (TxChain.Capacity >= capacity)
         {

@@ -54,6 +54,9 @@ public sealed class WorkerCounters
     [FieldOffset(88)] public long BusyTicks;
     [FieldOffset(96)] public long Sleeps;
     [FieldOffset(104)] public long SpuriousWakeups;
-    [FieldOffset(112)] public long CpuNs;      // RUSAGE_THREAD, sampled at pause/stop and by the stats thread
-    [FieldOffset(120)] public long Reserved;
+    /// <summary>GC.GetAllocatedBytesForCurrentThread() of the worker thread, refreshed every
+    /// 64Ki rounds and before every sleep: the data plane's own allocation, which must stay 0
+    /// after start-up.</summary>
+    [FieldOffset(112)] public long AllocatedBytes;
+    [FieldOffset(120)] public long AllocatedAtStart;
 }

@@ -95,6 +95,7 @@ public sealed class StatsCollector
                 SpuriousWakeups = c.SpuriousWakeups,
                 BusyNs = (long)Clock.TicksToNs(c.BusyTicks),
                 CpuNs = w.Tid > 0 ? ThreadCpuNs(pid, w.Tid) : 0,
+                AllocatedBytes = c.AllocatedBytes,
             });
         }
         return new BackendStats

@@ -28,18 +28,30 @@ public sealed class StatsServer : IDisposable
         _thread.Start();
     }
 
-    private unsafe void Run()
+    private void Run()
     {
         while (!_stop)
+        {
+            // Everything this thread allocates is the stats machinery's, not the data plane's.
+            StatsCollector.Accounted(() =>
+            {
+                ServeOne();
+                return 0;
+            });
+        }
+    }
+
+    private unsafe void ServeOne()
+    {
         {
             int fd = UnixSocket.Accept(_listenFd, _wakeFd, -1);
             if (fd < 0)
             {
-                continue;
+                return;
             }
             try
             {
-                byte[] json = StatsCollector.Accounted(() => Encoding.UTF8.GetBytes(_collector.Snapshot().ToJson()));
+                byte[] json = Encoding.UTF8.GetBytes(_collector.Snapshot().ToJson());
                 fixed (byte* p = json)
                 {
                     int done = 0;

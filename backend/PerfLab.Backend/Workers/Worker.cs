@@ -82,6 +82,7 @@ public abstract class Worker : IDisposable
             Log.Warn($"worker {Id}: could not pin to CPU {_cpu}");
         }
         Affinity.SetTimerSlack(1000);
+        Counters.AllocatedAtStart = GC.GetAllocatedBytesForCurrentThread();
         try
         {
             Loop();
@@ -203,7 +204,7 @@ public abstract class Worker : IDisposable
             {
                 continue;
             }
-            p.EnsureScratch((int)Math.Max(p.Tx!.Num, p.Rx?.Num ?? 0));
+            p.EnsureScratch((int)Math.Max(p.Tx!.Num, p.Rx?.Num ?? 0), _cfg.Batch);
             p.Dead = false;
             p.TxBlocked = false;
             p.PendingRarp = rxOk ? view.RarpMac : null;
@@ -312,6 +313,7 @@ public abstract class Worker : IDisposable
     {
         Span<ulong> ready = stackalloc ulong[16];
         Counters.Sleeps++;
+        Counters.AllocatedBytes = GC.GetAllocatedBytesForCurrentThread() - Counters.AllocatedAtStart;
         int n = _epoll.Wait(ready, -1);
         Counters.Wakeups++;
         bool kicked = false;
@@ -395,7 +397,10 @@ public sealed class Worker<TIdle> : Worker where TIdle : struct, IIdleStrategy
             }
             long t0 = Clock.Now();
             int work = DoWork();
-            c.Rounds++;
+            if ((++c.Rounds & 0xFFFF) == 0)
+            {
+                c.AllocatedBytes = GC.GetAllocatedBytesForCurrentThread() - c.AllocatedAtStart;
+            }
             if (work > 0)
             {
                 c.BusyTicks += Clock.Now() - t0;

@@ -22,6 +22,7 @@ public sealed record BackendStats
     public int Gen0 { get; init; }
     public int Gen1 { get; init; }
     public int Gen2 { get; init; }
+    /// <summary>Allocated by the whole process (less the stats machinery's own).</summary>
     public long AllocatedBytes { get; init; }
     public List<QueueStats> Queues { get; init; } = [];
     public List<WorkerStats> Workers { get; init; } = [];
@@ -30,6 +31,8 @@ public sealed record BackendStats
     public long Bytes => Queues.Sum(q => q.Bytes);
     public long BusyNs => Workers.Sum(w => w.BusyNs);
     public long CpuNs => CpuUserNs + CpuSysNs;
+    /// <summary>Allocated by the data-plane worker threads since they started.</summary>
+    public long DataPlaneAllocatedBytes => Workers.Sum(w => w.AllocatedBytes);
 
     public string ToJson(bool indented = false) => JsonSerializer.Serialize(this, indented ? Json.Indented : Json.Compact);
 
@@ -71,6 +74,7 @@ public sealed record WorkerStats
     public long SpuriousWakeups { get; init; }
     public long BusyNs { get; init; }
     public long CpuNs { get; init; }
+    public long AllocatedBytes { get; init; }
 }
 
 /// <summary>Shared JSON settings (snake_case, as every PerfLab JSON output).</summary>

@@ -13,6 +13,26 @@ public interface IDeviceRing
     /// <summary>Chains available now (a lower bound for packed rings); -1 if the ring just broke.</summary>
     int Available();
 
+    /// <summary>
+    /// The burst fast path: takes up to <c>dst.Length</c> available chains that are each a
+    /// single descriptor of the needed direction, translated in one piece, into
+    /// <paramref name="dst"/>. Stops early (without taking it) at a chain that needs the general
+    /// path; the caller then uses <see cref="TryPop"/>, which also reports faults. May set
+    /// <see cref="Fault"/> (head out of range, index jump) and return what it took before.
+    /// </summary>
+    int TakeSingles(GuestMemory mem, Span<BufRef> dst, bool deviceWrites);
+
+    /// <summary>Gives back the burst taken since <paramref name="mark"/> except its first
+    /// <paramref name="keep"/> buffers.</summary>
+    void RewindBurst(uint mark, int keep);
+
+    /// <summary>Returns every buffer of a burst, each with its own <see cref="BufRef.Len"/> as
+    /// the bytes written.</summary>
+    void PushUsedBurst(ReadOnlySpan<BufRef> bufs);
+
+    /// <summary>Returns every buffer of a burst with nothing written (TX).</summary>
+    void PushUsedBurstEmpty(ReadOnlySpan<BufRef> bufs);
+
     /// <summary>Takes and walks the next chain; see <see cref="SplitRing.TryPop"/>.</summary>
     PopStatus TryPop(GuestMemory mem, ref DescChain chain, bool deviceWrites);
 

@@ -79,9 +79,16 @@ public sealed unsafe class PairDriver : IDisposable
             d.Next = 0;
             TxFree[TxFreeCount++] = (ushort)(q - 1 - i);
         }
+        // Pad the RX stride off a power of two (as DPDK's 2176-byte mbufs are): 2 KiB strides put
+        // every buffer in the same two L1 sets, on both cores.
+        ulong rxStride = (rxBufSize + 63) / 64 * 64;
+        if ((rxStride & (rxStride - 1)) == 0)
+        {
+            rxStride += 64;
+        }
         for (int i = 0; i < q; i++)
         {
-            ulong gpa = ram.Alloc(rxBufSize, 64);
+            ulong gpa = ram.Alloc(rxStride, 64);
             RxHost[i] = (nint)ram.Host(gpa);
             ref VirtqDesc d = ref Rx.Desc(i);
             d.Addr = gpa;
