@@ -27,6 +27,8 @@ Traffic
   --rate PPS               open-loop offered load, all pairs together (k/M suffixes ok);
                            latency is measured from each burst's scheduled time
                            (default: as fast as the rings allow)
+  --inflight N             at most N frames in flight (default: the rings' size); with
+                           --burst 1, --inflight 1 is a ping-pong (the latency floor)
   --queues N               queue pairs (1); needs MQ from the back-end
   --tx-only                send only and count TX completions (back-end in sink mode)
 
@@ -129,6 +131,7 @@ errors, 2 on bad usage.
                     o = o with { RatePps = ArgReader.TryParseScaled(rate, out long pps) && pps > 0 ? pps : throw new ArgumentException($"--rate: '{rate}' is not a positive rate") };
                     break;
                 case "--queues": o = o with { Queues = Range(a.Int(), "--queues", 1, 128) }; break;
+                case "--inflight": o = o with { MaxInFlight = Range(a.Int(), "--inflight", 1, 1 << 24) }; break;
                 case "--tx-only": o = o with { TxOnly = true }; break;
                 case "--no-event-idx": o = o with { EventIdx = false }; break;
                 case "--mergeable": o = o with { Mergeable = true }; break;

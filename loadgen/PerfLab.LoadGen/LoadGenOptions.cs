@@ -42,6 +42,10 @@ public sealed record LoadGenOptions
 
     public int Queues { get; init; } = 1;
 
+    /// <summary>Most frames in flight (sent, not yet back), all pairs together; 0: no cap
+    /// beyond the rings. 1 makes a ping-pong: the round-trip latency floor.</summary>
+    public int MaxInFlight { get; init; }
+
     /// <summary>Offered load in frames per second (all pairs together); 0: as fast as possible.</summary>
     public double RatePps { get; init; }
 

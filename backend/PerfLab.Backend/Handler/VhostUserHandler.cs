@@ -64,7 +64,7 @@ public sealed partial class VhostUserHandler : IDisposable
     /// reported (NEED_REPLY on a request without its own reply) gets a failure ack instead.
     /// Fds the handler did not take are closed by the caller.
     /// </summary>
-    public void Handle(ReceivedMessage msg, MessageChannel channel)
+    public void Handle(ReceivedMessage msg, IMessageSender channel)
     {
         VhostUserHeader h = msg.Header;
         bool ownReply = HasOwnReply(h.Request);
@@ -106,7 +106,7 @@ public sealed partial class VhostUserHandler : IDisposable
         }
     }
 
-    private static void SendReply(MessageChannel ch, VhostUserRequest r, ReadOnlySpan<byte> payload) =>
+    private static void SendReply(IMessageSender ch, VhostUserRequest r, ReadOnlySpan<byte> payload) =>
         ch.SendRaw(r, VhostUserFlags.Version1 | VhostUserFlags.Reply, payload);
 
     /// <summary>Requests that always get a reply of their own (reference §2.2, "Reply").</summary>

@@ -34,6 +34,12 @@ public sealed class ReceivedMessage
     }
 }
 
+/// <summary>Where a handler's replies go: the socket, or a recorder in tests and fuzzing.</summary>
+public interface IMessageSender
+{
+    void SendRaw(VhostUserRequest request, VhostUserFlags flags, ReadOnlySpan<byte> payload, ReadOnlySpan<int> fds = default);
+}
+
 /// <summary>
 /// A vhost-user endpoint over a connected AF_UNIX stream socket. The 12-byte header is read
 /// with recvmsg so that the fds attached to it arrive (a plain read would make the kernel drop
@@ -41,7 +47,7 @@ public sealed class ReceivedMessage
 /// bounded by <see cref="MidMessageTimeoutMs"/>, so a peer that stops mid-message cannot hang
 /// us. Control plane: this allocates per call (Mono's managed Msghdr) and may throw.
 /// </summary>
-public sealed class MessageChannel : IDisposable
+public sealed class MessageChannel : IMessageSender, IDisposable
 {
     private const int MaxReceiveFds = 32;
     private readonly byte[] _header = GC.AllocateArray<byte>(VhostUserHeader.Size, pinned: true);

@@ -46,6 +46,7 @@ public sealed unsafe class TrafficEngine : IDisposable
     private readonly bool _mergeable;
     private readonly bool _verify;
     private readonly bool _rateMode;
+    private readonly long _maxInFlight;
     private readonly double _burstIntervalTicks;
     private readonly EpollSet _epoll = new();
     private readonly bool[][] _inFlight;
@@ -69,6 +70,7 @@ public sealed unsafe class TrafficEngine : IDisposable
         _mergeable = mergeable;
         _verify = o.Verify;
         _rateMode = o.RatePps > 0;
+        _maxInFlight = o.MaxInFlight > 0 ? Math.Max(o.MaxInFlight, _burst) : long.MaxValue;
         _burstIntervalTicks = _rateMode ? Clock.TicksPerSecond * (double)_burst / o.RatePps : 0;
         _mode = o.Poll.Mode;
         _hybrid = o.Poll.CreateHybrid();
@@ -265,7 +267,7 @@ public sealed unsafe class TrafficEngine : IDisposable
         for (int i = 0; i < pairs.Length; i++)
         {
             PairDriver p = pairs[i];
-            while (p.TxFreeCount >= _burst)
+            while (p.TxFreeCount >= _burst && C.Sent - C.Received + _burst <= _maxInFlight)
             {
                 SendBurst(p, _inFlight[i], _now);
                 sent += _burst;
@@ -285,7 +287,7 @@ public sealed unsafe class TrafficEngine : IDisposable
         {
             int pi = _nextPair;
             PairDriver p = _pairs[pi];
-            if (p.TxFreeCount < _burst)
+            if (p.TxFreeCount < _burst || C.Sent - C.Received + _burst > _maxInFlight)
             {
                 C.TxFullStalls++; // still due: its latency will include the wait
                 break;
