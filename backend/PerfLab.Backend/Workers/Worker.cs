@@ -74,6 +74,9 @@ public abstract class Worker : IDisposable
 
     protected abstract void Loop();
 
+    /// <summary>The strategy's idle decision, once (tests).</summary>
+    internal abstract void IdleOnce();
+
     private void Run()
     {
         Tid = LibC.gettid();
@@ -412,6 +415,16 @@ public sealed class Worker<TIdle> : Worker where TIdle : struct, IIdleStrategy
                 _idle.Idle(ref target);
             }
         }
+    }
+
+    /// <summary>
+    /// Runs the strategy's idle decision once (tests: call it when the guest has just posted
+    /// work, so that an interrupt strategy's arm-and-re-check finds it and does not block).
+    /// </summary>
+    internal override void IdleOnce()
+    {
+        var target = new BackendWaitTarget(this);
+        _idle.Idle(ref target);
     }
 
     /// <summary>One round plus idle decision, for tests driving the worker on their own thread.</summary>

@@ -369,6 +369,36 @@ public sealed unsafe class TrafficEngine : IDisposable
         }
     }
 
+    /// <summary>Sends exactly <paramref name="frames"/> frames on pair 0 in bursts, if the ring
+    /// has room (tests that need exact counts).</summary>
+    internal int SendNow(int frames)
+    {
+        int sent = 0;
+        PairDriver p = _pairs[0];
+        while (sent + _burst <= frames && p.TxFreeCount >= _burst)
+        {
+            SendBurst(p, _inFlight[0], Clock.Now());
+            sent += _burst;
+        }
+        return sent;
+    }
+
+    /// <summary>
+    /// Runs the configured strategy's idle decision once (tests: call it when the back-end has
+    /// just returned buffers, so that arming finds them and does not sleep).
+    /// </summary>
+    internal void IdleOnce()
+    {
+        var target = new LoadGenWaitTarget(this);
+        switch (_mode)
+        {
+            case PollMode.Busy: _busy.Idle(ref target); break;
+            case PollMode.Interrupt: _interrupt.Idle(ref target); break;
+            case PollMode.Hybrid: _hybrid.Idle(ref target); break;
+            default: _backoff.Idle(ref target); break;
+        }
+    }
+
     /// <summary>Stops sending and runs until every frame sent is back or the timeout passes.</summary>
     public void Drain(double timeoutS)
     {

@@ -54,3 +54,43 @@ public class CrossProcessTests
 public sealed class ProcessesCollection
 {
 }
+
+/// <summary>Every strategy, on each side, through the cross-process round trip. The other side
+/// sleeps (interrupt): never two spinners on a 2-core machine.</summary>
+[Collection("processes")]
+public class StrategyRoundTripTests
+{
+    public static TheoryData<string, string> Pairs => new()
+    {
+        { "busy", "interrupt" },
+        { "hybrid", "interrupt" },
+        { "backoff", "interrupt" },
+        { "interrupt", "interrupt" },
+        { "interrupt", "busy" },
+        { "interrupt", "hybrid" },
+        { "interrupt", "backoff" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Pairs))]
+    public void EveryStrategyPassesTheRoundTrip(string backendPoll, string guestPoll)
+    {
+        using var dir = new TempDir();
+        string sock = dir.File("vhost.sock");
+        string stats = dir.File("stats.sock");
+        using var be = new Daemon("perflab-backend", "--socket", sock, "--stats-socket", stats, "--poll", backendPoll,
+            "--hybrid-budget-us", "20", "--stats-interval", "0");
+        Assert.True(Daemon.WaitForFile(stats, Timeouts.Short), $"back-end did not start:\n{be.Stderr}");
+        using var lg = new Daemon("perflab-loadgen", "--socket", sock, "--duration", "1", "--warmup", "0.3",
+            "--poll", guestPoll, "--hybrid-budget-us", "20", "--backend-stats", stats, "--json");
+        int rc = lg.WaitForExit(Timeouts.Process);
+        Assert.True(rc == 0, $"loadgen exit {rc}\n{lg.Stdout}\n{lg.Stderr}");
+        var r = LoadGenResult.FromJson(lg.Stdout);
+        Assert.True(r.Received > 1000, $"only {r.Received} frames");
+        Assert.Equal(r.Sent, r.Received);
+        Assert.Equal(0, r.SeqErrors);
+        Assert.Equal(0, r.BackendDataPlaneAllocatedBytes);
+        Assert.Equal(0, r.Gen0);
+        Assert.Equal(0, r.BackendGen0);
+    }
+}
