@@ -52,6 +52,9 @@ Measurement
   --backend-label NAME     how to call the back-end in the output
   --cpu N                  pin the traffic thread to CPU N
   --json                   print one JSON object instead of the human summary
+  --measure-sleep          measure what each way of waiting really costs here (Thread.Sleep,
+                           Yield, nanosleep with 50 us and 1 us timer slack, epoll timeouts)
+                           and print a table; no connection is made
   --help                   this text
 
 Exit status: 0 when every frame came back in order, 1 on loss, sequence or payload
@@ -74,6 +77,11 @@ errors, 2 on bad usage.
         if (o == null)
         {
             Console.WriteLine(Help.Replace("{POLL}", PollOptions.HelpText));
+            return 0;
+        }
+        if (args.Contains("--measure-sleep"))
+        {
+            Console.Write(SleepProbe.Format(SleepProbe.Measure(w => Console.Error.WriteLine($"measuring {w}"))));
             return 0;
         }
         if (o.Poll.Mode == PollMode.Busy && Environment.ProcessorCount < 2)
@@ -147,6 +155,7 @@ errors, 2 on bad usage.
                 case "--backend-label": o = o with { BackendLabel = a.String() }; break;
                 case "--cpu": o = o with { Cpu = a.Int() }; break;
                 case "--json": json = true; break;
+                case "--measure-sleep": break;
                 default: throw new ArgumentException($"unknown option {a.Current}");
             }
         }
