@@ -27,8 +27,10 @@ Traffic
   --rate PPS               open-loop offered load, all pairs together (k/M suffixes ok);
                            latency is measured from each burst's scheduled time
                            (default: as fast as the rings allow)
-  --inflight N             at most N frames in flight (default: the rings' size); with
-                           --burst 1, --inflight 1 is a ping-pong (the latency floor)
+  --inflight N             at most N frames in flight, all pairs together (default: per pair,
+                           as many as the posted RX buffers hold, so a back-end that drops
+                           without RX buffers never has to); --burst 1 --inflight 1 is a
+                           ping-pong (the latency floor)
   --queues N               queue pairs (1); needs MQ from the back-end
   --tx-only                send only and count TX completions (back-end in sink mode)
 

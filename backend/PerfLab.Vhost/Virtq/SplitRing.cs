@@ -305,7 +305,15 @@ public unsafe struct SplitRing : IDeviceRing
         // Release: the elements (and the data they describe) before the index (§7.4 step 5).
         Volatile.Write(ref *_usedIdx, _nextUsed);
         _publishedUsed = _nextUsed;
-        return canCall && NeedsCall() ? PublishResult.Call : PublishResult.Suppressed;
+        if (!canCall)
+        {
+            // No decision was taken: the next one must not compare against a stale index
+            // (after 64 Ki elements without a call fd, "old" would wrap and could suppress a
+            // call the driver needs). An invalid "old" means: call.
+            _signalledValid = false;
+            return PublishResult.Suppressed;
+        }
+        return NeedsCall() ? PublishResult.Call : PublishResult.Suppressed;
     }
 
     /// <summary>Used ring bytes written since <paramref name="fromUsed"/> (for the dirty log).</summary>

@@ -34,6 +34,17 @@ public sealed unsafe class PairDriver : IDisposable
     // Ring memory (guest-physical), for SET_VRING_ADDR.
     public ulong TxDescGpa, TxAvailGpa, TxUsedGpa, RxDescGpa, RxAvailGpa, RxUsedGpa;
 
+    /// <summary>Frames sent and received on this pair (for the in-flight cap).</summary>
+    public long Sent;
+    public long Received;
+
+    /// <summary>
+    /// Most frames in flight on this pair: as many as the posted RX buffers can hold, so that
+    /// a back-end that drops when the guest has no RX buffer (DPDK's vhost PMD does) never has
+    /// to. Set by the engine.
+    /// </summary>
+    public long InFlightCap = long.MaxValue;
+
     // Receive-side state.
     public ulong NextSeq;
     public ulong ExpectSeq;

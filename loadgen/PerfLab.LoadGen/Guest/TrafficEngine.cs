@@ -76,6 +76,12 @@ public sealed unsafe class TrafficEngine : IDisposable
         _hybrid = o.Poll.CreateHybrid();
         _backoff = o.Poll.CreateBackoff();
         _inFlight = pairs.Select(p => new bool[p.QueueSize]).ToArray();
+        foreach (PairDriver p in pairs)
+        {
+            // Without MRG_RXBUF a frame takes one RX buffer; with it, as many as it needs.
+            long perFrame = mergeable ? Math.Max(1, (p.HdrLen + p.FrameSize + p.RxBufSize - 1) / p.RxBufSize) : 1;
+            p.InFlightCap = o.TxOnly ? long.MaxValue : Math.Max(_burst, p.QueueSize / perFrame);
+        }
         Histogram = new LongHistogram(MaxLatencyNs, 3);
         for (int i = 0; i < pairs.Length; i++)
         {
@@ -149,6 +155,7 @@ public sealed unsafe class TrafficEngine : IDisposable
             if (_txOnly)
             {
                 C.Received++;
+                p.Received++;
                 if (Measuring)
                 {
                     Record(now - p.TxStamp[id]);
@@ -230,6 +237,7 @@ public sealed unsafe class TrafficEngine : IDisposable
         }
         p.ExpectSeq = seq + 1;
         C.Received++;
+        p.Received++;
         if (Measuring)
         {
             Record(now - stamp);
@@ -267,7 +275,7 @@ public sealed unsafe class TrafficEngine : IDisposable
         for (int i = 0; i < pairs.Length; i++)
         {
             PairDriver p = pairs[i];
-            while (p.TxFreeCount >= _burst && C.Sent - C.Received + _burst <= _maxInFlight)
+            while (p.TxFreeCount >= _burst && p.Sent - p.Received + _burst <= p.InFlightCap && C.Sent - C.Received + _burst <= _maxInFlight)
             {
                 SendBurst(p, _inFlight[i], _now);
                 sent += _burst;
@@ -287,7 +295,7 @@ public sealed unsafe class TrafficEngine : IDisposable
         {
             int pi = _nextPair;
             PairDriver p = _pairs[pi];
-            if (p.TxFreeCount < _burst || C.Sent - C.Received + _burst > _maxInFlight)
+            if (p.TxFreeCount < _burst || p.Sent - p.Received + _burst > p.InFlightCap || C.Sent - C.Received + _burst > _maxInFlight)
             {
                 C.TxFullStalls++; // still due: its latency will include the wait
                 break;
@@ -311,6 +319,7 @@ public sealed unsafe class TrafficEngine : IDisposable
             p.Tx.Post(id);
         }
         C.Sent += _burst;
+        p.Sent += _burst;
         if (p.Tx.Publish())
         {
             EventFd.Signal(p.KickTx);
