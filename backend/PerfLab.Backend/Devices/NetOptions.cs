@@ -43,7 +43,8 @@ public sealed record NetDeviceOptions
     /// <summary>Every virtio feature the device implements.</summary>
     public const ulong SupportedFeatures =
         VirtioFeatures.Version1 | VirtioFeatures.ProtocolFeatures | VirtioFeatures.RingEventIdx
-        | VirtioFeatures.RingIndirectDesc | VirtioFeatures.NetMrgRxbuf | VirtioFeatures.NetMq;
+        | VirtioFeatures.RingIndirectDesc | VirtioFeatures.NetMrgRxbuf | VirtioFeatures.NetMq
+        | VirtioFeatures.RingPacked;
 
     /// <summary>Every protocol feature the handler implements.</summary>
     public const ulong SupportedProtocolFeatures =

@@ -36,8 +36,13 @@ public sealed class Vring
     public bool LogUsed => (Addr.Flags & VringAddr.FlagLog) != 0;
 
     // ---- data plane -------------------------------------------------------------------------
-    // Mutable ring structs: never readonly, always accessed by ref.
+    // Mutable ring structs: never readonly, always accessed by ref. Which one is live
+    // depends on RING_PACKED, fixed when the ring starts.
     public SplitRing Split;
+    public PackedRing Packed;
+
+    /// <summary>The ring was started as a packed ring (VIRTIO_F_RING_PACKED).</summary>
+    public bool IsPacked;
 
     public readonly QueueCounters Counters = new();
 
@@ -45,7 +50,7 @@ public sealed class Vring
     public ulong UsedLogGpa;
 
     /// <summary>Set by the worker when it found the ring malformed.</summary>
-    public RingFault Fault => Split.Fault;
+    public RingFault Fault => IsPacked ? Packed.Fault : Split.Fault;
 
     public bool IsBroken => Started && Fault != RingFault.None;
 
@@ -53,7 +58,23 @@ public sealed class Vring
     public bool IsActive => Started && Enabled && !IsBroken;
 
     /// <summary>The avail index to hand back in GET_VRING_BASE (packed: wrap-encoded).</summary>
-    public uint NextAvailForBase => !Started ? Base : Split.LastAvail;
+    public uint NextAvailForBase => !Started ? Base : IsPacked ? Packed.EncodeBase() : Split.LastAvail;
+
+    /// <summary>Turns kicks off on whichever ring is live.</summary>
+    public void DisableKicks()
+    {
+        if (IsPacked)
+        {
+            Packed.DisableKicks();
+        }
+        else
+        {
+            Split.DisableKicks();
+        }
+    }
+
+    /// <summary>Re-enables kicks (full fence, re-check); true if work is pending.</summary>
+    public bool EnableKicks() => IsPacked ? Packed.EnableKicks() : Split.EnableKicks();
 
     /// <summary>Forgets the configuration and closes the ring's fds; counters stay.</summary>
     public void ResetConfig()
@@ -67,6 +88,8 @@ public sealed class Vring
         Enabled = false;
         Started = false;
         Split = default;
+        Packed = default;
+        IsPacked = false;
         UsedLogGpa = 0;
     }
 

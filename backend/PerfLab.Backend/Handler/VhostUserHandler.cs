@@ -58,6 +58,9 @@ public sealed partial class VhostUserHandler : IDisposable
 
     private bool HasProtocol(ulong bit) => (_ackedProtocol & bit) != 0;
 
+    /// <summary>Rings are packed (VIRTIO_F_RING_PACKED acked).</summary>
+    private bool PackedRings => VirtioFeatures.Has(_ackedFeatures, VirtioFeatures.RingPacked);
+
     /// <summary>
     /// Handles one message and sends its reply, if any. A <see cref="VhostProtocolException"/>
     /// that escapes means the connection must be closed; a refused request whose failure can be
@@ -306,10 +309,19 @@ public sealed partial class VhostUserHandler : IDisposable
             {
                 continue;
             }
-            RingAddressError? e = RingAddresses.RetranslateSplit(_memory.Current, v.Addr, v.Num, ref v.Split);
+            RingAddressError? e = v.IsPacked
+                ? PackedRingAddresses.RetranslatePacked(_memory.Current, v.Addr, v.Num, ref v.Packed)
+                : RingAddresses.RetranslateSplit(_memory.Current, v.Addr, v.Num, ref v.Split);
             if (e is { } err)
             {
-                v.Split.Fault = RingFault.RingUnmapped;
+                if (v.IsPacked)
+                {
+                    v.Packed.Fault = RingFault.RingUnmapped;
+                }
+                else
+                {
+                    v.Split.Fault = RingFault.RingUnmapped;
+                }
                 Log.Error($"{RequestNames.Of(r)}: vring {i} {err.Field}=0x{err.Value:x} {err.Limit} in the new table; ring marked broken");
             }
         }
@@ -322,9 +334,11 @@ public sealed partial class VhostUserHandler : IDisposable
         const VhostUserRequest r = VhostUserRequest.SetVringNum;
         Vring v = Ring(r, s.Index);
         RequireStopped(r, v);
-        if (!SplitLayout.IsValidSize(s.Num))
+        if (PackedRings ? !PackedLayout.IsValidSize(s.Num) : !SplitLayout.IsValidSize(s.Num))
         {
-            throw new VhostProtocolException(r, "num", s.Num, $"split ring size must be a power of two in 1..{SplitLayout.MaxQueueSize}");
+            throw new VhostProtocolException(r, "num", s.Num, PackedRings
+                ? $"packed ring size must be 1..{PackedLayout.MaxQueueSize}"
+                : $"split ring size must be a power of two in 1..{SplitLayout.MaxQueueSize}");
         }
         v.Num = s.Num;
     }
@@ -333,7 +347,7 @@ public sealed partial class VhostUserHandler : IDisposable
     {
         const VhostUserRequest r = VhostUserRequest.SetVringAddr;
         Vring v = Ring(r, a.Index);
-        if (RingAddresses.CheckSyntax(a) is { } bad)
+        if ((PackedRings ? PackedRingAddresses.CheckSyntax(a) : RingAddresses.CheckSyntax(a)) is { } bad)
         {
             throw new VhostProtocolException(r, bad.Field, bad.Value, bad.Limit);
         }
@@ -347,7 +361,8 @@ public sealed partial class VhostUserHandler : IDisposable
             Reconfigure(() => v.Addr = a);
             return;
         }
-        if (v.Num != 0 && _memory.Count > 0 && RingAddresses.CheckSplit(_memory.Current, a, v.Num) is { } e)
+        if (v.Num != 0 && _memory.Count > 0
+            && (PackedRings ? PackedRingAddresses.CheckPacked(_memory.Current, a, v.Num) : RingAddresses.CheckSplit(_memory.Current, a, v.Num)) is { } e)
         {
             throw new VhostProtocolException(r, e.Field, e.Value, e.Limit);
         }
@@ -360,7 +375,16 @@ public sealed partial class VhostUserHandler : IDisposable
         const VhostUserRequest r = VhostUserRequest.SetVringBase;
         Vring v = Ring(r, s.Index);
         RequireStopped(r, v);
-        if (s.Num > 0xFFFF)
+        if (PackedRings)
+        {
+            // Bits 0-14 avail index, 15 avail wrap, 16-30 used index, 31 used wrap.
+            uint size = v.Num != 0 ? v.Num : PackedLayout.MaxQueueSize;
+            if (PackedRingAddresses.CheckBase(s.Num, size) is { } bad)
+            {
+                throw new VhostProtocolException(r, bad.Field, bad.Value, bad.Limit);
+            }
+        }
+        else if (s.Num > 0xFFFF)
         {
             throw new VhostProtocolException(r, "num", s.Num, "split ring index is 16 bits");
         }
@@ -486,17 +510,22 @@ public sealed partial class VhostUserHandler : IDisposable
         }
         bool eventIdx = VirtioFeatures.Has(_ackedFeatures, VirtioFeatures.RingEventIdx);
         bool indirect = VirtioFeatures.Has(_ackedFeatures, VirtioFeatures.RingIndirectDesc);
-        RingAddressError? e = RingAddresses.AttachSplit(_memory.Current, v.Addr, v.Num, (ushort)v.Base, eventIdx, indirect, ref v.Split, out bool resynced);
+        bool packed = PackedRings;
+        bool resynced;
+        RingAddressError? e = packed
+            ? PackedRingAddresses.AttachPacked(_memory.Current, v.Addr, v.Num, v.Base, eventIdx, indirect, ref v.Packed, out resynced)
+            : RingAddresses.AttachSplit(_memory.Current, v.Addr, v.Num, (ushort)v.Base, eventIdx, indirect, ref v.Split, out resynced);
         if (e is { } err)
         {
             throw new VhostProtocolException(VhostUserRequest.SetVringKick, err.Field, err.Value, $"{err.Limit} (vring {v.Index})");
         }
+        v.IsPacked = packed;
         if (resynced)
         {
-            Log.Warn($"vring {v.Index}: base {v.Base} differs from used.idx {v.Split.LastAvail}; resynced to used.idx (in-flight buffers will be re-offered)");
+            Log.Warn($"vring {v.Index}: base 0x{v.Base:x} disagrees with the used position in guest memory; resynced to it (in-flight buffers will be re-offered)");
         }
         v.Started = true;
-        Log.Info($"vring {v.Index} started: size {v.Num}, avail {v.Split.LastAvail}, event_idx={eventIdx}, enabled={v.Enabled}");
+        Log.Info($"vring {v.Index} started: {(packed ? "packed" : "split")}, size {v.Num}, base 0x{v.NextAvailForBase:x}, event_idx={eventIdx}, enabled={v.Enabled}");
     }
 
     // ---- lifecycle --------------------------------------------------------------------------

@@ -208,6 +208,7 @@ public abstract class Worker : IDisposable
                 continue;
             }
             p.EnsureScratch((int)Math.Max(p.Tx!.Num, p.Rx?.Num ?? 0), _cfg.Batch);
+            p.Packed = p.Tx.IsPacked;
             p.Dead = false;
             p.TxBlocked = false;
             p.PendingRarp = rxOk ? view.RarpMac : null;
@@ -225,7 +226,7 @@ public abstract class Worker : IDisposable
                     continue;
                 }
                 // Kicks off while processing; the idle strategy re-arms them before sleeping.
-                v.Split.DisableKicks();
+                v.DisableKicks();
                 if (v.KickFd >= 0)
                 {
                     epoll.Add(v.KickFd, (ulong)v.Index);
@@ -257,17 +258,31 @@ public abstract class Worker : IDisposable
             {
                 continue;
             }
-            if (p.PendingRarp != null && NetDataPath.InjectRarp(p, ref p.Rx!.Split, mem, _cfg.HdrLen, p.PendingRarp, _cfg.Log))
+            if (p.PendingRarp != null && InjectRarp(p, mem))
             {
                 p.PendingRarp = null;
                 work++;
             }
-            work += _cfg.Mode == NetMode.Loopback
-                ? NetDataPath.Loopback(p, ref p.Tx!.Split, ref p.Rx!.Split, mem, in _cfg)
-                : NetDataPath.Sink(p, ref p.Tx!.Split, mem, in _cfg);
+            // One predictable branch per pair; each call is specialised for its ring layout.
+            if (p.Packed)
+            {
+                work += _cfg.Mode == NetMode.Loopback
+                    ? NetDataPath.Loopback(p, ref p.Tx!.Packed, ref p.Rx!.Packed, mem, in _cfg)
+                    : NetDataPath.Sink(p, ref p.Tx!.Packed, mem, in _cfg);
+            }
+            else
+            {
+                work += _cfg.Mode == NetMode.Loopback
+                    ? NetDataPath.Loopback(p, ref p.Tx!.Split, ref p.Rx!.Split, mem, in _cfg)
+                    : NetDataPath.Sink(p, ref p.Tx!.Split, mem, in _cfg);
+            }
         }
         return work;
     }
+
+    private bool InjectRarp(QueuePair p, GuestMemory mem) => p.Packed
+        ? NetDataPath.InjectRarp(p, ref p.Rx!.Packed, mem, _cfg.HdrLen, p.PendingRarp!, _cfg.Log)
+        : NetDataPath.InjectRarp(p, ref p.Rx!.Split, mem, _cfg.HdrLen, p.PendingRarp!, _cfg.Log);
 
     /// <summary>Re-enables kicks on the rings this worker waits on; true if work is pending.</summary>
     internal bool ArmAll()
@@ -291,8 +306,8 @@ public abstract class Worker : IDisposable
             }
             // Loopback blocked on a full RX waits for RX buffers, otherwise for TX frames.
             pending |= _cfg.Mode == NetMode.Loopback && p.TxBlocked
-                ? p.Rx!.Split.EnableKicks()
-                : p.Tx!.Split.EnableKicks();
+                ? p.Rx!.EnableKicks()
+                : p.Tx!.EnableKicks();
         }
         return pending;
     }
@@ -305,8 +320,8 @@ public abstract class Worker : IDisposable
             QueuePair p = active[i];
             if (!p.Dead)
             {
-                p.Tx!.Split.DisableKicks();
-                p.Rx?.Split.DisableKicks();
+                p.Tx!.DisableKicks();
+                p.Rx?.DisableKicks();
             }
         }
     }
