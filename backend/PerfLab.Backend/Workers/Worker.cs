@@ -202,12 +202,14 @@ public abstract class Worker : IDisposable
             bool ok = _cfg.Mode == NetMode.Loopback ? txOk && rxOk : txOk;
             if (!ok)
             {
+                p.PendingRarp = null;
                 continue;
             }
             p.EnsureScratch((int)Math.Max(p.Tx!.Num, p.Rx?.Num ?? 0), _cfg.Batch);
             p.Dead = false;
             p.TxBlocked = false;
-            p.PendingRarp = rxOk ? view.RarpMac : null;
+            // SEND_RARP: one frame, on pair 0; kept across resumes until a buffer takes it.
+            p.PendingRarp = !rxOk ? null : pi == 0 && view.RarpMac != null ? view.RarpMac : p.PendingRarp;
             p.DeviceFault = _device.Fault;
             active.Add(p);
         }
@@ -221,6 +223,9 @@ public abstract class Worker : IDisposable
                 {
                     continue;
                 }
+                // Used-ring writes go to the dirty log while LOG_ALL is on and the front-end set
+                // the ring's log flag (reference §6.4).
+                v.Split.SetUsedLog(view.Log != null && v.LogUsed ? view.Log : null, v.UsedLogGpa);
                 // Kicks off while processing; the idle strategy re-arms them before sleeping.
                 v.Split.DisableKicks();
                 if (v.KickFd >= 0)
