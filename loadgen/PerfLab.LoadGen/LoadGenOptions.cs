@@ -84,6 +84,10 @@ public sealed record LoadGenOptions
     /// keeping the guest running, and time each from reopening to the first frame back.</summary>
     public int Reconnects { get; init; }
 
+    /// <summary>Before the measured window, reset the device (RESET_DEVICE) and start it again
+    /// on the same connection; the rings resume at used.idx.</summary>
+    public bool ResetDevice { get; init; }
+
     /// <summary>RX buffer size (0: header + frame, at least 2048).</summary>
     public int RxBufSize { get; init; }
 

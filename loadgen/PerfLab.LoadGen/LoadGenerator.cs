@@ -78,6 +78,7 @@ public sealed unsafe class LoadGenerator : IDisposable
 
     private ulong RequiredProtocol =>
         (NeedsMemSlots ? ProtocolFeatures.ConfigureMemSlots : 0)
+        | (_o.ResetDevice ? ProtocolFeatures.ResetDevice : 0)
         | (_o.Mtu > 0 ? ProtocolFeatures.NetMtu : 0)
         | (_o.SendRarp ? ProtocolFeatures.Rarp : 0)
         | (_o.DirtyLog ? ProtocolFeatures.LogShmfd : 0);
@@ -166,6 +167,22 @@ public sealed unsafe class LoadGenerator : IDisposable
         AfterStart();
     }
 
+    /// <summary>
+    /// RESET_DEVICE, then starts the device again on the same connection (features, memory
+    /// table, rings at used.idx, enables), as a front-end does after resetting a device whose
+    /// guest keeps its rings. Every frame in flight is let back first.
+    /// </summary>
+    public void ResetAndRestart()
+    {
+        TrafficEngine e = Engine ?? throw new InvalidOperationException("Setup first");
+        e.Drain(_o.DrainTimeoutS);
+        Frontend.ResetDevice();
+        Handshake(fresh: false);
+        AfterStart();
+        e.Sending = true;
+        e.StartSchedule();
+    }
+
     private int Rings => 2 * _o.Queues;
 
     private void Negotiate()
@@ -227,6 +244,7 @@ public sealed unsafe class LoadGenerator : IDisposable
         if (Has(ProtocolFeatures.BackendReq))
         {
             var (a, b) = UnixSocket.Pair();
+            LibC.CloseQuietly(_backendReqPeer);
             _backendReqPeer = a;
             fe.SetBackendReqFd(b);
             LibC.close(b);
@@ -570,6 +588,10 @@ public sealed unsafe class LoadGenerator : IDisposable
         for (int k = 0; k < _o.Reconnects; k++)
         {
             _reconnectMs.Add(ReconnectAndTime());
+        }
+        if (_o.ResetDevice)
+        {
+            ResetAndRestart();
         }
         long t = Clock.Now();
         if (_o.WarmupS > 0)

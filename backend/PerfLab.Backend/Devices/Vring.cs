@@ -32,6 +32,11 @@ public sealed class Vring
     /// <summary>Started: SET_VRING_KICK seen and the ring translated and attached.</summary>
     public bool Started;
 
+    /// <summary>At its last start the ring's SET_VRING_BASE disagreed with used.idx in guest
+    /// memory and the ring resynced to used.idx (the previous back-end left chains taken but
+    /// not completed); false when it resumed exactly at the base the front-end sent.</summary>
+    public bool ResyncedAtStart;
+
     /// <summary>Used-ring writes are logged (SET_VRING_ADDR flag bit 0, migration).</summary>
     public bool LogUsed => (Addr.Flags & VringAddr.FlagLog) != 0;
 
@@ -66,6 +71,7 @@ public sealed class Vring
         KickReceived = false;
         Enabled = false;
         Started = false;
+        ResyncedAtStart = false;
         Split = default;
         UsedLogGpa = 0;
     }

@@ -654,6 +654,7 @@ public sealed partial class VhostUserHandler : IDisposable
         {
             throw new VhostProtocolException(VhostUserRequest.SetVringKick, err.Field, err.Value, $"{err.Limit} (vring {v.Index})");
         }
+        v.ResyncedAtStart = resynced;
         if (resynced)
         {
             Log.Warn($"vring {v.Index}: base {v.Base} differs from used.idx {v.Split.LastAvail}; resynced to used.idx (in-flight buffers will be re-offered)");

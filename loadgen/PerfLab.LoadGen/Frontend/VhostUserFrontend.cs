@@ -222,6 +222,24 @@ public sealed class VhostUserFrontend : IDisposable
         _ch.SendRaw(r, flags, payload, fds);
     }
 
+    /// <summary>Sends a request that has a reply of its own and returns the reply's payload
+    /// and the fds it carried (the caller owns them).</summary>
+    public (byte[] Payload, int[] Fds) Request(VhostUserRequest r, ReadOnlySpan<byte> payload, int[] fds)
+    {
+        SendRaw(r, VhostUserFlags.Version1, payload, fds);
+        if (!_ch.Receive(_reply, expectReply: true, expectedReply: r))
+        {
+            throw new IOException($"back-end closed the connection instead of replying to {RequestNames.Of(r)}");
+        }
+        int[] got = new int[_reply.Fds.Count];
+        for (int i = 0; i < got.Length; i++)
+        {
+            got[i] = _reply.TakeFd(i);
+        }
+        _reply.CloseFds();
+        return (_reply.PayloadSpan.ToArray(), got);
+    }
+
     /// <summary>Sends arbitrary bytes with optional fds, unframed (hostile tests).</summary>
     public void SendBytes(ReadOnlySpan<byte> bytes, int[] fds) => _ch.Send(bytes, fds);
 

@@ -26,6 +26,10 @@ public sealed class EngineCounters
     public long Steps;
     /// <summary>RARP frames received (the back-end's SEND_RARP announcement).</summary>
     public long RarpReceived;
+    /// <summary>Continuation buffers of mergeable frames (num_buffers &gt; 1).</summary>
+    public long MergeBuffers;
+    /// <summary>TX used elements read with IN_ORDER (fewer than buffers when the device batches).</summary>
+    public long TxUsedElements;
     /// <summary>Clock tick of the first frame back since this was last zeroed (reconnect time).</summary>
     public long FirstRxTick;
 
@@ -176,6 +180,7 @@ public sealed unsafe class TrafficEngine : IDisposable
         while (left > 0)
         {
             VirtqUsedElem e = p.Tx.PeekUsed();
+            C.TxUsedElements++;
             int first = p.Tx.LastUsed & mask;
             int batch = (int)((e.Id - (uint)first) & (uint)mask) + 1;
             if (e.Id >= p.QueueSize || batch > left)
@@ -324,6 +329,7 @@ public sealed unsafe class TrafficEngine : IDisposable
     private void ContinueMerged(PairDriver p, byte* data, uint len)
     {
         p.MergeRemaining--;
+        C.MergeBuffers++;
         uint off = p.MergeBytes;
         p.MergeBytes = off + len;
         if (_verify)
