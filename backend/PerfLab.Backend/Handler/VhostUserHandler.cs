@@ -405,8 +405,9 @@ public sealed partial class VhostUserHandler : IDisposable
 
     // ---- virtio-net specifics -------------------------------------------------------------------
 
-    /// <summary>SEND_RARP: the next resume hands the MAC to the data path, which injects one
-    /// RARP frame on the RX queue of pair 0 as soon as a buffer is posted.</summary>
+    /// <summary>SEND_RARP: the next resume with pair 0 running hands the MAC to the data path,
+    /// which injects one RARP frame on pair 0's RX queue as soon as a buffer is posted. If pair
+    /// 0 is not running yet, the MAC waits here for the resume that starts it.</summary>
     private void SendRarp(ulong payload)
     {
         Require(VhostUserRequest.SendRarp, ProtocolFeatures.Rarp, "RARP");
@@ -414,14 +415,7 @@ public sealed partial class VhostUserHandler : IDisposable
         BitConverter.TryWriteBytes(mac.AsSpan(), (uint)payload);
         BitConverter.TryWriteBytes(mac.AsSpan(4), (ushort)(payload >> 32));
         _pendingRarp = mac;
-        try
-        {
-            Reconfigure(null);
-        }
-        finally
-        {
-            _pendingRarp = null; // one resume carries it; the worker keeps it until it is sent
-        }
+        Reconfigure(null);
         Log.Info($"SEND_RARP: {Convert.ToHexString(mac)} queued on pair 0");
     }
 
@@ -678,6 +672,10 @@ public sealed partial class VhostUserHandler : IDisposable
         {
             _device.Resume(BuildView());
             _memory.ReleaseRetired();
+            if (_pendingRarp != null && _vrings[0].IsActive && _vrings[1].IsActive)
+            {
+                _pendingRarp = null; // handed over: the worker keeps it until it is sent
+            }
         }
     }
 
@@ -708,6 +706,7 @@ public sealed partial class VhostUserHandler : IDisposable
         _featuresSet = false;
         _status = 0;
         _mtu = 0;
+        _pendingRarp = null;
         _log?.Dispose();
         _log = null;
         LibC.CloseQuietly(_logFd);
