@@ -1,6 +1,5 @@
 using PerfLab.LoadGen;
 using PerfLab.Tests.Infrastructure;
-using PerfLab.Vhost.Polling;
 using Xunit;
 
 namespace PerfLab.Tests.Backend;
@@ -18,25 +17,7 @@ public class ClientModeTests
         ReconnectMax = TimeSpan.FromMilliseconds(50),
     });
 
-    private static LoadGenOptions Listening(string socket) => new()
-    {
-        SocketPath = socket,
-        Listen = true,
-        DurationS = 0.3,
-        WarmupS = 0.05,
-        Poll = new PollOptions { Mode = PollMode.Interrupt },
-        ConnectTimeoutS = 5,
-        Verify = true,
-    };
-
-    private static void AssertIntact(LoadGenResult r)
-    {
-        Assert.True(r.Received > 100, $"only {r.Received} frames came back");
-        Assert.Equal(0, r.Lost);
-        Assert.Equal(0, r.SeqErrors);
-        Assert.Equal(0, r.VerifyErrors);
-        Assert.Equal(0, r.BadIds);
-    }
+    private static LoadGenOptions Listening(string socket) => Traffic.Quick(socket) with { Listen = true };
 
     [Fact]
     public void WhenTheFrontendClosesAndANewOneListensTheBackendReconnectsAndTrafficResumes()
@@ -50,7 +31,7 @@ public class ClientModeTests
                 {
                     gen.Setup();
                     LoadGenResult r = gen.Run();
-                    AssertIntact(r);
+                    Traffic.AssertIntact(r);
                     Assert.True(r.ConnectToFirstFrameMs >= 0);
                 }
                 // The front-end closed: the back-end ends the session and dials again.
@@ -68,7 +49,7 @@ public class ClientModeTests
             using var gen = new LoadGenerator(Listening(be.SocketPath) with { Reconnects = 3 });
             gen.Setup();
             LoadGenResult r = gen.Run();
-            AssertIntact(r);
+            Traffic.AssertIntact(r);
             Assert.Equal(3, r.ReconnectMs.Count);
             Assert.All(r.ReconnectMs, ms => Assert.True(ms >= 0, "a reconnect never brought a frame back"));
             Assert.Equal(3, be.Server.SessionsServed);

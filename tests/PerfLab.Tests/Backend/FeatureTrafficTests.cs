@@ -15,15 +15,7 @@ namespace PerfLab.Tests.Backend;
 /// </summary>
 public class FeatureTrafficTests
 {
-    private static LoadGenOptions Options(string socket) => new()
-    {
-        SocketPath = socket,
-        DurationS = 0.3,
-        WarmupS = 0.05,
-        Poll = new PollOptions { Mode = PollMode.Interrupt },
-        ConnectTimeoutS = 5,
-        Verify = true,
-    };
+    private static LoadGenOptions Options(string socket) => Traffic.Quick(socket);
 
     /// <summary>Runs one generator against the back-end and asserts every frame came back intact.</summary>
     private static LoadGenResult RunClean(InProcessBackend be, LoadGenOptions o, Action<LoadGenerator, LoadGenResult>? check = null)
@@ -34,23 +26,11 @@ public class FeatureTrafficTests
             using var gen = new LoadGenerator(o);
             gen.Setup();
             LoadGenResult r = gen.Run();
-            AssertIntact(r);
+            Traffic.AssertIntact(r);
             check?.Invoke(gen, r);
             result = r;
         }, "traffic");
         return result!;
-    }
-
-    private static void AssertIntact(LoadGenResult r)
-    {
-        Assert.True(r.Received > 100, $"only {r.Received} frames came back");
-        Assert.Equal(0, r.Lost);
-        Assert.Equal(0, r.SeqErrors);
-        Assert.Equal(0, r.VerifyErrors);
-        Assert.Equal(0, r.Corrupt);
-        Assert.Equal(0, r.BadLength);
-        Assert.Equal(0, r.BadIds);
-        Assert.Equal(0, r.RingErrors);
     }
 
     [Fact]
