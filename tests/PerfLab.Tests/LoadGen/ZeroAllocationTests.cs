@@ -30,7 +30,7 @@ public class ZeroAllocationTests
     [InlineData(false)]
     public void FeaturePathsAllocateNothing(bool inOrderAndDirtyLog) => AssertNoAllocation(o => inOrderAndDirtyLog
         ? o with { InOrder = true, DirtyLog = true }
-        : o with { Indirect = true, Mergeable = true, FrameSize = 1500, RxBufSize = 512 });
+        : o with { Indirect = true, Mergeable = true, FrameSize = 300, RxBufSize = 128, Burst = 4, MaxInFlight = 8 });
 
     private static void AssertNoAllocation(Func<LoadGenOptions, LoadGenOptions> configure)
     {
