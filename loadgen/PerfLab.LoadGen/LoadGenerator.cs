@@ -321,13 +321,16 @@ public sealed unsafe class LoadGenerator : IDisposable
         {
             SetupRing(i, callAgain: false);
         }
-        for (int i = 0; i < Rings; i++)
-        {
-            _fe.SetVringEnable((uint)i, true);
-        }
+        // virtio-user enables pair 0 before DRIVER_OK and the other pairs after it (§10.7).
+        _fe.SetVringEnable(0, true);
+        _fe.SetVringEnable(1, true);
         if (status)
         {
             _fe.SetStatus(0xf);
+        }
+        for (int i = 2; i < Rings; i++)
+        {
+            _fe.SetVringEnable((uint)i, true);
         }
     }
 

@@ -33,18 +33,20 @@ public class FeatureTrafficTests
         return result!;
     }
 
-    [Fact]
-    public void TwoQueuePairsEachCarryTrafficAndTheSecondStartsWhenEnabledAfterDriverOk()
+    [Theory]
+    [InlineData(HandshakeOrder.Qemu)]
+    [InlineData(HandshakeOrder.Dpdk)]
+    public void TwoQueuePairsEachCarryTrafficAndTheSecondStartsWhenEnabledAfterDriverOk(HandshakeOrder order)
     {
         using var be = new InProcessBackend(); // 2 pairs, one worker each
-        RunClean(be, Options(be.SocketPath) with { Queues = 2 }, (gen, r) =>
+        RunClean(be, Options(be.SocketPath) with { Queues = 2, Order = order }, (gen, r) =>
         {
             Assert.True(VirtioFeatures.Has(gen.AckedFeatures, VirtioFeatures.NetMq));
             Assert.Equal(2, r.ReceivedPerPair.Length);
             Assert.All(r.ReceivedPerPair, n => Assert.True(n > 100, $"a pair carried only {n} frames"));
             Assert.True(be.Server.Vrings[1].Counters.Packets > 0 && be.Server.Vrings[3].Counters.Packets > 0);
             Assert.All(be.Server.Device.Workers, w => Assert.Equal(1, w.ActivePairCount));
-            // As QEMU: pair 1 was disabled during setup and enabled after DRIVER_OK.
+            // As QEMU and virtio-user: pair 1 was enabled only after DRIVER_OK.
             var sent = gen.Frontend.Sent;
             Assert.True(sent.LastIndexOf(VhostUserRequest.SetVringEnable) > sent.LastIndexOf(VhostUserRequest.SetStatus));
         });
