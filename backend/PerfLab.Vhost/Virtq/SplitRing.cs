@@ -314,10 +314,10 @@ public unsafe struct SplitRing : IDeviceRing
     }
 
     /// <summary>
-    /// IN_ORDER batching (virtio 1.1 §2.7.9, reference §7.2): the device used every buffer in the
-    /// order it was made available, so a batch of buffers with nothing written is returned as ONE
-    /// used element, at the batch's first slot, holding the id of the batch's last buffer; used.idx
-    /// still advances by the batch size. The batch stays open until the next publish (the
+    /// IN_ORDER batching (virtio spec, "In-order use of descriptors"; reference §7.2): the device
+    /// used every buffer in the order it was made available, so a batch of buffers with nothing
+    /// written is returned as ONE used element, at the batch's first slot, holding the id of the
+    /// batch's last buffer; used.idx still advances by the batch size. The batch stays open until the next publish (the
     /// driver must not see the element change after used.idx covers it) or an element with a
     /// length. Slots skipped by the batch are left unwritten.
     /// </summary>
