@@ -32,6 +32,11 @@ public sealed class Vring
     /// <summary>Started: SET_VRING_KICK seen and the ring translated and attached.</summary>
     public bool Started;
 
+    /// <summary>At its last start the ring's SET_VRING_BASE disagreed with used.idx in guest
+    /// memory and the ring resynced to used.idx (the previous back-end left chains taken but
+    /// not completed); false when it resumed exactly at the base the front-end sent.</summary>
+    public bool ResyncedAtStart;
+
     /// <summary>Used-ring writes are logged (SET_VRING_ADDR flag bit 0, migration).</summary>
     public bool LogUsed => (Addr.Flags & VringAddr.FlagLog) != 0;
 
@@ -43,6 +48,11 @@ public sealed class Vring
 
     /// <summary>The ring was started as a packed ring (VIRTIO_F_RING_PACKED).</summary>
     public bool IsPacked;
+
+    /// <summary>Packed rings: guest-physical addresses of the descriptor ring and the device
+    /// event area, where the device writes (for the dirty log).</summary>
+    public ulong PackedDescGpa;
+    public ulong PackedDeviceEventGpa;
 
     public readonly QueueCounters Counters = new();
 
@@ -87,6 +97,7 @@ public sealed class Vring
         KickReceived = false;
         Enabled = false;
         Started = false;
+        ResyncedAtStart = false;
         Split = default;
         Packed = default;
         IsPacked = false;

@@ -205,13 +205,15 @@ public abstract class Worker : IDisposable
             bool ok = _cfg.Mode == NetMode.Loopback ? txOk && rxOk : txOk;
             if (!ok)
             {
+                p.PendingRarp = null;
                 continue;
             }
             p.EnsureScratch((int)Math.Max(p.Tx!.Num, p.Rx?.Num ?? 0), _cfg.Batch);
             p.Packed = p.Tx.IsPacked;
             p.Dead = false;
             p.TxBlocked = false;
-            p.PendingRarp = rxOk ? view.RarpMac : null;
+            // SEND_RARP: one frame, on pair 0; kept across resumes until a buffer takes it.
+            p.PendingRarp = !rxOk ? null : pi == 0 && view.RarpMac != null ? view.RarpMac : p.PendingRarp;
             p.DeviceFault = _device.Fault;
             active.Add(p);
         }
@@ -224,6 +226,17 @@ public abstract class Worker : IDisposable
                 if (v is not { IsActive: true })
                 {
                     continue;
+                }
+                // Used-ring writes go to the dirty log while LOG_ALL is on and the front-end set
+                // the ring's log flag (reference §6.4).
+                DirtyLog? usedLog = view.Log != null && v.LogUsed ? view.Log : null;
+                if (v.IsPacked)
+                {
+                    v.Packed.SetUsedLog(usedLog, v.PackedDescGpa, v.PackedDeviceEventGpa);
+                }
+                else
+                {
+                    v.Split.SetUsedLog(usedLog, v.UsedLogGpa);
                 }
                 // Kicks off while processing; the idle strategy re-arms them before sleeping.
                 v.DisableKicks();

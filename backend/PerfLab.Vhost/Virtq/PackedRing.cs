@@ -47,6 +47,9 @@ public unsafe struct PackedRing : IDeviceRing
     private bool _signalledValid;
     private bool _eventIdx;
     private bool _indirect;
+    private Memory.DirtyLog? _usedLog;  // migration: log our writes to the ring itself
+    private ulong _descGpa;
+    private ulong _deviceEventGpa;
 
     /// <summary>Why the ring is broken; <see cref="RingFault.None"/> while healthy.</summary>
     public RingFault Fault { readonly get; set; }
@@ -560,6 +563,10 @@ public unsafe struct PackedRing : IDeviceRing
         // Release (§8.3 step 3): ids and lens of the batch, the other flags and the data
         // written into the buffers, before the first descriptor's flags.
         Volatile.Write(ref _desc[_firstPendingSlot].Flags, _firstPendingFlags);
+        if (_usedLog != null)
+        {
+            LogUsedSlots();
+        }
         _pending = 0;
         if (!canCall)
         {
@@ -605,6 +612,7 @@ public unsafe struct PackedRing : IDeviceRing
             : PackedEventSuppress.Pack(PackedEventSuppress.FlagsEnable);
         // Release, one u32 store: off_wrap never pairs with another moment's flags (§8.4).
         Volatile.Write(ref *_deviceEvent, image);
+        _usedLog?.Mark(_deviceEventGpa, 4);
         // Full fence between re-enabling notifications and re-reading the next slot (§8.4).
         Interlocked.MemoryBarrier();
         // Acquire: the next slot's flags, as TryPop would read them.
@@ -616,6 +624,39 @@ public unsafe struct PackedRing : IDeviceRing
     {
         // Release, one u32 store (§8.4).
         Volatile.Write(ref *_deviceEvent, PackedEventSuppress.Pack(PackedEventSuppress.FlagsDisable));
+        _usedLog?.Mark(_deviceEventGpa, 4);
+    }
+
+    /// <summary>
+    /// Migration (LOG_ALL with the ring's log flag): log the device's own writes to the ring,
+    /// i.e. the used descriptors written back into the descriptor ring and the device event
+    /// area, at their guest-physical addresses (as DPDK logs packed rings). Null stops logging.
+    /// </summary>
+    public void SetUsedLog(Memory.DirtyLog? log, ulong descGpa, ulong deviceEventGpa)
+    {
+        _usedLog = log;
+        _descGpa = descGpa;
+        _deviceEventGpa = deviceEventGpa;
+    }
+
+    /// <summary>Marks the slots from the first pending used descriptor to the next used slot
+    /// (a chain writes one descriptor and skips the rest: marking them all only over-logs).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private readonly void LogUsedSlots()
+    {
+        Memory.DirtyLog log = _usedLog!;
+        int first = _firstPendingSlot;
+        int count = (_nextUsed - first + _size) % _size;
+        if (count == 0)
+        {
+            count = _size; // a whole lap was pending
+        }
+        int head = Math.Min(count, _size - first);
+        log.Mark(_descGpa + 16UL * (uint)first, 16UL * (uint)head);
+        if (count > head)
+        {
+            log.Mark(_descGpa, 16UL * (uint)(count - head));
+        }
     }
 
     /// <summary>The driver event area as one u32 (diagnostics, tests).</summary>

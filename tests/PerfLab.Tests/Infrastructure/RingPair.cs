@@ -11,7 +11,7 @@ public sealed unsafe class RingPair : SharedGuestRam
     public readonly ulong DescGpa, AvailGpa, UsedGpa;
     public readonly ushort Size;
 
-    public RingPair(ushort size, bool eventIdx = false, ushort start = 0, bool indirect = true, ulong ramBytes = 4 << 20, int regions = 1)
+    public RingPair(ushort size, bool eventIdx = false, ushort start = 0, bool indirect = true, ulong ramBytes = 4 << 20, int regions = 1, bool inOrder = false)
         : base(ramBytes, regions)
     {
         Size = size;
@@ -20,7 +20,7 @@ public sealed unsafe class RingPair : SharedGuestRam
         UsedGpa = Ram.Alloc((ulong)SplitLayout.UsedBytes(size), 4096);
         Driver = SplitDriverRing.Create(Ram.Host(DescGpa), Ram.Host(AvailGpa), Ram.Host(UsedGpa), size, eventIdx, start);
         var addr = Addr;
-        var err = RingAddresses.AttachSplit(Table.Current, addr, size, start, eventIdx, indirect, ref Device, out _);
+        var err = RingAddresses.AttachSplit(Table.Current, addr, size, start, eventIdx, indirect, ref Device, out _, inOrder);
         if (err != null)
         {
             throw new InvalidOperationException(err.ToString());
