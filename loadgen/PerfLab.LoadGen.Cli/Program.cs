@@ -37,6 +37,7 @@ Traffic
 
 Guest features
   --no-event-idx           do not negotiate EVENT_IDX (use the ring flags)
+  --packed                 negotiate RING_PACKED: packed virtqueues instead of split ones
   --mergeable              negotiate MRG_RXBUF; with --rx-buf-size below header + frame,
                            every frame spans several RX buffers (num_buffers checked)
   --indirect               negotiate INDIRECT_DESC: every TX and RX buffer is posted as an
@@ -168,6 +169,7 @@ payload or protocol errors, 2 on bad usage.
                 case "--tx-only": o = o with { TxOnly = true }; break;
                 case "--no-event-idx": o = o with { EventIdx = false }; break;
                 case "--mergeable": o = o with { Mergeable = true }; break;
+                case "--packed": o = o with { Packed = true }; break;
                 case "--indirect": o = o with { Indirect = true }; break;
                 case "--in-order": o = o with { InOrder = true }; break;
                 case "--mem-slots": o = o with { MemSlots = true }; break;

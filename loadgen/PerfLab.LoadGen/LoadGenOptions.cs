@@ -59,6 +59,9 @@ public sealed record LoadGenOptions
     /// batches (one used element per batch).</summary>
     public bool InOrder { get; init; }
 
+    /// <summary>Negotiate VIRTIO_F_RING_PACKED: packed rings on both sides.</summary>
+    public bool Packed { get; init; }
+
     /// <summary>Send the memory table as ADD_MEM_REG messages (CONFIGURE_MEM_SLOTS) even when it
     /// would fit SET_MEM_TABLE; always so with more than 8 regions.</summary>
     public bool MemSlots { get; init; }

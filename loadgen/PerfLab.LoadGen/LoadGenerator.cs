@@ -65,7 +65,9 @@ public sealed unsafe class LoadGenerator : IDisposable
         | (_o.EventIdx ? VirtioFeatures.RingEventIdx : 0)
         | (_o.Mergeable ? VirtioFeatures.NetMrgRxbuf : 0)
         | (_o.Indirect ? VirtioFeatures.RingIndirectDesc : 0)
-        | (_o.InOrder ? VirtioFeatures.InOrder : 0)
+        | (_o.Packed ? VirtioFeatures.RingPacked : 0)
+        // The guest's in-order reclaim is written for split rings only.
+        | (_o.InOrder && !_o.Packed ? VirtioFeatures.InOrder : 0)
         | (_o.Mtu > 0 ? VirtioFeatures.NetMtu : 0)
         | (_o.Queues > 1 ? VirtioFeatures.NetMq : 0);
 
@@ -346,7 +348,8 @@ public sealed unsafe class LoadGenerator : IDisposable
         _pairs = new PairDriver[_o.Queues];
         for (int i = 0; i < _o.Queues; i++)
         {
-            var p = new PairDriver(i, _ram, (ushort)_o.QueueSize, hdr, _o.FrameSize, (uint)rxBuf, eventIdx, indirect)
+            bool packed = VirtioFeatures.Has(AckedFeatures, VirtioFeatures.RingPacked);
+            var p = new PairDriver(i, _ram, (ushort)_o.QueueSize, hdr, _o.FrameSize, (uint)rxBuf, eventIdx, indirect, packed)
             {
                 KickRx = EventFd.Create(),
                 KickTx = EventFd.Create(),
@@ -402,9 +405,10 @@ public sealed unsafe class LoadGenerator : IDisposable
         bool rx = ring % 2 == 0;
         uint i = (uint)ring;
         _fe!.SetVringNum(i, (uint)_o.QueueSize);
-        // A fresh ring starts at 0; a ring that ran under a previous connection resumes at
-        // used.idx read from guest memory (everything the old back-end completed).
-        _fe.SetVringBase(i, rx ? p.Rx.ReadUsedIdx() : p.Tx.ReadUsedIdx());
+        // A fresh ring starts at 0 (packed: 0x80008000, both wrap counters 1); a ring that ran
+        // under a previous connection resumes at its used position (everything the old
+        // back-end completed).
+        _fe.SetVringBase(i, p.RestartBase(rx));
         _fe.SetVringAddr(RingAddr(ring, _logMap != null));
         _fe.SetVringKick(i, rx ? p.KickRx : p.KickTx);
         if (callAgain)
@@ -477,17 +481,7 @@ public sealed unsafe class LoadGenerator : IDisposable
 
     private ulong SafeCut(GuestRam.Region r)
     {
-        int q = _o.QueueSize;
-        var parts = new List<(ulong Gpa, ulong Len)>();
-        foreach (PairDriver p in _pairs)
-        {
-            parts.Add((p.TxDescGpa, (ulong)SplitLayout.DescTableBytes(q)));
-            parts.Add((p.TxAvailGpa, (ulong)SplitLayout.AvailBytes(q)));
-            parts.Add((p.TxUsedGpa, (ulong)SplitLayout.UsedBytes(q)));
-            parts.Add((p.RxDescGpa, (ulong)SplitLayout.DescTableBytes(q)));
-            parts.Add((p.RxAvailGpa, (ulong)SplitLayout.AvailBytes(q)));
-            parts.Add((p.RxUsedGpa, (ulong)SplitLayout.UsedBytes(q)));
-        }
+        var parts = _pairs.SelectMany(p => p.RingParts()).ToList();
         for (ulong cut = r.Size / 2 & ~(GuestRam.PageSize - 1); cut > 0 && cut < r.Size; cut += GuestRam.PageSize)
         {
             ulong at = r.Gpa + cut;
@@ -554,8 +548,10 @@ public sealed unsafe class LoadGenerator : IDisposable
         }
         foreach (PairDriver p in _pairs)
         {
-            Add(p.RxUsedGpa, (ulong)SplitLayout.UsedBytes(p.QueueSize));
-            Add(p.TxUsedGpa, (ulong)SplitLayout.UsedBytes(p.QueueSize));
+            foreach (var (gpa, len) in p.DeviceWrittenRingParts())
+            {
+                Add(gpa, len);
+            }
             foreach (ulong gpa in p.RxGpa)
             {
                 Add(gpa, (ulong)(hdr + _o.FrameSize));

@@ -17,8 +17,13 @@ namespace PerfLab.LoadGen.Guest;
 public sealed unsafe class PairDriver : IDisposable
 {
     public readonly int Index;
+    // One layout is live, fixed at setup (RING_PACKED negotiated or not). Mutable ring
+    // structs: never readonly.
     public SplitDriverRing Tx;
     public SplitDriverRing Rx;
+    public PackedDriverRing TxP;
+    public PackedDriverRing RxP;
+    public readonly bool Packed;
     public readonly ushort QueueSize;
     public readonly int HdrLen;
     public readonly int FrameSize;
@@ -60,9 +65,19 @@ public sealed unsafe class PairDriver : IDisposable
     /// <summary>Frame bytes received so far of the mergeable frame in progress.</summary>
     public uint MergeBytes;
 
-    public PairDriver(int index, GuestRam ram, ushort queueSize, int hdrLen, int frameSize, uint rxBufSize, bool eventIdx, bool indirect = false)
+    /// <summary>Guest-physical address of each TX buffer, and of each buffer's indirect table
+    /// (0 without INDIRECT_DESC): a packed ring writes its descriptors at every post.</summary>
+    public readonly ulong[] TxGpa;
+    public readonly ulong[] TxTable;
+    public readonly ulong[] RxTable;
+
+    public PairDriver(int index, GuestRam ram, ushort queueSize, int hdrLen, int frameSize, uint rxBufSize, bool eventIdx, bool indirect = false, bool packed = false)
     {
         Indirect = indirect;
+        Packed = packed;
+        TxGpa = new ulong[queueSize];
+        TxTable = new ulong[queueSize];
+        RxTable = new ulong[queueSize];
         Index = index;
         QueueSize = queueSize;
         HdrLen = hdrLen;
@@ -76,14 +91,30 @@ public sealed unsafe class PairDriver : IDisposable
         RxGpa = new ulong[queueSize];
 
         int q = queueSize;
-        TxDescGpa = ram.Alloc((ulong)SplitLayout.DescTableBytes(q), 4096);
-        TxAvailGpa = ram.Alloc((ulong)SplitLayout.AvailBytes(q), 64);
-        TxUsedGpa = ram.Alloc((ulong)SplitLayout.UsedBytes(q), 4096);
-        RxDescGpa = ram.Alloc((ulong)SplitLayout.DescTableBytes(q), 4096);
-        RxAvailGpa = ram.Alloc((ulong)SplitLayout.AvailBytes(q), 64);
-        RxUsedGpa = ram.Alloc((ulong)SplitLayout.UsedBytes(q), 4096);
-        Tx = SplitDriverRing.Create(ram.Host(TxDescGpa), ram.Host(TxAvailGpa), ram.Host(TxUsedGpa), queueSize, eventIdx);
-        Rx = SplitDriverRing.Create(ram.Host(RxDescGpa), ram.Host(RxAvailGpa), ram.Host(RxUsedGpa), queueSize, eventIdx);
+        if (packed)
+        {
+            // Packed: the descriptor ring, then the driver and device event areas, which
+            // SET_VRING_ADDR carries in its avail and used fields.
+            TxDescGpa = ram.Alloc((ulong)PackedLayout.DescRingBytes(q), 4096);
+            TxAvailGpa = ram.Alloc(4, 64);
+            TxUsedGpa = ram.Alloc(4, 64);
+            RxDescGpa = ram.Alloc((ulong)PackedLayout.DescRingBytes(q), 4096);
+            RxAvailGpa = ram.Alloc(4, 64);
+            RxUsedGpa = ram.Alloc(4, 64);
+            TxP = PackedDriverRing.Create(ram.Host(TxDescGpa), ram.Host(TxAvailGpa), ram.Host(TxUsedGpa), queueSize, eventIdx);
+            RxP = PackedDriverRing.Create(ram.Host(RxDescGpa), ram.Host(RxAvailGpa), ram.Host(RxUsedGpa), queueSize, eventIdx);
+        }
+        else
+        {
+            TxDescGpa = ram.Alloc((ulong)SplitLayout.DescTableBytes(q), 4096);
+            TxAvailGpa = ram.Alloc((ulong)SplitLayout.AvailBytes(q), 64);
+            TxUsedGpa = ram.Alloc((ulong)SplitLayout.UsedBytes(q), 4096);
+            RxDescGpa = ram.Alloc((ulong)SplitLayout.DescTableBytes(q), 4096);
+            RxAvailGpa = ram.Alloc((ulong)SplitLayout.AvailBytes(q), 64);
+            RxUsedGpa = ram.Alloc((ulong)SplitLayout.UsedBytes(q), 4096);
+            Tx = SplitDriverRing.Create(ram.Host(TxDescGpa), ram.Host(TxAvailGpa), ram.Host(TxUsedGpa), queueSize, eventIdx);
+            Rx = SplitDriverRing.Create(ram.Host(RxDescGpa), ram.Host(RxAvailGpa), ram.Host(RxUsedGpa), queueSize, eventIdx);
+        }
 
         ulong txStride = (TxLen + 63) / 64 * 64;
         Span<byte> template = stackalloc byte[frameSize];
@@ -95,7 +126,15 @@ public sealed unsafe class PairDriver : IDisposable
             new Span<byte>(p, hdrLen).Clear();
             template.CopyTo(new Span<byte>(p + hdrLen, frameSize));
             TxHost[i] = (nint)p;
-            SetBuffer(ram, ref Tx.Desc(i), gpa, TxLen, (uint)hdrLen, 0);
+            TxGpa[i] = gpa;
+            if (packed)
+            {
+                TxTable[i] = IndirectTable(ram, gpa, TxLen, (uint)hdrLen, 0);
+            }
+            else
+            {
+                SetBuffer(ram, ref Tx.Desc(i), gpa, TxLen, (uint)hdrLen, 0);
+            }
             TxFree[TxFreeCount++] = (ushort)(q - 1 - i);
         }
         // Pad the RX stride off a power of two (as DPDK's 2176-byte mbufs are): 2 KiB strides put
@@ -110,7 +149,59 @@ public sealed unsafe class PairDriver : IDisposable
             ulong gpa = ram.Alloc(rxStride, 64);
             RxHost[i] = (nint)ram.Host(gpa);
             RxGpa[i] = gpa;
-            SetBuffer(ram, ref Rx.Desc(i), gpa, rxBufSize, (uint)hdrLen, VirtqDesc.FlagWrite);
+            if (packed)
+            {
+                RxTable[i] = IndirectTable(ram, gpa, rxBufSize, (uint)hdrLen, VirtqDesc.FlagWrite);
+            }
+            else
+            {
+                SetBuffer(ram, ref Rx.Desc(i), gpa, rxBufSize, (uint)hdrLen, VirtqDesc.FlagWrite);
+            }
+        }
+    }
+
+    /// <summary>With <see cref="Indirect"/>, builds a packed ring buffer's indirect table of
+    /// two packed descriptors (header, rest; read in order, no NEXT) and returns its address;
+    /// 0 otherwise. Packed tables hold packed descriptors: flags at offset 14, not 12.</summary>
+    private ulong IndirectTable(GuestRam ram, ulong gpa, uint len, uint hdrLen, ushort write)
+    {
+        if (!Indirect || len <= hdrLen)
+        {
+            return 0;
+        }
+        ulong table = ram.Alloc(2 * 16, 16);
+        var t = new Span<PackedDesc>(ram.Host(table), 2);
+        t[0] = new PackedDesc { Addr = gpa, Len = hdrLen, Id = 0, Flags = write };
+        t[1] = new PackedDesc { Addr = gpa + hdrLen, Len = len - hdrLen, Id = 0, Flags = write };
+        return table;
+    }
+
+    /// <summary>Posts TX buffer <paramref name="id"/> on the packed ring (descriptors are
+    /// written at every post in a packed ring).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void PostTxPacked(ushort id)
+    {
+        if (TxTable[id] != 0)
+        {
+            TxP.PostIndirect(id, TxTable[id], 2);
+        }
+        else
+        {
+            TxP.Post(id, TxGpa[id], TxLen, deviceWrites: false);
+        }
+    }
+
+    /// <summary>Posts RX buffer <paramref name="id"/> on the packed ring.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void PostRxPacked(ushort id)
+    {
+        if (RxTable[id] != 0)
+        {
+            RxP.PostIndirect(id, RxTable[id], 2);
+        }
+        else
+        {
+            RxP.Post(id, RxGpa[id], RxBufSize, deviceWrites: true);
         }
     }
 
@@ -141,9 +232,50 @@ public sealed unsafe class PairDriver : IDisposable
     {
         for (int i = 0; i < QueueSize; i++)
         {
-            Rx.Post((ushort)i);
+            if (Packed)
+            {
+                PostRxPacked((ushort)i);
+            }
+            else
+            {
+                Rx.Post((ushort)i);
+            }
         }
-        return Rx.Publish();
+        return Packed ? RxP.Publish() : Rx.Publish();
+    }
+
+    /// <summary>Every part of both rings (guest-physical address, length).</summary>
+    public (ulong Gpa, ulong Len)[] RingParts()
+    {
+        ulong q = QueueSize;
+        return Packed
+            ? [(TxDescGpa, 16 * q), (TxAvailGpa, 4), (TxUsedGpa, 4), (RxDescGpa, 16 * q), (RxAvailGpa, 4), (RxUsedGpa, 4)]
+            : [(TxDescGpa, (ulong)SplitLayout.DescTableBytes(QueueSize)), (TxAvailGpa, (ulong)SplitLayout.AvailBytes(QueueSize)),
+               (TxUsedGpa, (ulong)SplitLayout.UsedBytes(QueueSize)), (RxDescGpa, (ulong)SplitLayout.DescTableBytes(QueueSize)),
+               (RxAvailGpa, (ulong)SplitLayout.AvailBytes(QueueSize)), (RxUsedGpa, (ulong)SplitLayout.UsedBytes(QueueSize))];
+    }
+
+    /// <summary>The ring parts the device writes (split: the used rings; packed: the
+    /// descriptor rings, where used descriptors go, and the device event areas).</summary>
+    public (ulong Gpa, ulong Len)[] DeviceWrittenRingParts()
+    {
+        ulong q = QueueSize;
+        return Packed
+            ? [(TxDescGpa, 16 * q), (TxUsedGpa, 4), (RxDescGpa, 16 * q), (RxUsedGpa, 4)]
+            : [(TxUsedGpa, (ulong)SplitLayout.UsedBytes(QueueSize)), (RxUsedGpa, (ulong)SplitLayout.UsedBytes(QueueSize))];
+    }
+
+    /// <summary>SET_VRING_BASE for a ring restarted with the guest running: the next buffer the
+    /// device should take is the first one not yet returned (split: used.idx; packed: the used
+    /// position and its wrap, as the avail position).</summary>
+    public uint RestartBase(bool rx)
+    {
+        if (!Packed)
+        {
+            return rx ? Rx.ReadUsedIdx() : Tx.ReadUsedIdx();
+        }
+        ref PackedDriverRing r = ref rx ? ref RxP : ref TxP;
+        return new PackedBase(r.NextUsed, r.UsedWrap, r.NextUsed, r.UsedWrap).Encode();
     }
 
     /// <summary>Writes the probe of TX buffer <paramref name="id"/>.</summary>

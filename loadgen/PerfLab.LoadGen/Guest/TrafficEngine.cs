@@ -135,10 +135,20 @@ public sealed unsafe class TrafficEngine : IDisposable
         PairDriver[] pairs = _pairs;
         for (int i = 0; i < pairs.Length; i++)
         {
-            work += _inOrder ? ReclaimInOrder(pairs[i], _inFlight[i], now) : Reclaim(pairs[i], _inFlight[i], now);
+            PairDriver p = pairs[i];
+            if (p.Packed)
+            {
+                work += ReclaimPacked(p, _inFlight[i], now);
+                if (!_txOnly)
+                {
+                    work += ReceivePacked(p, now);
+                }
+                continue;
+            }
+            work += _inOrder ? ReclaimInOrder(p, _inFlight[i], now) : Reclaim(p, _inFlight[i], now);
             if (!_txOnly)
             {
-                work += Receive(pairs[i], now);
+                work += Receive(p, now);
             }
         }
         if (Sending)
@@ -168,6 +178,51 @@ public sealed unsafe class TrafficEngine : IDisposable
             {
                 TxOnlyCompleted(p, id, now);
             }
+        }
+        return n;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int ReclaimPacked(PairDriver p, bool[] inFlight, long now)
+    {
+        int n = 0;
+        while (p.TxP.TryTakeUsed(out ushort id, out _))
+        {
+            n++;
+            if (id >= p.QueueSize || !inFlight[id])
+            {
+                C.BadIds++;
+                continue;
+            }
+            inFlight[id] = false;
+            p.TxFree[p.TxFreeCount++] = id;
+            if (_txOnly)
+            {
+                TxOnlyCompleted(p, id, now);
+            }
+        }
+        return n;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int ReceivePacked(PairDriver p, long now)
+    {
+        int n = 0;
+        while (p.RxP.TryTakeUsed(out ushort id, out uint len))
+        {
+            n++;
+            if (id >= p.QueueSize)
+            {
+                C.BadIds++;
+                continue;
+            }
+            HandleRx(p, id, len, now);
+            p.PostRxPacked(id);
+        }
+        if (n > 0 && p.RxP.Publish())
+        {
+            EventFd.Signal(p.KickRx);
+            C.Kicks++;
         }
         return n;
     }
@@ -427,11 +482,18 @@ public sealed unsafe class TrafficEngine : IDisposable
             }
             inFlight[id] = true;
             p.StampTx(id, p.NextSeq++, stamp);
-            p.Tx.Post(id);
+            if (p.Packed)
+            {
+                p.PostTxPacked(id);
+            }
+            else
+            {
+                p.Tx.Post(id);
+            }
         }
         C.Sent += _burst;
         p.Sent += _burst;
-        if (p.Tx.Publish())
+        if (p.Packed ? p.TxP.Publish() : p.Tx.Publish())
         {
             EventFd.Signal(p.KickTx);
             C.Kicks++;
@@ -548,11 +610,11 @@ public sealed unsafe class TrafficEngine : IDisposable
             PairDriver p = pairs[i];
             if (!_txOnly)
             {
-                pending |= p.Rx.EnableInterrupts();
+                pending |= p.Packed ? p.RxP.EnableInterrupts() : p.Rx.EnableInterrupts();
             }
             if (_txOnly || p.TxFreeCount < _burst)
             {
-                pending |= p.Tx.EnableInterrupts();
+                pending |= p.Packed ? p.TxP.EnableInterrupts() : p.Tx.EnableInterrupts();
             }
         }
         return pending;
@@ -562,8 +624,16 @@ public sealed unsafe class TrafficEngine : IDisposable
     {
         foreach (PairDriver p in _pairs)
         {
-            p.Rx.DisableInterrupts();
-            p.Tx.DisableInterrupts();
+            if (p.Packed)
+            {
+                p.RxP.DisableInterrupts();
+                p.TxP.DisableInterrupts();
+            }
+            else
+            {
+                p.Rx.DisableInterrupts();
+                p.Tx.DisableInterrupts();
+            }
         }
     }
 

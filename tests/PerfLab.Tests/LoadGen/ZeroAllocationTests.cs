@@ -32,6 +32,19 @@ public class ZeroAllocationTests
         ? o with { InOrder = true, DirtyLog = true }
         : o with { Indirect = true, Mergeable = true, FrameSize = 300, RxBufSize = 128, Burst = 4, MaxInFlight = 8 });
 
+    /// <summary>Packed rings on both sides: the burst fast path, then indirect tables with
+    /// mergeable frames (general path), then dirty logging of the descriptor ring.</summary>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void PackedPathsAllocateNothing(int variant) => AssertNoAllocation(o => variant switch
+    {
+        0 => o with { Packed = true },
+        1 => o with { Packed = true, Indirect = true, Mergeable = true, FrameSize = 300, RxBufSize = 128, Burst = 4, MaxInFlight = 8 },
+        _ => o with { Packed = true, DirtyLog = true, EventIdx = false },
+    });
+
     private static void AssertNoAllocation(Func<LoadGenOptions, LoadGenOptions> configure)
     {
         using var dir = new TempDir();
