@@ -54,9 +54,9 @@ public sealed class WorkerCounters
     [FieldOffset(88)] public long BusyTicks;
     [FieldOffset(96)] public long Sleeps;
     [FieldOffset(104)] public long SpuriousWakeups;
-    /// <summary>GC.GetAllocatedBytesForCurrentThread() of the worker thread, refreshed every
-    /// 64Ki rounds and before every sleep: the data plane's own allocation, which must stay 0
-    /// after start-up.</summary>
+    /// <summary>What the worker thread allocated in its data-plane loop (its
+    /// GC.GetAllocatedBytesForCurrentThread(), less the control-plane work done on it while
+    /// paused), refreshed at most every 10 ms and before every sleep. Must stay 0.</summary>
     [FieldOffset(112)] public long AllocatedBytes;
     [FieldOffset(120)] public long AllocatedAtStart;
 }

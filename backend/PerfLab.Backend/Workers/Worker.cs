@@ -111,9 +111,35 @@ public abstract class Worker : IDisposable
         {
             return false;
         }
+        // ApplyView is control-plane work done on this thread: book what it allocates as such,
+        // so the counter below shows only what the data plane itself allocates.
+        long before = GC.GetAllocatedBytesForCurrentThread();
         ApplyView(_pendingView);
+        _controlAllocations += GC.GetAllocatedBytesForCurrentThread() - before;
+        RefreshAllocated();
         Volatile.Write(ref _paused, 0);
         return true;
+    }
+
+    private long _controlAllocations;
+    private long _lastAllocRefresh;
+    private static readonly long s_allocRefreshTicks = Clock.NsToTicks(10_000_000);
+
+    /// <summary>Publishes the data plane's own allocation count (this thread's, less the
+    /// control-plane work it did); at most every 10 ms from the loop, and at every pause/sleep.</summary>
+    protected void RefreshAllocated()
+    {
+        Counters.AllocatedBytes = GC.GetAllocatedBytesForCurrentThread() - Counters.AllocatedAtStart - _controlAllocations;
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    protected void MaybeRefreshAllocated(long now)
+    {
+        if (now - _lastAllocRefresh > s_allocRefreshTicks)
+        {
+            _lastAllocRefresh = now;
+            RefreshAllocated();
+        }
     }
 
     protected bool ControlRequested => Volatile.Read(ref _control) != Running;
@@ -344,7 +370,7 @@ public abstract class Worker : IDisposable
     {
         Span<ulong> ready = stackalloc ulong[16];
         Counters.Sleeps++;
-        Counters.AllocatedBytes = GC.GetAllocatedBytesForCurrentThread() - Counters.AllocatedAtStart;
+        RefreshAllocated();
         int n = _epoll.Wait(ready, -1);
         Counters.Wakeups++;
         bool kicked = false;
@@ -428,10 +454,8 @@ public sealed class Worker<TIdle> : Worker where TIdle : struct, IIdleStrategy
             }
             long t0 = Clock.Now();
             int work = DoWork();
-            if ((++c.Rounds & 0xFFFF) == 0)
-            {
-                c.AllocatedBytes = GC.GetAllocatedBytesForCurrentThread() - c.AllocatedAtStart;
-            }
+            c.Rounds++;
+            MaybeRefreshAllocated(t0);
             if (work > 0)
             {
                 c.BusyTicks += Clock.Now() - t0;
