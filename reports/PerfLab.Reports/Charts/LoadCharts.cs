@@ -31,8 +31,8 @@ public static class LoadCharts
     {
         var sweep = Sweep(report, out string where);
         string title = $"Round-trip latency vs offered load ({where})";
-        using var plot = ChartKit.NewPlot(title, XLabel, "Round-trip latency (log scale; solid p99, dashed p50)");
-        string caption = "Solid: p99, dashed: p50 of the round trip at each offered load. A line that turns "
+        using var plot = ChartKit.NewPlot(title, XLabel, "Round-trip latency (log scale; thick p99, thin p50)");
+        string caption = "Thick lines, filled markers: p99; thin lines, open markers: p50 of the round trip at each offered load. A line that turns "
             + "up steeply has reached the load it can sustain; busy polling stays flat until then, "
             + "sleeping strategies pay a wake-up at low load.";
         if (!sweep.Any(s => s.Points.Count > 0))
@@ -43,8 +43,8 @@ public static class LoadCharts
         for (int i = 0; i < sweep.Count; i++)
         {
             var pts = sweep[i].Points.Where(p => p.LatencySamples > 0).ToList();
-            Draw(plot, pts, ChartKit.ColorOf(i), sweep[i].Strategy, p => ChartKit.LogMicros(p.P99Ns), LinePattern.Solid, 2, 7);
-            Draw(plot, pts, ChartKit.ColorOf(i), null, p => ChartKit.LogMicros(p.P50Ns), LinePattern.Dashed, 1.5f, 4);
+            Draw(plot, pts, ChartKit.ColorOf(i), sweep[i].Strategy, p => ChartKit.LogMicros(p.P99Ns), thin: false);
+            Draw(plot, pts, ChartKit.ColorOf(i), null, p => ChartKit.LogMicros(p.P50Ns), thin: true);
         }
         ChartKit.LogTimeAxisY(plot);
         plot.Axes.AutoScale();
@@ -74,7 +74,7 @@ public static class LoadCharts
             {
                 continue;
             }
-            Draw(plot, pts, ChartKit.ColorOf(i), withCpu[i].Strategy, p => p.BackendCpuPct, LinePattern.Solid, 2, 7);
+            Draw(plot, pts, ChartKit.ColorOf(i), withCpu[i].Strategy, p => p.BackendCpuPct, thin: false);
             double[] xs = pts.Select(p => p.LoadAxisMpps).ToArray();
             double[] ys = pts.Select(p => p.BackendCpuPct).ToArray();
             var up = pts.Select(p => double.IsNaN(p.BackendCpuPctHigh) ? 0 : Math.Max(0, p.BackendCpuPctHigh - p.BackendCpuPct)).ToArray();
@@ -92,15 +92,18 @@ public static class LoadCharts
 
     /// <summary>One strategy's line over its throttled points, and a diamond, unconnected, for
     /// its unthrottled point (whose x is the rate it reached, not one it was offered).</summary>
-    private static void Draw(Plot plot, List<ConfigResult> pts, Color color, string? legend, Func<ConfigResult, double> y, LinePattern pattern, float width, float marker)
+    /// (Thin lines with open markers rather than dashes: the SVG back-end draws no dashes.)
+    private static void Draw(Plot plot, List<ConfigResult> pts, Color color, string? legend, Func<ConfigResult, double> y, bool thin)
     {
+        float width = thin ? 1 : 2.5f;
+        float marker = thin ? 6 : 8;
         var swept = pts.Where(p => !p.Unthrottled).OrderBy(p => p.LoadAxisMpps).ToList();
         if (swept.Count > 0)
         {
             var line = plot.Add.Scatter(swept.Select(p => p.LoadAxisMpps).ToArray(), swept.Select(y).ToArray(), color);
             line.LineWidth = width;
-            line.LinePattern = pattern;
             line.MarkerSize = marker;
+            line.MarkerShape = thin ? MarkerShape.OpenCircle : MarkerShape.FilledCircle;
             if (legend != null)
             {
                 line.LegendText = legend;
@@ -109,7 +112,7 @@ public static class LoadCharts
         }
         foreach (ConfigResult p in pts.Where(p => p.Unthrottled))
         {
-            var m = plot.Add.Marker(p.LoadAxisMpps, y(p), MarkerShape.FilledDiamond, marker * 1.8f, color);
+            var m = plot.Add.Marker(p.LoadAxisMpps, y(p), thin ? MarkerShape.OpenDiamond : MarkerShape.FilledDiamond, marker * 1.6f, color);
             if (legend != null)
             {
                 m.LegendText = legend;
