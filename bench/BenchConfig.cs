@@ -29,7 +29,8 @@ public static class BenchConfig
             .WithSummaryStyle(SummaryStyle.Default.WithZeroMetricValuesInContent())
             .AddDiagnoser(MemoryDiagnoser.Default)
             .AddColumn(ConfigColumn.All())
-            .AddFilter(new SimpleFilter(bc => Case.Of(bc) is not { } k || profile.Includes(k, dpdk)));
+            .AddFilter(new SimpleFilter(bc => Case.Of(bc) is not { } k
+                || (profile.Includes(k, dpdk) && EndToEndBenchmark.MethodFits(bc.Descriptor.WorkloadMethod.Name, k.Load))));
         if (ownJobs)
         {
             c.AddJob(WithToolchain(EndToEndJob(profile), inProcess), WithToolchain(MicroJob(profile), inProcess));

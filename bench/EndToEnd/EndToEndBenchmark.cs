@@ -11,7 +11,9 @@ namespace PerfLab.Bench.EndToEnd;
 /// <summary>
 /// End to end: the back-end as its own process (data plane on CPU 1), started and stopped by
 /// global setup and cleanup; the load generator in this process (CPU 0). One invocation moves
-/// <see cref="FramesPerInvoke"/> frames, so the mean is nanoseconds per frame. Each iteration
+/// a fixed number of frames, so the mean is nanoseconds per frame: <see cref="FramesPerInvoke"/>
+/// unthrottled (<see cref="MoveFrames"/>), <see cref="ThrottledFramesPerInvoke"/> at a throttled
+/// load (<see cref="MoveFramesAtRate"/>, where an iteration lasts frames ÷ rate). Each iteration
 /// resets the latency histogram and snapshots CPU and counters around the invocation; the
 /// host keeps the measured iterations only (see <see cref="SideData"/>).
 /// <para>
@@ -24,9 +26,12 @@ namespace PerfLab.Bench.EndToEnd;
 public class EndToEndBenchmark
 {
     public const int FramesPerInvoke = 1_000_000;
+    public const int ThrottledFramesPerInvoke = 100_000;
 
-    /// <summary>An invocation that has not moved its frames by then is cut short and flagged.</summary>
-    private const double InvocationDeadlineS = 120;
+    /// <summary>An invocation that has not moved its frames by then is cut short and flagged:
+    /// this long unthrottled, or this many times its expected duration when throttled.</summary>
+    private const double DeadlineS = 60;
+    private const double ThrottledDeadlineFactor = 4;
 
     private IBackendUnderTest? _backend;
     private LoadGenerator? _gen;
@@ -35,6 +40,7 @@ public class EndToEndBenchmark
     private LoadGenerator.Window? _begin;
     private long _target;
     private long _beginMs;
+    private long _deadlineTicks;
     private readonly List<IterationRecord> _records = [];
     private readonly List<HistogramBase> _histograms = [];
     private SideDataFile _file = new();
@@ -92,6 +98,8 @@ public class EndToEndBenchmark
         _engine = _gen.Engine!;
         Affinity.PinCurrentThread(BackendLauncher.LoadGenCpu);
         Affinity.SetTimerSlack(1000);
+        double seconds = rate > 0 ? Math.Max(10, ThrottledDeadlineFactor * ThrottledFramesPerInvoke / rate) : DeadlineS;
+        _deadlineTicks = (long)(seconds * Clock.TicksPerSecond);
         _file = new SideDataFile { Key = SideData.KeyOf(this), Pid = Environment.ProcessId, StartedUtc = _started, OfferedPps = rate };
     }
 
@@ -103,17 +111,21 @@ public class EndToEndBenchmark
         e.Histogram.Reset();
         _beginMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         _begin = LoadGenerator.Window.Begin(_gen!);
-        _target = e.C.Received + FramesPerInvoke;
+        _target = e.C.Received + (Load < 100 ? ThrottledFramesPerInvoke : FramesPerInvoke);
         e.StartSchedule();
         e.Measuring = true;
     }
 
+    /// <summary>Unthrottled (Load = 100): as fast as the pair goes.</summary>
     [Benchmark(OperationsPerInvoke = FramesPerInvoke)]
-    public void MoveFrames()
-    {
-        TrafficEngine e = _engine!;
-        e.RunUntilReceived(_target, Clock.Now() + (long)(InvocationDeadlineS * Clock.TicksPerSecond));
-    }
+    public void MoveFrames() => _engine!.RunUntilReceived(_target, Clock.Now() + _deadlineTicks);
+
+    /// <summary>Throttled (Load &lt; 100): the open-loop schedule sets the pace.</summary>
+    [Benchmark(OperationsPerInvoke = ThrottledFramesPerInvoke)]
+    public void MoveFramesAtRate() => _engine!.RunUntilReceived(_target, Clock.Now() + _deadlineTicks);
+
+    /// <summary>True for the method that serves the case's load; the other pairing is skipped.</summary>
+    public static bool MethodFits(string method, int load) => method == (load < 100 ? nameof(MoveFramesAtRate) : nameof(MoveFrames));
 
     [IterationCleanup]
     public void EndIteration()

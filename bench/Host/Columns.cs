@@ -60,9 +60,11 @@ public sealed class ConfigColumn : IColumn
         new ConfigColumn("LG ns/frame", "Load generator traffic thread CPU time per frame", 8, (r, _) => Format.Num(r.LoadgenCpuNsPerFrame, 0)),
         new ConfigColumn("Kicks/frame", "Kicks the guest sent per frame", 9, (r, _) => Format.Num(r.KicksPerFrame, 3)),
         new ConfigColumn("Calls/frame", "Calls (interrupts) the guest received per frame", 10, (r, _) => Format.Num(r.CallsPerFrame, 3)),
-        new ConfigColumn("BE GCs", "Back-end gen0/gen1/gen2 collections over the measured iterations", 11,
+        new ConfigColumn("LG GCs/1k", "Load generator (this process) gen0+gen1+gen2 collections per 1000 frames (MemoryDiagnoser)", 11,
+            (r, _) => Format.Num(r.Gen0Per1kFrames + r.Gen1Per1kFrames + r.Gen2Per1kFrames, 3)),
+        new ConfigColumn("BE GCs", "Back-end gen0/gen1/gen2 collections over the measured iterations", 12,
             (r, _) => r.BackendGen0 < 0 ? "-" : $"{r.BackendGen0}/{r.BackendGen1}/{r.BackendGen2}"),
-        new ConfigColumn("vs baseline", "Mpps ratio to the baseline (DPDK when installed, else busy/busy) at the same size, queue, burst, load", 12,
+        new ConfigColumn("vs baseline", "Mpps ratio to the baseline (DPDK when installed, else busy/busy) at the same size, queue, burst, load", 13,
             (r, all) => Views.IsBaseline(r, Views.HasDpdk(all)) ? "baseline" : Views.BaselineOf(r, all) is { } b ? Format.Ratio(r.Mpps / b.Mpps) : "-"),
     ];
 }

@@ -39,6 +39,9 @@ public static class MachineInfo
         }
     }
 
+    /// <summary>"0.52 0.38 0.30" from /proc/loadavg: other work on the machine, for the report.</summary>
+    public static string? LoadAverage() => TryRead("/proc/loadavg") is { } s ? string.Join(' ', s.Split(' ').Take(3)) : null;
+
     /// <summary>The informational version without the commit suffix ("0.15.8").</summary>
     public static string PackageVersion(Assembly a)
     {

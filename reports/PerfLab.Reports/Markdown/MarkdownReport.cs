@@ -105,11 +105,30 @@ public static class MarkdownReport
             md.AppendLine();
         }
         md.AppendLine();
+        BusyMachineWarning(md, report.Configs);
         long errors = report.Configs.Sum(r => r.Errors);
         if (errors > 0)
         {
             md.AppendLine($"**Warning:** {errors} frames were lost, out of sequence or damaged in the measured iterations: "
                 + string.Join(", ", report.Configs.Where(r => r.Errors > 0).Select(r => $"{r.Id} ({r.Errors})")) + ".");
+            md.AppendLine();
+        }
+    }
+
+    /// <summary>A busy-polling process spins at 100 % of its core on a quiet machine; if it got
+    /// much less, other processes took the CPU and every figure of the run is depressed.</summary>
+    public const double BusyCpuFloorPct = 90;
+
+    private static void BusyMachineWarning(StringBuilder md, IReadOnlyList<ConfigResult> rows)
+    {
+        var shares = rows.Where(r => r.Peer == Peers.Dpdk || r.BackendPoll == "busy").Select(r => r.BackendCpuPct)
+            .Concat(rows.Where(r => r.GuestPoll == "busy").Select(r => r.LoadgenCpuPct))
+            .Where(Format.Known).ToList();
+        if (shares.Count > 0 && shares.Min() < BusyCpuFloorPct)
+        {
+            md.AppendLine($"**Warning: the machine was busy.** Busy-polling processes got {Format.Num(shares.Min(), 0)}–{Format.Num(shares.Max(), 0)} % of a core "
+                + "where they spin at 100 % on a quiet machine: other processes took the rest, and every figure of this run is depressed by it. "
+                + "See the load averages above; measure again on a quiet machine before drawing conclusions.");
             md.AppendLine();
         }
     }

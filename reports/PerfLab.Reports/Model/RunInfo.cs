@@ -28,6 +28,8 @@ public sealed class RunInfo
     public const string CacheLineBefore = "Cache-line round trip before (ns)";
     public const string CacheLineAfter = "Cache-line round trip after (ns)";
     public const string GitCommit = "Git commit";
+    public const string LoadBefore = "Load average before (1/5/15 min)";
+    public const string LoadAfter = "Load average after (1/5/15 min)";
 
     public List<RunFact> Facts { get; } = [];
 

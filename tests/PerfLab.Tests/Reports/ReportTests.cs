@@ -136,6 +136,15 @@ public sealed class MarkdownReportTests
     }
 
     [Fact]
+    public void WarnsWhenBusyPollingProcessesDidNotGetTheirCore()
+    {
+        Report r = SampleData.Create();
+        Assert.DoesNotContain("the machine was busy", MarkdownReport.Build(r, []));
+        r.Configs.First(c => c.BackendPoll == "busy").BackendCpuPct = 40;
+        Assert.Contains("the machine was busy", MarkdownReport.Build(r, []));
+    }
+
+    [Fact]
     public void RenderingAgainFromTheCsvsGivesTheSameReport()
     {
         using var tmp = new TempDir();
