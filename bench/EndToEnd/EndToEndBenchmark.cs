@@ -147,6 +147,8 @@ public class EndToEndBenchmark
             Missing = Math.Max(0, _target - b.Received),
             Errors = (b.SeqErrors - a.SeqErrors) + (b.BadLength - a.BadLength) + (b.Corrupt - a.Corrupt) + (b.BadIds - a.BadIds) + (b.Unswapped - a.Unswapped),
             Result = _gen!.BuildResult(begin, end) with { LatencyPercentiles = [] },
+            BackendCpuNs = begin.Backend is { } sa && end.Backend is { } sb ? sb.CpuNs - sa.CpuNs : -1,
+            BackendIntervalNs = begin.Backend is { } ta && end.Backend is { } tb ? tb.TimestampNs - ta.TimestampNs : -1,
         });
         e.Drain(5); // start the next iteration from empty rings; not measured
     }

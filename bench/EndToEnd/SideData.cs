@@ -20,6 +20,17 @@ public sealed record IterationRecord
 
     /// <summary>The load generator's figures over the iteration (its own clock window).</summary>
     public LoadGenResult Result { get; init; } = new();
+
+    /// <summary>The back-end's CPU time between its two snapshots, and the time between them by
+    /// its own clock: its CPU share, free of how long the stats socket took to answer (which
+    /// the load generator's window cannot see). -1: no stats socket (CPU from /proc instead,
+    /// read at the window's edges).</summary>
+    public long BackendCpuNs { get; init; } = -1;
+    public long BackendIntervalNs { get; init; } = -1;
+
+    /// <summary>The back-end's CPU share in % of one core over the iteration, or NaN.</summary>
+    public double BackendCpuPct => BackendIntervalNs > 0 ? 100.0 * BackendCpuNs / BackendIntervalNs
+        : Result.BackendCpuNs >= 0 ? Result.BackendCpuPct : double.NaN;
 }
 
 /// <summary>One benchmark process's side data for one case (one launch).</summary>

@@ -167,12 +167,14 @@ public static class ReportBuilder
         var results = its.Select(i => i.Rec.Result).ToList();
         double frames = results.Sum(Frames);
         double seconds = results.Sum(x => x.DurationS);
-        if (results.All(x => x.BackendCpuNs >= 0))
+        var recs = its.Select(i => i.Rec).ToList();
+        if (recs.All(x => !double.IsNaN(x.BackendCpuPct)))
         {
-            r.BackendCpuPct = results.Sum(x => (double)x.BackendCpuNs) / (seconds * 1e9) * 100;
-            r.BackendCpuNsPerFrame = results.Sum(x => (double)x.BackendCpuNs) / frames;
-            (r.BackendCpuPctLow, r.BackendCpuPctHigh) = Range(results, x => x.BackendCpuPct);
-            (r.BackendCpuNsPerFrameLow, r.BackendCpuNsPerFrameHigh) = Range(results, x => x.BackendCpuNsPerPacket);
+            // The back-end's share by its own clock, applied to the load generator's window.
+            r.BackendCpuPct = recs.Sum(x => x.BackendCpuPct * x.Result.DurationS) / seconds;
+            r.BackendCpuNsPerFrame = recs.Sum(x => x.BackendCpuPct / 100 * x.Result.DurationS * 1e9) / frames;
+            (r.BackendCpuPctLow, r.BackendCpuPctHigh) = Range(recs, x => x.BackendCpuPct);
+            (r.BackendCpuNsPerFrameLow, r.BackendCpuNsPerFrameHigh) = Range(recs, BackendNsPerFrame);
         }
         r.LoadgenCpuPct = results.Sum(x => (double)x.LoadgenCpuNs) / (seconds * 1e9) * 100;
         r.LoadgenCpuNsPerFrame = results.Sum(x => (double)x.LoadgenThreadCpuNs) / frames;
@@ -204,8 +206,8 @@ public static class ReportBuilder
                 P99Ns = it.H.TotalCount > 0 ? it.H.GetValueAtPercentile(99) : double.NaN,
                 P999Ns = it.H.TotalCount > 0 ? it.H.GetValueAtPercentile(99.9) : double.NaN,
                 MaxLatencyNs = it.H.TotalCount > 0 ? it.H.GetMaxValue() : double.NaN,
-                BackendCpuPct = x.BackendCpuNs >= 0 ? x.BackendCpuPct : double.NaN,
-                BackendCpuNsPerFrame = x.BackendCpuNs >= 0 ? x.BackendCpuNsPerPacket : double.NaN,
+                BackendCpuPct = it.Rec.BackendCpuPct,
+                BackendCpuNsPerFrame = BackendNsPerFrame(it.Rec),
                 LoadgenCpuPct = x.LoadgenCpuPct,
                 LoadgenCpuNsPerFrame = x.LoadgenCpuNsPerPacket,
                 KicksPerFrame = f > 0 ? x.Kicks / f : double.NaN,
@@ -217,6 +219,8 @@ public static class ReportBuilder
             });
         }
     }
+
+    private static double BackendNsPerFrame(IterationRecord x) => x.BackendCpuPct / 100 * x.Result.DurationS * 1e9 / Frames(x.Result);
 
     /// <summary>Frames received in an iteration's window.</summary>
     private static double Frames(PerfLab.LoadGen.LoadGenResult x) => x.Mpps * 1e6 * x.DurationS;

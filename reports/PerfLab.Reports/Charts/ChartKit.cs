@@ -1,6 +1,7 @@
 using System.Globalization;
 using ScottPlot;
 using ScottPlot.TickGenerators;
+using PerfLab.Reports.Model;
 
 namespace PerfLab.Reports.Charts;
 
@@ -19,7 +20,10 @@ public static class ChartKit
 
     private static readonly ScottPlot.Palettes.Category10 Palette = new();
 
-    public static Color ColorOf(int series) => Palette.GetColor(series);
+    private static Color ColorOf(int series) => Palette.GetColor(series);
+
+    /// <summary>A strategy's colour, the same in every chart of a report.</summary>
+    public static Color ColorOf(Report report, string strategy) => ColorOf(Math.Max(0, Views.Strategies(report.Configs).IndexOf(strategy)));
 
     /// <summary>Saves <paramref name="plot"/> as STEM.png and STEM.svg in <paramref name="dir"/>.</summary>
     public static RenderedChart Save(Plot plot, string dir, string stem, string title, string caption, bool hasData)

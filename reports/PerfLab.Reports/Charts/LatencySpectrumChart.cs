@@ -44,7 +44,7 @@ public static class LatencySpectrumChart
             double[] xs = pts.Select(p => PercentileToX(p.Percentile)).ToArray();
             double[] ys = pts.Select(p => ChartKit.LogMicros(p.LatencyNs)).ToArray();
             nines = Math.Max(nines, (int)Math.Ceiling(xs.Max()));
-            var line = plot.Add.ScatterLine(xs, ys, ChartKit.ColorOf(i));
+            var line = plot.Add.ScatterLine(xs, ys, ChartKit.ColorOf(report, rows[i].Strategy));
             line.LineWidth = 2;
             line.LegendText = rows[i].Strategy;
             drawn++;

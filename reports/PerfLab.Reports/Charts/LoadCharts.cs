@@ -14,14 +14,15 @@ public static class LoadCharts
     public const string CpuStem = "cpu-vs-load";
     private const string XLabel = "Offered load (Mpps; diamonds: unthrottled, at the rate reached)";
 
-    /// <summary>The sweep rows at the headline ring and frame size, by strategy, by load.</summary>
-    public static List<(string Strategy, List<ConfigResult> Points)> Sweep(Report report, out string where)
+    /// <summary>The sweep rows at the headline ring and frame size that have the figure a chart
+    /// plots, by strategy, by load.</summary>
+    public static List<(string Strategy, List<ConfigResult> Points)> Sweep(Report report, Func<ConfigResult, bool> hasFigure, out string where)
     {
         var ring = Views.HeadlineRing(report.Configs);
         var atRing = Views.AtHeadlineRing(report.Configs);
         int size = Views.HeadlineFrameSize(atRing);
         where = $"{size} B, queue {ring.Queue}, burst {ring.Burst}";
-        var rows = atRing.Where(r => r.FrameSize == size && r.LoadAxisMpps > 0).ToList();
+        var rows = atRing.Where(r => r.FrameSize == size && r.LoadAxisMpps > 0 && hasFigure(r)).ToList();
         return Views.Strategies(rows)
             .Select(s => (s, rows.Where(r => r.Strategy == s).OrderBy(r => r.LoadAxisMpps).ToList()))
             .ToList();
@@ -29,22 +30,22 @@ public static class LoadCharts
 
     public static RenderedChart RenderLatency(Report report, string dir)
     {
-        var sweep = Sweep(report, out string where);
+        var sweep = Sweep(report, r => r.LatencySamples > 0, out string where);
         string title = $"Round-trip latency vs offered load ({where})";
         using var plot = ChartKit.NewPlot(title, XLabel, "Round-trip latency (log scale; thick p99, thin p50)");
         string caption = "Thick lines, filled markers: p99; thin lines, open markers: p50 of the round trip at each offered load. A line that turns "
             + "up steeply has reached the load it can sustain; busy polling stays flat until then, "
             + "sleeping strategies pay a wake-up at low load.";
-        if (!sweep.Any(s => s.Points.Count > 0))
+        if (sweep.Count == 0)
         {
             ChartKit.NoData(plot, "no configuration with a latency histogram");
             return ChartKit.Save(plot, dir, LatencyStem, title, caption, hasData: false);
         }
         for (int i = 0; i < sweep.Count; i++)
         {
-            var pts = sweep[i].Points.Where(p => p.LatencySamples > 0).ToList();
-            Draw(plot, pts, ChartKit.ColorOf(i), sweep[i].Strategy, p => ChartKit.LogMicros(p.P99Ns), thin: false);
-            Draw(plot, pts, ChartKit.ColorOf(i), null, p => ChartKit.LogMicros(p.P50Ns), thin: true);
+            var pts = sweep[i].Points;
+            Draw(plot, pts, ChartKit.ColorOf(report, sweep[i].Strategy), sweep[i].Strategy, p => ChartKit.LogMicros(p.P99Ns), thin: false);
+            Draw(plot, pts, ChartKit.ColorOf(report, sweep[i].Strategy), null, p => ChartKit.LogMicros(p.P50Ns), thin: true);
         }
         ChartKit.LogTimeAxisY(plot);
         plot.Axes.AutoScale();
@@ -54,14 +55,13 @@ public static class LoadCharts
 
     public static RenderedChart RenderCpu(Report report, string dir)
     {
-        var sweep = Sweep(report, out string where);
+        var withCpu = Sweep(report, r => !double.IsNaN(r.BackendCpuPct), out string where);
         string title = $"Back-end CPU vs offered load ({where})";
         using var plot = ChartKit.NewPlot(title, XLabel, "Back-end CPU (% of one core; whiskers: min–max)");
         string caption = "CPU time the back-end process used over the measured iterations, in % of one core "
             + "(from its stats socket, or /proc for DPDK). Busy polling costs a full core at any load; "
             + "the gap to it is what a sleeping strategy saves.";
-        var withCpu = sweep.Select(s => (s.Strategy, Points: s.Points.Where(p => !double.IsNaN(p.BackendCpuPct)).ToList())).ToList();
-        if (!withCpu.Any(s => s.Points.Count > 0))
+        if (withCpu.Count == 0)
         {
             ChartKit.NoData(plot, "no back-end CPU figures");
             return ChartKit.Save(plot, dir, CpuStem, title, caption, hasData: false);
@@ -74,14 +74,14 @@ public static class LoadCharts
             {
                 continue;
             }
-            Draw(plot, pts, ChartKit.ColorOf(i), withCpu[i].Strategy, p => p.BackendCpuPct, thin: false);
+            Draw(plot, pts, ChartKit.ColorOf(report, withCpu[i].Strategy), withCpu[i].Strategy, p => p.BackendCpuPct, thin: false);
             double[] xs = pts.Select(p => p.LoadAxisMpps).ToArray();
             double[] ys = pts.Select(p => p.BackendCpuPct).ToArray();
             var up = pts.Select(p => double.IsNaN(p.BackendCpuPctHigh) ? 0 : Math.Max(0, p.BackendCpuPctHigh - p.BackendCpuPct)).ToArray();
             var down = pts.Select(p => double.IsNaN(p.BackendCpuPctLow) ? 0 : Math.Max(0, p.BackendCpuPct - p.BackendCpuPctLow)).ToArray();
             var eb = plot.Add.ErrorBar(xs, ys, up);
             eb.YErrorNegative = down;
-            eb.Color = ChartKit.ColorOf(i);
+            eb.Color = ChartKit.ColorOf(report, withCpu[i].Strategy);
             top = Math.Max(top, pts.Max(p => double.IsNaN(p.BackendCpuPctHigh) ? p.BackendCpuPct : p.BackendCpuPctHigh));
         }
         plot.Axes.AutoScale();

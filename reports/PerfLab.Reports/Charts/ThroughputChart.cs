@@ -34,7 +34,7 @@ public static class ThroughputChart
             var ys = new List<double>();
             var up = new List<double>();
             var down = new List<double>();
-            Color color = ChartKit.ColorOf(s);
+            Color color = ChartKit.ColorOf(report, strategies[s]);
             for (int g = 0; g < sizes.Count; g++)
             {
                 ConfigResult? r = rows.FirstOrDefault(r => r.Strategy == strategies[s] && r.FrameSize == sizes[g]);
