@@ -1,12 +1,15 @@
 # Shared helpers for PerfLab's scripts. Source it; do not run it.
 # - perflab_ensure_built: builds the two programs (Release) once, and again only when a
-#   source file is newer than the binaries.
+#   source file is newer than the binaries. PERFLAB_BACKEND_BIN and PERFLAB_LOADGEN_BIN, when
+#   both set in the environment, name binaries to use as they are (the tests pass theirs).
 # - perflab_spawn / perflab_stop_all: start background processes and stop them by PID when
 #   the script ends, fails or times out (trap installed by perflab_trap).
 
 PERFLAB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PERFLAB_BACKEND_BIN=$PERFLAB_ROOT/backend/PerfLab.Backend.Cli/bin/Release/net10.0/perflab-backend
-PERFLAB_LOADGEN_BIN=$PERFLAB_ROOT/loadgen/PerfLab.LoadGen.Cli/bin/Release/net10.0/perflab-loadgen
+PERFLAB_PREBUILT=0
+if [[ -n ${PERFLAB_BACKEND_BIN:-} && -n ${PERFLAB_LOADGEN_BIN:-} ]]; then PERFLAB_PREBUILT=1; fi
+PERFLAB_BACKEND_BIN=${PERFLAB_BACKEND_BIN:-$PERFLAB_ROOT/backend/PerfLab.Backend.Cli/bin/Release/net10.0/perflab-backend}
+PERFLAB_LOADGEN_BIN=${PERFLAB_LOADGEN_BIN:-$PERFLAB_ROOT/loadgen/PerfLab.LoadGen.Cli/bin/Release/net10.0/perflab-loadgen}
 PERFLAB_PIDS=()
 
 perflab_log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
@@ -20,6 +23,7 @@ perflab_sources_newer_than() {
 
 perflab_ensure_built() {
     local need=0
+    ((PERFLAB_PREBUILT)) && return 0
     [[ -x $PERFLAB_BACKEND_BIN && -x $PERFLAB_LOADGEN_BIN ]] || need=1
     if (( need == 0 )) && [[ -n $(perflab_sources_newer_than "$PERFLAB_BACKEND_BIN") ]]; then need=1; fi
     if (( need == 0 )) && [[ -n $(perflab_sources_newer_than "$PERFLAB_LOADGEN_BIN") ]]; then need=1; fi
@@ -72,4 +76,106 @@ perflab_wait_socket() {
 # Median of the numbers given as arguments.
 perflab_median() {
     printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {if (NR==0) {print "nan"} else if (NR%2) {print a[(NR+1)/2]} else {print (a[NR/2]+a[NR/2+1])/2}}'
+}
+
+# ---- dpdk-testpmd (one per script) --------------------------------------------------------
+# DPDK without hugepages on a small machine: --no-huge -m 1024 --no-pci --no-shconf
+# --no-telemetry and a unique --file-prefix; a forwarding lcore besides the main one, both on
+# CPU C (--lcores '0@C,1@C', taskset -c C); --disable-link-check (else the vhost PMD spins
+# ~9 s at start-up); stdbuf -oL (else the output comes at exit); interactive mode driven
+# through a FIFO that testpmd opens read-write (so it never sees EOF) and that we write to
+# through our own read-write descriptor (so a write never blocks, even if testpmd died).
+
+perflab_testpmd_bin() { command -v dpdk-testpmd 2>/dev/null || { [[ -x /usr/bin/dpdk-testpmd ]] && echo /usr/bin/dpdk-testpmd; }; }
+
+# perflab_testpmd_version: "22.11.11" from dpkg, or empty.
+perflab_testpmd_version() {
+    dpkg-query -W -f='${Version}' dpdk 2>/dev/null | sed -E 's/^[0-9]+://; s/[-+~].*//' || true
+}
+
+# perflab_testpmd_launch DIR CPU VDEV TESTPMD_ARGS...: starts testpmd interactive, in the
+# background; sets PERFLAB_TP_PID, PERFLAB_TP_LOG, PERFLAB_TP_FD, PERFLAB_TP_PREFIX.
+perflab_testpmd_launch() {
+    local dir=$1 cpu=$2 vdev=$3 bin
+    shift 3
+    bin=$(perflab_testpmd_bin) || return 1
+    PERFLAB_TP_PREFIX=perflab-$$-$RANDOM
+    PERFLAB_TP_LOG=$dir/testpmd.log
+    local fifo=$dir/testpmd.fifo
+    rm -f "$fifo"; mkfifo "$fifo"
+    exec {PERFLAB_TP_FD}<>"$fifo"
+    taskset -c "$cpu" stdbuf -oL "$bin" --no-huge -m 1024 --no-pci --no-shconf --no-telemetry \
+        --file-prefix "$PERFLAB_TP_PREFIX" --lcores "0@$cpu,1@$cpu" --vdev "$vdev" \
+        -- -i --port-topology=loop --disable-link-check --nb-cores=1 "$@" \
+        <>"$fifo" >"$PERFLAB_TP_LOG" 2>&1 &
+    PERFLAB_TP_PID=$!
+    PERFLAB_PIDS+=("$PERFLAB_TP_PID")
+}
+
+# perflab_testpmd_wait_prompt [SECONDS]: waits for the "testpmd> " prompt (30 s); returns 1,
+# with the log on stderr, if it does not come or testpmd exits.
+perflab_testpmd_wait_prompt() {
+    local secs=${1:-30} i
+    for ((i = 0; i < secs * 10; i++)); do
+        if grep -q '^testpmd> ' "$PERFLAB_TP_LOG" 2>/dev/null; then
+            # It gets there even when its port did not attach: then it is useless.
+            grep -q 'No probed ethernet devices' "$PERFLAB_TP_LOG" || return 0
+            break
+        fi
+        kill -0 "$PERFLAB_TP_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    perflab_log "dpdk-testpmd did not start:"; cat "$PERFLAB_TP_LOG" >&2
+    return 1
+}
+
+# perflab_testpmd_start DIR CPU VDEV TESTPMD_ARGS...: launch, then wait for the prompt.
+perflab_testpmd_start() { perflab_testpmd_launch "$@" && perflab_testpmd_wait_prompt 30; }
+
+# perflab_testpmd_cmd LINE: one interactive command.
+perflab_testpmd_cmd() { printf '%s\n' "$1" >&"$PERFLAB_TP_FD"; }
+
+# perflab_testpmd_port_stats [PORT]: "show port stats PORT"; prints the block and sets
+# TP_RX TP_RX_MISSED TP_RX_ERRORS TP_RX_BYTES TP_TX TP_TX_ERRORS TP_TX_BYTES. Returns 1 on timeout.
+perflab_testpmd_port_stats() {
+    local port=${1:-0} off i block=""
+    off=$(stat -c %s "$PERFLAB_TP_LOG")
+    perflab_testpmd_cmd "show port stats $port"
+    for ((i = 0; i < 100; i++)); do
+        block=$(tail -c +"$((off + 1))" "$PERFLAB_TP_LOG" | sed -n "/NIC statistics for port $port /,/^ *#\{20,\} *\$/p")
+        (($(grep -c '#####' <<<"$block") >= 2)) && break
+        block=""; sleep 0.1
+    done
+    [[ -n $block ]] || return 1
+    printf '%s\n' "$block"
+    TP_RX=$(sed -nE 's/.*RX-packets: *([0-9]+).*/\1/p' <<<"$block")
+    TP_RX_MISSED=$(sed -nE 's/.*RX-missed: *([0-9]+).*/\1/p' <<<"$block")
+    TP_RX_ERRORS=$(sed -nE 's/.*RX-errors: *([0-9]+).*/\1/p' <<<"$block")
+    TP_RX_BYTES=$(sed -nE 's/.*RX-bytes: *([0-9]+).*/\1/p' <<<"$block")
+    TP_TX=$(sed -nE 's/.*TX-packets: *([0-9]+).*/\1/p' <<<"$block")
+    TP_TX_ERRORS=$(sed -nE 's/.*TX-errors: *([0-9]+).*/\1/p' <<<"$block")
+    TP_TX_BYTES=$(sed -nE 's/.*TX-bytes: *([0-9]+).*/\1/p' <<<"$block")
+}
+
+# perflab_testpmd_quit: "quit", wait up to 5 s, then SIGTERM/SIGKILL by PID; removes the
+# (empty) runtime directory its unique --file-prefix created.
+perflab_testpmd_quit() {
+    local i d
+    [[ -n ${PERFLAB_TP_PID:-} ]] || return 0
+    perflab_testpmd_cmd quit 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do kill -0 "$PERFLAB_TP_PID" 2>/dev/null || break; sleep 0.1; done
+    perflab_stop "$PERFLAB_TP_PID" 3
+    for d in "/var/run/dpdk/$PERFLAB_TP_PREFIX" "${XDG_RUNTIME_DIR:-/nonexistent}/dpdk/$PERFLAB_TP_PREFIX" "/tmp/dpdk/$PERFLAB_TP_PREFIX"; do
+        [[ -d $d ]] && rm -f "$d"/* 2>/dev/null; rmdir "$d" 2>/dev/null || true
+    done
+    exec {PERFLAB_TP_FD}>&- 2>/dev/null || true
+    PERFLAB_TP_PID=""
+}
+
+# perflab_backend_summary LOG: sets BE_PACKETS (sum over queues) and BE_BYTES from
+# perflab-backend's SIGTERM summary line.
+perflab_backend_summary() {
+    BE_PACKETS=$(sed -nE 's/^summary: .* packets=([0-9]+) .*/\1/p' "$1" | tail -n 1)
+    BE_BYTES=$(sed -nE 's/^summary: .* bytes=([0-9]+) .*/\1/p' "$1" | tail -n 1)
+    BE_PACKETS=${BE_PACKETS:-0} BE_BYTES=${BE_BYTES:-0}
 }

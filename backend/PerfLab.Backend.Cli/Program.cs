@@ -38,8 +38,11 @@ Device
   --queues N               queue pairs offered (GET_QUEUE_NUM; MQ offered if N > 1) (8)
   --pairs-per-worker K     queue pairs served by one worker thread (1)
   --cpus LIST              pin worker i to CPU LIST[i % n], e.g. 1 or 0,1 (default: no pinning)
-  --disable-features LIST  withhold virtio features: event-idx,indirect,mrg-rxbuf,mq or 0xMASK
-  --disable-protocol LIST  withhold protocol features: reply-ack,status,backend-req,mq or 0xMASK
+  --disable-features LIST  withhold virtio features: event-idx,indirect,mrg-rxbuf,mq,in-order,
+                           mtu,log-all or 0xMASK
+  --disable-protocol LIST  withhold protocol features: reply-ack,status,backend-req,mq,
+                           log-shmfd,rarp,net-mtu,reset-device,mem-slots or 0xMASK
+                           (docs/features.md lists what is offered, and why not the rest)
 
 Polling (per worker)
 {POLL}
@@ -211,10 +214,18 @@ Stops on SIGINT or SIGTERM, printing a summary with CPU time and GC counts.
                 (true, "indirect") => VirtioFeatures.RingIndirectDesc,
                 (true, "mrg-rxbuf") => VirtioFeatures.NetMrgRxbuf,
                 (true, "mq") => VirtioFeatures.NetMq,
+                (true, "in-order") => VirtioFeatures.InOrder,
+                (true, "mtu") => VirtioFeatures.NetMtu,
+                (true, "log-all") => VirtioFeatures.LogAll,
                 (false, "reply-ack") => ProtocolFeatures.ReplyAck,
                 (false, "status") => ProtocolFeatures.Status,
                 (false, "backend-req") => ProtocolFeatures.BackendReq,
                 (false, "mq") => ProtocolFeatures.Mq,
+                (false, "log-shmfd") => ProtocolFeatures.LogShmfd,
+                (false, "rarp") => ProtocolFeatures.Rarp,
+                (false, "net-mtu") => ProtocolFeatures.NetMtu,
+                (false, "reset-device") => ProtocolFeatures.ResetDevice,
+                (false, "mem-slots") => ProtocolFeatures.ConfigureMemSlots,
                 _ => throw new ArgumentException($"unknown feature '{n}'"),
             };
         }

@@ -27,22 +27,45 @@ Traffic
   --rate PPS               open-loop offered load, all pairs together (k/M suffixes ok);
                            latency is measured from each burst's scheduled time
                            (default: as fast as the rings allow)
-  --inflight N             at most N frames in flight (default: the rings' size); with
-                           --burst 1, --inflight 1 is a ping-pong (the latency floor)
-  --queues N               queue pairs (1); needs MQ from the back-end
+  --inflight N             at most N frames in flight, all pairs together (default: per pair,
+                           as many as the posted RX buffers hold, so a back-end that drops
+                           without RX buffers never has to); --burst 1 --inflight 1 is a
+                           ping-pong (the latency floor)
+  --queues N               queue pairs (1); needs MQ from the back-end. As QEMU does, pairs
+                           after the first are enabled only after DRIVER_OK
   --tx-only                send only and count TX completions (back-end in sink mode)
 
 Guest features
   --no-event-idx           do not negotiate EVENT_IDX (use the ring flags)
-  --mergeable              negotiate MRG_RXBUF
-  --indirect               negotiate INDIRECT_DESC
+  --mergeable              negotiate MRG_RXBUF; with --rx-buf-size below header + frame,
+                           every frame spans several RX buffers (num_buffers checked)
+  --indirect               negotiate INDIRECT_DESC: every TX and RX buffer is posted as an
+                           indirect table of two descriptors (header, then frame)
+  --in-order               negotiate IN_ORDER: TX buffers go out in ring order and may come
+                           back in batches of one used element
   --rx-buf-size BYTES      RX buffer size (default header + frame, at least 2048)
   --call-fds auto|always|never
                            give the back-end call eventfds (auto: only if --poll sleeps)
   --memory-mb N            guest RAM size (default: what the rings need)
-  --regions N              guest RAM in N memfd regions (1)
+  --regions N              guest RAM in N memfd regions (1); more than 8 need
+                           CONFIGURE_MEM_SLOTS (ADD_MEM_REG), up to 509
+  --mem-slots              send the table as ADD_MEM_REG messages even for 8 regions or fewer
   --identity-gpa           guest-physical address = our virtual address (as DPDK virtio-user)
   --verify                 check every received payload byte (slow)
+
+Protocol exercises
+  --mtu N                  NET_SET_MTU N at DRIVER_OK (negotiates NET_MTU)
+  --send-rarp              SEND_RARP after setup; the RARP frame must arrive on RX
+  --dirty-log              start dirty logging after setup (LOG_ALL, SET_LOG_BASE, log flag on
+                           every ring) and check that the log marks exactly the pages written
+  --remap-ms MS            change the memory table every MS ms during the window:
+                           SET_MEM_TABLE with another layout of the same memory, or with
+                           --mem-slots/--regions > 8, ADD/REM_MEM_REG of an extra region
+  --reconnects N           before the window, close and reopen the connection N times with
+                           the guest running (rings resume at used.idx); each reconnect is
+                           timed from reopening to the first frame back (reconnect_ms)
+  --reset-device           before the window, RESET_DEVICE and start the device again on
+                           the same connection (rings resume at used.idx)
 
 Waiting for completions (the guest's strategy)
 {POLL}
@@ -52,10 +75,14 @@ Measurement
   --backend-label NAME     how to call the back-end in the output
   --cpu N                  pin the traffic thread to CPU N
   --json                   print one JSON object instead of the human summary
+  --measure-sleep          measure what each way of waiting really costs here (Thread.Sleep,
+                           Yield, nanosleep with 50 us and 1 us timer slack, epoll timeouts)
+                           and print a table; no connection is made
   --help                   this text
 
-Exit status: 0 when every frame came back in order, 1 on loss, sequence or payload
-errors, 2 on bad usage.
+Exit status: 0 when every frame came back in order (and the protocol exercises asked for
+succeeded: dirty log exact, reconnects completed, RARP received), 1 on loss, sequence,
+payload or protocol errors, 2 on bad usage.
 """;
 
     public static int Main(string[] args)
@@ -74,6 +101,11 @@ errors, 2 on bad usage.
         if (o == null)
         {
             Console.WriteLine(Help.Replace("{POLL}", PollOptions.HelpText));
+            return 0;
+        }
+        if (args.Contains("--measure-sleep"))
+        {
+            Console.Write(SleepProbe.Format(SleepProbe.Measure(w => Console.Error.WriteLine($"measuring {w}"))));
             return 0;
         }
         if (o.Poll.Mode == PollMode.Busy && Environment.ProcessorCount < 2)
@@ -95,7 +127,8 @@ errors, 2 on bad usage.
             return 1;
         }
         Console.Write(json ? r.ToJson() + Environment.NewLine : LoadGenerator.Human(r));
-        bool ok = r.Lost == 0 && r.SeqErrors == 0 && r.Corrupt == 0 && r.VerifyErrors == 0 && r.BadIds == 0 && r.RingErrors == 0;
+        bool ok = r.Lost == 0 && r.SeqErrors == 0 && r.Corrupt == 0 && r.VerifyErrors == 0 && r.BadIds == 0 && r.RingErrors == 0
+            && r.DirtyLogMismatches <= 0 && !r.ReconnectMs.Contains(-1) && (!o.SendRarp || r.RarpReceived > 0);
         return ok ? 0 : 1;
     }
 
@@ -136,6 +169,17 @@ errors, 2 on bad usage.
                 case "--no-event-idx": o = o with { EventIdx = false }; break;
                 case "--mergeable": o = o with { Mergeable = true }; break;
                 case "--indirect": o = o with { Indirect = true }; break;
+                case "--in-order": o = o with { InOrder = true }; break;
+                case "--mem-slots": o = o with { MemSlots = true }; break;
+                case "--mtu": o = o with { Mtu = Range(a.Int(), "--mtu", 68, 65535) }; break;
+                case "--send-rarp": o = o with { SendRarp = true }; break;
+                case "--dirty-log": o = o with { DirtyLog = true }; break;
+                case "--remap-ms":
+                    double ms = a.Double();
+                    o = o with { RemapIntervalMs = ms > 0 ? ms : throw new ArgumentException("--remap-ms must be positive") };
+                    break;
+                case "--reset-device": o = o with { ResetDevice = true }; break;
+                case "--reconnects": o = o with { Reconnects = Range(a.Int(), "--reconnects", 0, 1000) }; break;
                 case "--rx-buf-size": o = o with { RxBufSize = Range(a.Int(), "--rx-buf-size", 64, 65536) }; break;
                 case "--call-fds": o = o with { CallFds = Enum.Parse<CallFdPolicy>(a.String(), ignoreCase: true) }; break;
                 case "--memory-mb": o = o with { MemoryMb = Range(a.Int(), "--memory-mb", 1, 1 << 20) }; break;
@@ -147,6 +191,7 @@ errors, 2 on bad usage.
                 case "--backend-label": o = o with { BackendLabel = a.String() }; break;
                 case "--cpu": o = o with { Cpu = a.Int() }; break;
                 case "--json": json = true; break;
+                case "--measure-sleep": break;
                 default: throw new ArgumentException($"unknown option {a.Current}");
             }
         }

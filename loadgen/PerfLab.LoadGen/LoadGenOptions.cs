@@ -55,6 +55,39 @@ public sealed record LoadGenOptions
     public bool Mergeable { get; init; }
     public bool Indirect { get; init; }
 
+    /// <summary>Negotiate VIRTIO_F_IN_ORDER: TX buffers go out in ring order and come back in
+    /// batches (one used element per batch).</summary>
+    public bool InOrder { get; init; }
+
+    /// <summary>Send the memory table as ADD_MEM_REG messages (CONFIGURE_MEM_SLOTS) even when it
+    /// would fit SET_MEM_TABLE; always so with more than 8 regions.</summary>
+    public bool MemSlots { get; init; }
+
+    /// <summary>NET_SET_MTU value to send at DRIVER_OK (0: none); negotiates NET_MTU.</summary>
+    public int Mtu { get; init; }
+
+    /// <summary>Ask the back-end to announce the guest's MAC (SEND_RARP) after setup; the RARP
+    /// frame is counted on RX.</summary>
+    public bool SendRarp { get; init; }
+
+    /// <summary>Start dirty logging after setup (LOG_ALL, SET_LOG_BASE, log flag on every ring),
+    /// as QEMU does for migration, and check after the run that the log marks exactly the pages
+    /// the back-end wrote.</summary>
+    public bool DirtyLog { get; init; }
+
+    /// <summary>During the measured window, change the memory table every this many ms (0:
+    /// never): SET_MEM_TABLE alternating between two layouts of the same memory, or with
+    /// CONFIGURE_MEM_SLOTS, ADD/REM_MEM_REG of an extra region.</summary>
+    public double RemapIntervalMs { get; init; }
+
+    /// <summary>Before the measured window, close the connection and reconnect this many times,
+    /// keeping the guest running, and time each from reopening to the first frame back.</summary>
+    public int Reconnects { get; init; }
+
+    /// <summary>Before the measured window, reset the device (RESET_DEVICE) and start it again
+    /// on the same connection; the rings resume at used.idx.</summary>
+    public bool ResetDevice { get; init; }
+
     /// <summary>RX buffer size (0: header + frame, at least 2048).</summary>
     public int RxBufSize { get; init; }
 

@@ -9,6 +9,7 @@ public sealed record LoadGenResult
     public string Backend { get; init; } = "";
     public string Poll { get; init; } = "";
     public string Features { get; init; } = "";
+    public string ProtocolFeatures { get; init; } = "";
     public int FrameSize { get; init; }
     public int QueueSize { get; init; }
     public int Burst { get; init; }
@@ -26,6 +27,27 @@ public sealed record LoadGenResult
     public long VerifyErrors { get; init; }
     public long BadIds { get; init; }
     public long RingErrors { get; init; }
+
+    /// <summary>Frames received per queue pair over the whole run.</summary>
+    public long[] ReceivedPerPair { get; init; } = [];
+
+    /// <summary>From opening the connection (connect, or listen for a back-end in client mode)
+    /// to the first frame back, in ms: the start-up (or restart) cost as a guest sees it.</summary>
+    public double ConnectToFirstFrameMs { get; init; } = -1;
+
+    /// <summary>Each reconnect's time from reopening the connection to the first frame back, ms.</summary>
+    public List<double> ReconnectMs { get; init; } = [];
+
+    /// <summary>Memory-table changes made during the window (RemapIntervalMs).</summary>
+    public int MemoryRemaps { get; init; }
+
+    public long RarpReceived { get; init; }
+
+    /// <summary>Dirty-log check (DirtyLog): pages marked, pages the back-end wrote, and pages in
+    /// one set but not the other; -1 when not checked.</summary>
+    public long DirtyPagesLogged { get; init; } = -1;
+    public long DirtyPagesExpected { get; init; } = -1;
+    public long DirtyLogMismatches { get; init; } = -1;
 
     public double Mpps { get; init; }
     public double Gbps { get; init; }

@@ -50,6 +50,10 @@ public sealed class DeviceView
     /// <summary>The dirty log while LOG_ALL is acked and SET_LOG_BASE was given, else null.</summary>
     public DirtyLog? Log { get; init; }
 
-    /// <summary>MAC addresses for which to inject a RARP on RX (SEND_RARP), once.</summary>
+    /// <summary>MAC address for which to inject one RARP on pair 0's RX (SEND_RARP). Carried by
+    /// one view only; the worker keeps it until the frame is sent.</summary>
     public byte[]? RarpMac { get; init; }
+
+    /// <summary>MTU from NET_SET_MTU (0: not set).</summary>
+    public uint Mtu { get; init; }
 }

@@ -46,7 +46,9 @@ public static class NetDataPath
         }
         uint hdr = c.HdrLen;
         int limit = Math.Min(avail, c.Batch);
-        long bytes = 0;
+        long bytes = 0;      // frame bytes delivered to RX
+        long txBytes = 0;    // frame bytes taken from TX (delivered or dropped)
+        int delivered = 0;
         p.TxBlocked = false;
         QueueCounters txc = p.Tx!.Counters;
 
@@ -78,6 +80,8 @@ public static class NetDataPath
                     ChainIo.LogWritten(in r, r.Len, log);
                 }
             }
+            delivered = n;
+            txBytes = bytes;
             if (n < nt)
             {
                 tx.RewindBurst(txMark, n);
@@ -144,14 +148,16 @@ public static class NetDataPath
             else
             {
                 bytes += frameLen;
+                delivered++;
             }
+            txBytes += frameLen;
             tx.PushUsed(p.TxChain.Id, 0, p.TxChain.SlotCount);
             n++;
         }
         if (n > 0)
         {
-            Complete(ref tx, p.Tx!, n, bytes);
-            Complete(ref rx, p.Rx!, 0, 0);
+            Complete(ref tx, p.Tx!, n, txBytes);
+            Complete(ref rx, p.Rx!, delivered, bytes);
         }
         return n;
     }

@@ -50,7 +50,8 @@ public sealed class NetDevice : IVhostDevice
     public ulong OfferedFeatures =>
         NetDeviceOptions.SupportedFeatures
         & ~Options.DisabledFeatures
-        & (Options.MaxQueuePairs > 1 ? ulong.MaxValue : ~VirtioFeatures.NetMq);
+        & (Options.MaxQueuePairs > 1 ? ulong.MaxValue : ~VirtioFeatures.NetMq)
+        & ((OfferedProtocolFeatures & ProtocolFeatures.LogShmfd) != 0 ? ulong.MaxValue : ~VirtioFeatures.LogAll);
 
     public ulong OfferedProtocolFeatures => NetDeviceOptions.SupportedProtocolFeatures & ~Options.DisabledProtocolFeatures;
 

@@ -40,12 +40,16 @@ public sealed record NetDeviceOptions
     /// <summary>Protocol feature bits to withhold from the offer.</summary>
     public ulong DisabledProtocolFeatures { get; init; }
 
-    /// <summary>Every virtio feature the device implements.</summary>
+    /// <summary>Every virtio feature the device implements (docs/features.md names the test
+    /// behind each). LOG_ALL is offered only with LOG_SHMFD.</summary>
     public const ulong SupportedFeatures =
         VirtioFeatures.Version1 | VirtioFeatures.ProtocolFeatures | VirtioFeatures.RingEventIdx
-        | VirtioFeatures.RingIndirectDesc | VirtioFeatures.NetMrgRxbuf | VirtioFeatures.NetMq;
+        | VirtioFeatures.RingIndirectDesc | VirtioFeatures.NetMrgRxbuf | VirtioFeatures.NetMq
+        | VirtioFeatures.RingPacked | VirtioFeatures.InOrder | VirtioFeatures.NetMtu | VirtioFeatures.LogAll;
 
     /// <summary>Every protocol feature the handler implements.</summary>
     public const ulong SupportedProtocolFeatures =
-        ProtocolFeatures.Mq | ProtocolFeatures.ReplyAck | ProtocolFeatures.BackendReq | ProtocolFeatures.Status;
+        ProtocolFeatures.Mq | ProtocolFeatures.ReplyAck | ProtocolFeatures.BackendReq | ProtocolFeatures.Status
+        | ProtocolFeatures.LogShmfd | ProtocolFeatures.Rarp | ProtocolFeatures.NetMtu
+        | ProtocolFeatures.ResetDevice | ProtocolFeatures.ConfigureMemSlots;
 }

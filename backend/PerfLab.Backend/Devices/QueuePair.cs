@@ -21,6 +21,9 @@ public sealed class QueuePair : IDisposable
     /// <summary>The last round stopped with TX frames waiting for RX buffers.</summary>
     public bool TxBlocked;
 
+    /// <summary>Both rings are packed (RING_PACKED negotiated).</summary>
+    public bool Packed;
+
     /// <summary>A fault was reported; the pair is skipped until the next resume.</summary>
     public bool Dead;
 

@@ -32,12 +32,27 @@ public sealed class Vring
     /// <summary>Started: SET_VRING_KICK seen and the ring translated and attached.</summary>
     public bool Started;
 
+    /// <summary>At its last start the ring's SET_VRING_BASE disagreed with used.idx in guest
+    /// memory and the ring resynced to used.idx (the previous back-end left chains taken but
+    /// not completed); false when it resumed exactly at the base the front-end sent.</summary>
+    public bool ResyncedAtStart;
+
     /// <summary>Used-ring writes are logged (SET_VRING_ADDR flag bit 0, migration).</summary>
     public bool LogUsed => (Addr.Flags & VringAddr.FlagLog) != 0;
 
     // ---- data plane -------------------------------------------------------------------------
-    // Mutable ring structs: never readonly, always accessed by ref.
+    // Mutable ring structs: never readonly, always accessed by ref. Which one is live
+    // depends on RING_PACKED, fixed when the ring starts.
     public SplitRing Split;
+    public PackedRing Packed;
+
+    /// <summary>The ring was started as a packed ring (VIRTIO_F_RING_PACKED).</summary>
+    public bool IsPacked;
+
+    /// <summary>Packed rings: guest-physical addresses of the descriptor ring and the device
+    /// event area, where the device writes (for the dirty log).</summary>
+    public ulong PackedDescGpa;
+    public ulong PackedDeviceEventGpa;
 
     public readonly QueueCounters Counters = new();
 
@@ -45,7 +60,7 @@ public sealed class Vring
     public ulong UsedLogGpa;
 
     /// <summary>Set by the worker when it found the ring malformed.</summary>
-    public RingFault Fault => Split.Fault;
+    public RingFault Fault => IsPacked ? Packed.Fault : Split.Fault;
 
     public bool IsBroken => Started && Fault != RingFault.None;
 
@@ -53,7 +68,23 @@ public sealed class Vring
     public bool IsActive => Started && Enabled && !IsBroken;
 
     /// <summary>The avail index to hand back in GET_VRING_BASE (packed: wrap-encoded).</summary>
-    public uint NextAvailForBase => !Started ? Base : Split.LastAvail;
+    public uint NextAvailForBase => !Started ? Base : IsPacked ? Packed.EncodeBase() : Split.LastAvail;
+
+    /// <summary>Turns kicks off on whichever ring is live.</summary>
+    public void DisableKicks()
+    {
+        if (IsPacked)
+        {
+            Packed.DisableKicks();
+        }
+        else
+        {
+            Split.DisableKicks();
+        }
+    }
+
+    /// <summary>Re-enables kicks (full fence, re-check); true if work is pending.</summary>
+    public bool EnableKicks() => IsPacked ? Packed.EnableKicks() : Split.EnableKicks();
 
     /// <summary>Forgets the configuration and closes the ring's fds; counters stay.</summary>
     public void ResetConfig()
@@ -66,7 +97,10 @@ public sealed class Vring
         KickReceived = false;
         Enabled = false;
         Started = false;
+        ResyncedAtStart = false;
         Split = default;
+        Packed = default;
+        IsPacked = false;
         UsedLogGpa = 0;
     }
 

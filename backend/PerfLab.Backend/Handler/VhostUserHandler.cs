@@ -31,6 +31,10 @@ public sealed partial class VhostUserHandler : IDisposable
     private bool _owner;
     private byte _status;
     private int _backendReqFd = -1;
+    private int _logFd = -1;
+    private DirtyLog? _log;
+    private uint _mtu;
+    private byte[]? _pendingRarp;
     private bool _disposed;
 
     public VhostUserHandler(IVhostDevice device, Vring[] vrings)
@@ -51,12 +55,24 @@ public sealed partial class VhostUserHandler : IDisposable
 
     public GuestMemory Memory => _memory.Current;
 
+    /// <summary>MTU set by NET_SET_MTU (0: never set).</summary>
+    public uint Mtu => _mtu;
+
+    /// <summary>The dirty log mapped by SET_LOG_BASE (null: none).</summary>
+    public DirtyLog? DirtyLog => _log;
+
+    /// <summary>Memory-table changes applied (SET_MEM_TABLE remaps, ADD/REM_MEM_REG).</summary>
+    public int MemoryChanges { get; private set; }
+
     /// <summary>Requests handled and rejected on this connection.</summary>
     public int Handled { get; private set; }
 
     public int Rejected { get; private set; }
 
     private bool HasProtocol(ulong bit) => (_ackedProtocol & bit) != 0;
+
+    /// <summary>Rings are packed (VIRTIO_F_RING_PACKED acked).</summary>
+    private bool PackedRings => VirtioFeatures.Has(_ackedFeatures, VirtioFeatures.RingPacked);
 
     /// <summary>
     /// Handles one message and sends its reply, if any. A <see cref="VhostProtocolException"/>
@@ -114,7 +130,7 @@ public sealed partial class VhostUserHandler : IDisposable
         or VhostUserRequest.GetProtocolFeatures or VhostUserRequest.GetVringBase
         or VhostUserRequest.GetQueueNum or VhostUserRequest.GetStatus
         or VhostUserRequest.GetMaxMemSlots or VhostUserRequest.GetConfig
-        or VhostUserRequest.GetInflightFd or VhostUserRequest.IotlbMsg
+        or VhostUserRequest.GetInflightFd or VhostUserRequest.IotlbMsg or VhostUserRequest.SetLogBase
         or VhostUserRequest.PostcopyAdvise or VhostUserRequest.PostcopyListen
         or VhostUserRequest.PostcopyEnd or VhostUserRequest.CheckDeviceState
         or VhostUserRequest.SetDeviceStateFd or VhostUserRequest.GetSharedObject
@@ -145,6 +161,18 @@ public sealed partial class VhostUserHandler : IDisposable
             case VhostUserRequest.SetBackendReqFd: SetBackendReqFd(m); return null;
             case VhostUserRequest.GetStatus: Require(r, ProtocolFeatures.Status, "STATUS"); return U64(CurrentStatus());
             case VhostUserRequest.SetStatus: SetStatus(U64(r, p)); return null;
+            case VhostUserRequest.GetMaxMemSlots: Require(r, ProtocolFeatures.ConfigureMemSlots, "CONFIGURE_MEM_SLOTS"); return U64(MemoryTable.MaxSlots);
+            case VhostUserRequest.AddMemReg: AddMemReg(m); return null;
+            case VhostUserRequest.RemMemReg: RemMemReg(MessageCodec.ReadPayload<SingleMemRegion>(r, p).Region); return null;
+            case VhostUserRequest.SetLogBase: return SetLogBase(m);
+            case VhostUserRequest.SetLogFd: SetLogFd(m); return null;
+            case VhostUserRequest.SendRarp: SendRarp(U64(r, p)); return null;
+            case VhostUserRequest.NetSetMtu: SetMtu(U64(r, p)); return null;
+            case VhostUserRequest.ResetDevice: Require(r, ProtocolFeatures.ResetDevice, "RESET_DEVICE"); ResetDevice(r); return null;
+            case VhostUserRequest.GetInflightFd: return GetInflightFd();
+            case VhostUserRequest.SetInflightFd:
+                throw new VhostProtocolException(r, "protocol features", _ackedProtocol,
+                    "INFLIGHT_SHMFD is not offered: a net device completes every chain it takes within one round, and a lost or repeated frame is legal for a network") { Fatal = false };
             default:
                 throw new VhostProtocolException(r, "request", (ulong)r, "not supported by this back-end (its protocol feature is not offered)");
         }
@@ -292,11 +320,133 @@ public sealed partial class VhostUserHandler : IDisposable
             _memory.Replace(r, regions, fds);
             RetranslateStartedRings(r);
         });
+        MemoryChanges++;
         Log.Info($"memory table: {regions.Length} region(s), {regions.Sum(x => (double)x.MemorySize) / (1 << 20):F0} MiB");
     }
 
+    /// <summary>ADD_MEM_REG (CONFIGURE_MEM_SLOTS): maps one more region, then, with the workers
+    /// paused, publishes the new table and re-points the rings. A region identical to one
+    /// already mapped (same layout, same file) is acknowledged and not mapped twice.</summary>
+    private void AddMemReg(ReceivedMessage m)
+    {
+        const VhostUserRequest r = VhostUserRequest.AddMemReg;
+        Require(r, ProtocolFeatures.ConfigureMemSlots, "CONFIGURE_MEM_SLOTS");
+        MemoryRegionDesc region = MessageCodec.ReadPayload<SingleMemRegion>(r, m.PayloadSpan).Region;
+        MessageCodec.ValidateRegion(r, region, -1);
+        if (_memory.Contains(region, m.Fds[0]))
+        {
+            Log.Debug($"ADD_MEM_REG: {region} is already mapped");
+            return; // the fd is closed by the caller
+        }
+        int fd = m.TakeFd(0);
+        MappedRegion mapped = _memory.MapForAdd(region, fd); // maps outside the pause
+        Reconfigure(() =>
+        {
+            _memory.Add(mapped);
+            RetranslateStartedRings(r);
+        });
+        MemoryChanges++;
+        Log.Debug($"ADD_MEM_REG: {region}; {_memory.Count} region(s)");
+    }
+
+    /// <summary>REM_MEM_REG: with the workers paused, drops the region matching guest address,
+    /// user address and size (the mmap offset is ignored, as the spec says) and re-points the
+    /// rings; the region is unmapped once the workers run on the new table.</summary>
+    private void RemMemReg(in MemoryRegionDesc region)
+    {
+        const VhostUserRequest r = VhostUserRequest.RemMemReg;
+        Require(r, ProtocolFeatures.ConfigureMemSlots, "CONFIGURE_MEM_SLOTS");
+        if (!_memory.Has(region))
+        {
+            throw new VhostProtocolException(r, "region", region.ToString(), "no such region is mapped") { Fatal = false };
+        }
+        MemoryRegionDesc d = region;
+        Reconfigure(() =>
+        {
+            _memory.Remove(d);
+            RetranslateStartedRings(r);
+        });
+        MemoryChanges++;
+        Log.Debug($"REM_MEM_REG: {region}; {_memory.Count} region(s)");
+    }
+
+    // ---- dirty log (LOG_SHMFD) ----------------------------------------------------------------
+
+    /// <summary>
+    /// SET_LOG_BASE: maps the dirty bitmap (reference §6.4) and hands it to the workers; the
+    /// previous log stays mapped until they run with the new one. Replies with a u64 0 (as
+    /// libvhost-user; QEMU checks only the request code).
+    /// </summary>
+    private byte[] SetLogBase(ReceivedMessage m)
+    {
+        const VhostUserRequest r = VhostUserRequest.SetLogBase;
+        Require(r, ProtocolFeatures.LogShmfd, "LOG_SHMFD");
+        LogDesc d = MessageCodec.ReadPayload<LogDesc>(r, m.PayloadSpan);
+        DirtyLog log = DirtyLog.Map(d, m.TakeFd(0));
+        DirtyLog? old = _log;
+        if (AnyStarted())
+        {
+            Reconfigure(() => _log = log);
+        }
+        else
+        {
+            _log = log;
+        }
+        old?.Dispose();
+        Log.Info($"dirty log: {d.MmapSize} bytes (pages up to GPA 0x{d.MmapSize * 8 * 4096:x}), logging {(VirtioFeatures.Has(_ackedFeatures, VirtioFeatures.LogAll) ? "on" : "off until LOG_ALL")}");
+        return U64(0);
+    }
+
+    /// <summary>SET_LOG_FD: an eventfd the front-end may want poked after logging. Kept for the
+    /// session; never poked (QEMU does not send it; its log sync reads the bitmap).</summary>
+    private void SetLogFd(ReceivedMessage m)
+    {
+        Require(VhostUserRequest.SetLogFd, ProtocolFeatures.LogShmfd, "LOG_SHMFD");
+        LibC.CloseQuietly(_logFd);
+        _logFd = m.TakeFd(0);
+    }
+
+    // ---- virtio-net specifics -------------------------------------------------------------------
+
+    /// <summary>SEND_RARP: the next resume with pair 0 running hands the MAC to the data path,
+    /// which injects one RARP frame on pair 0's RX queue as soon as a buffer is posted. If pair
+    /// 0 is not running yet, the MAC waits here for the resume that starts it.</summary>
+    private void SendRarp(ulong payload)
+    {
+        Require(VhostUserRequest.SendRarp, ProtocolFeatures.Rarp, "RARP");
+        var mac = new byte[6];
+        BitConverter.TryWriteBytes(mac.AsSpan(), (uint)payload);
+        BitConverter.TryWriteBytes(mac.AsSpan(4), (ushort)(payload >> 32));
+        _pendingRarp = mac;
+        Reconfigure(null);
+        Log.Info($"SEND_RARP: {Convert.ToHexString(mac)} queued on pair 0");
+    }
+
+    /// <summary>NET_SET_MTU: any Ethernet MTU from 68 (IPv4 minimum) to 65535 is accepted and
+    /// kept; the loopback never needs to refuse a frame for it.</summary>
+    private void SetMtu(ulong mtu)
+    {
+        const VhostUserRequest r = VhostUserRequest.NetSetMtu;
+        Require(r, ProtocolFeatures.NetMtu, "NET_MTU");
+        if (mtu < 68 || mtu > 65535)
+        {
+            throw new VhostProtocolException(r, "mtu", mtu, "must be 68..65535") { Fatal = false };
+        }
+        _mtu = (uint)mtu;
+        Log.Info($"MTU {mtu}");
+    }
+
+    /// <summary>GET_INFLIGHT_FD without INFLIGHT_SHMFD (never offered, see docs/features.md):
+    /// answered with mmap_size 0 and no fd, which QEMU reads as "no inflight tracking".</summary>
+    private static byte[] GetInflightFd()
+    {
+        Log.Warn("GET_INFLIGHT_FD: INFLIGHT_SHMFD is not offered; replying with no inflight area");
+        return new byte[System.Runtime.CompilerServices.Unsafe.SizeOf<InflightDesc>()];
+    }
+
     /// <summary>After a memory change, points every running ring at its new mapping; a ring
-    /// whose memory is gone is marked broken.</summary>
+    /// whose memory is gone is marked broken. A ring that was waiting for memory (kick before
+    /// the table) starts if its addresses are now mapped.</summary>
     private void RetranslateStartedRings(VhostUserRequest r)
     {
         for (int i = 0; i < _maxRings; i++)
@@ -304,12 +454,25 @@ public sealed partial class VhostUserHandler : IDisposable
             Vring v = _vrings[i];
             if (!v.Started)
             {
+                if (v.KickReceived && v.AddrSet && v.Num != 0 && RingAddresses.CheckSplit(_memory.Current, v.Addr, v.Num) == null)
+                {
+                    StartRingIfReady(v);
+                }
                 continue;
             }
-            RingAddressError? e = RingAddresses.RetranslateSplit(_memory.Current, v.Addr, v.Num, ref v.Split);
+            RingAddressError? e = v.IsPacked
+                ? PackedRingAddresses.RetranslatePacked(_memory.Current, v.Addr, v.Num, ref v.Packed)
+                : RingAddresses.RetranslateSplit(_memory.Current, v.Addr, v.Num, ref v.Split);
             if (e is { } err)
             {
-                v.Split.Fault = RingFault.RingUnmapped;
+                if (v.IsPacked)
+                {
+                    v.Packed.Fault = RingFault.RingUnmapped;
+                }
+                else
+                {
+                    v.Split.Fault = RingFault.RingUnmapped;
+                }
                 Log.Error($"{RequestNames.Of(r)}: vring {i} {err.Field}=0x{err.Value:x} {err.Limit} in the new table; ring marked broken");
             }
         }
@@ -322,9 +485,11 @@ public sealed partial class VhostUserHandler : IDisposable
         const VhostUserRequest r = VhostUserRequest.SetVringNum;
         Vring v = Ring(r, s.Index);
         RequireStopped(r, v);
-        if (!SplitLayout.IsValidSize(s.Num))
+        if (PackedRings ? !PackedLayout.IsValidSize(s.Num) : !SplitLayout.IsValidSize(s.Num))
         {
-            throw new VhostProtocolException(r, "num", s.Num, $"split ring size must be a power of two in 1..{SplitLayout.MaxQueueSize}");
+            throw new VhostProtocolException(r, "num", s.Num, PackedRings
+                ? $"packed ring size must be 1..{PackedLayout.MaxQueueSize}"
+                : $"split ring size must be a power of two in 1..{SplitLayout.MaxQueueSize}");
         }
         v.Num = s.Num;
     }
@@ -333,7 +498,7 @@ public sealed partial class VhostUserHandler : IDisposable
     {
         const VhostUserRequest r = VhostUserRequest.SetVringAddr;
         Vring v = Ring(r, a.Index);
-        if (RingAddresses.CheckSyntax(a) is { } bad)
+        if ((PackedRings ? PackedRingAddresses.CheckSyntax(a) : RingAddresses.CheckSyntax(a)) is { } bad)
         {
             throw new VhostProtocolException(r, bad.Field, bad.Value, bad.Limit);
         }
@@ -344,15 +509,21 @@ public sealed partial class VhostUserHandler : IDisposable
             {
                 throw new VhostProtocolException(r, "addresses", a.DescUserAddr, "ring is running: stop it with GET_VRING_BASE first");
             }
-            Reconfigure(() => v.Addr = a);
+            Reconfigure(() =>
+            {
+                v.Addr = a;
+                v.UsedLogGpa = a.LogGuestAddr;
+            });
             return;
         }
-        if (v.Num != 0 && _memory.Count > 0 && RingAddresses.CheckSplit(_memory.Current, a, v.Num) is { } e)
+        if (v.Num != 0 && _memory.Count > 0
+            && (PackedRings ? PackedRingAddresses.CheckPacked(_memory.Current, a, v.Num) : RingAddresses.CheckSplit(_memory.Current, a, v.Num)) is { } e)
         {
             throw new VhostProtocolException(r, e.Field, e.Value, e.Limit);
         }
         v.Addr = a;
         v.AddrSet = true;
+        v.UsedLogGpa = a.LogGuestAddr;
     }
 
     private void SetVringBase(VringState s)
@@ -360,7 +531,16 @@ public sealed partial class VhostUserHandler : IDisposable
         const VhostUserRequest r = VhostUserRequest.SetVringBase;
         Vring v = Ring(r, s.Index);
         RequireStopped(r, v);
-        if (s.Num > 0xFFFF)
+        if (PackedRings)
+        {
+            // Bits 0-14 avail index, 15 avail wrap, 16-30 used index, 31 used wrap.
+            uint size = v.Num != 0 ? v.Num : PackedLayout.MaxQueueSize;
+            if (PackedRingAddresses.CheckBase(s.Num, size) is { } bad)
+            {
+                throw new VhostProtocolException(r, bad.Field, bad.Value, bad.Limit);
+            }
+        }
+        else if (s.Num > 0xFFFF)
         {
             throw new VhostProtocolException(r, "num", s.Num, "split ring index is 16 bits");
         }
@@ -486,17 +666,30 @@ public sealed partial class VhostUserHandler : IDisposable
         }
         bool eventIdx = VirtioFeatures.Has(_ackedFeatures, VirtioFeatures.RingEventIdx);
         bool indirect = VirtioFeatures.Has(_ackedFeatures, VirtioFeatures.RingIndirectDesc);
-        RingAddressError? e = RingAddresses.AttachSplit(_memory.Current, v.Addr, v.Num, (ushort)v.Base, eventIdx, indirect, ref v.Split, out bool resynced);
+        bool packed = PackedRings;
+        bool inOrder = VirtioFeatures.Has(_ackedFeatures, VirtioFeatures.InOrder);
+        bool resynced;
+        RingAddressError? e = packed
+            ? PackedRingAddresses.AttachPacked(_memory.Current, v.Addr, v.Num, v.Base, eventIdx, indirect, ref v.Packed, out resynced)
+            : RingAddresses.AttachSplit(_memory.Current, v.Addr, v.Num, (ushort)v.Base, eventIdx, indirect, ref v.Split, out resynced, inOrder);
         if (e is { } err)
         {
             throw new VhostProtocolException(VhostUserRequest.SetVringKick, err.Field, err.Value, $"{err.Limit} (vring {v.Index})");
         }
+        v.IsPacked = packed;
+        v.ResyncedAtStart = resynced;
+        if (packed)
+        {
+            // Where the device writes in a packed ring, for the dirty log.
+            _memory.Current.TryFvaToGpa(v.Addr.DescUserAddr, out v.PackedDescGpa);
+            _memory.Current.TryFvaToGpa(v.Addr.UsedUserAddr, out v.PackedDeviceEventGpa);
+        }
         if (resynced)
         {
-            Log.Warn($"vring {v.Index}: base {v.Base} differs from used.idx {v.Split.LastAvail}; resynced to used.idx (in-flight buffers will be re-offered)");
+            Log.Warn($"vring {v.Index}: base 0x{v.Base:x} disagrees with the used position in guest memory; resynced to it (in-flight buffers will be re-offered)");
         }
         v.Started = true;
-        Log.Info($"vring {v.Index} started: size {v.Num}, avail {v.Split.LastAvail}, event_idx={eventIdx}, enabled={v.Enabled}");
+        Log.Info($"vring {v.Index} started: {(packed ? "packed" : "split")}, size {v.Num}, base 0x{v.NextAvailForBase:x}, event_idx={eventIdx}, in_order={inOrder}, enabled={v.Enabled}");
     }
 
     // ---- lifecycle --------------------------------------------------------------------------
@@ -514,6 +707,10 @@ public sealed partial class VhostUserHandler : IDisposable
         {
             _device.Resume(BuildView());
             _memory.ReleaseRetired();
+            if (_pendingRarp != null && _vrings[0].IsActive && _vrings[1].IsActive)
+            {
+                _pendingRarp = null; // handed over: the worker keeps it until it is sent
+            }
         }
     }
 
@@ -522,10 +719,15 @@ public sealed partial class VhostUserHandler : IDisposable
         Memory = _memory.Current,
         Vrings = _vrings,
         AckedFeatures = _ackedFeatures,
+        // Device writes are logged while LOG_ALL is acked and a log is mapped (reference §6.4).
+        Log = VirtioFeatures.Has(_ackedFeatures, VirtioFeatures.LogAll) ? _log : null,
+        RarpMac = _pendingRarp,
+        Mtu = _mtu,
     };
 
-    /// <summary>RESET_OWNER / RESET_DEVICE: stop and disable every ring, forget features and
-    /// status; the connection and the memory table stay.</summary>
+    /// <summary>RESET_OWNER / RESET_DEVICE: stop and disable every ring, forget features,
+    /// status, MTU and the dirty log; the connection, the ownership, the protocol features and
+    /// the memory table stay (as rust-vmm), ready for the front-end to start the device again.</summary>
     private void ResetDevice(VhostUserRequest r)
     {
         Reconfigure(() =>
@@ -534,10 +736,16 @@ public sealed partial class VhostUserHandler : IDisposable
             {
                 _vrings[i].ResetConfig();
             }
+            _ackedFeatures = 0;
         });
-        _ackedFeatures = 0;
         _featuresSet = false;
         _status = 0;
+        _mtu = 0;
+        _pendingRarp = null;
+        _log?.Dispose();
+        _log = null;
+        LibC.CloseQuietly(_logFd);
+        _logFd = -1;
         _device.ClearNeedsReset();
         Log.Info($"{RequestNames.Of(r)}: device reset");
     }
@@ -559,6 +767,10 @@ public sealed partial class VhostUserHandler : IDisposable
         _memory.Clear();
         _device.Resume(DeviceView.Idle);
         _memory.Dispose();
+        _log?.Dispose();
+        _log = null;
+        LibC.CloseQuietly(_logFd);
+        _logFd = -1;
         LibC.CloseQuietly(_backendReqFd);
         _backendReqFd = -1;
         _device.ClearNeedsReset();

@@ -74,6 +74,9 @@ public abstract class Worker : IDisposable
 
     protected abstract void Loop();
 
+    /// <summary>The strategy's idle decision, once (tests).</summary>
+    internal abstract void IdleOnce();
+
     private void Run()
     {
         Tid = LibC.gettid();
@@ -202,12 +205,15 @@ public abstract class Worker : IDisposable
             bool ok = _cfg.Mode == NetMode.Loopback ? txOk && rxOk : txOk;
             if (!ok)
             {
+                p.PendingRarp = null;
                 continue;
             }
             p.EnsureScratch((int)Math.Max(p.Tx!.Num, p.Rx?.Num ?? 0), _cfg.Batch);
+            p.Packed = p.Tx.IsPacked;
             p.Dead = false;
             p.TxBlocked = false;
-            p.PendingRarp = rxOk ? view.RarpMac : null;
+            // SEND_RARP: one frame, on pair 0; kept across resumes until a buffer takes it.
+            p.PendingRarp = !rxOk ? null : pi == 0 && view.RarpMac != null ? view.RarpMac : p.PendingRarp;
             p.DeviceFault = _device.Fault;
             active.Add(p);
         }
@@ -221,8 +227,19 @@ public abstract class Worker : IDisposable
                 {
                     continue;
                 }
+                // Used-ring writes go to the dirty log while LOG_ALL is on and the front-end set
+                // the ring's log flag (reference §6.4).
+                DirtyLog? usedLog = view.Log != null && v.LogUsed ? view.Log : null;
+                if (v.IsPacked)
+                {
+                    v.Packed.SetUsedLog(usedLog, v.PackedDescGpa, v.PackedDeviceEventGpa);
+                }
+                else
+                {
+                    v.Split.SetUsedLog(usedLog, v.UsedLogGpa);
+                }
                 // Kicks off while processing; the idle strategy re-arms them before sleeping.
-                v.Split.DisableKicks();
+                v.DisableKicks();
                 if (v.KickFd >= 0)
                 {
                     epoll.Add(v.KickFd, (ulong)v.Index);
@@ -254,17 +271,31 @@ public abstract class Worker : IDisposable
             {
                 continue;
             }
-            if (p.PendingRarp != null && NetDataPath.InjectRarp(p, ref p.Rx!.Split, mem, _cfg.HdrLen, p.PendingRarp, _cfg.Log))
+            if (p.PendingRarp != null && InjectRarp(p, mem))
             {
                 p.PendingRarp = null;
                 work++;
             }
-            work += _cfg.Mode == NetMode.Loopback
-                ? NetDataPath.Loopback(p, ref p.Tx!.Split, ref p.Rx!.Split, mem, in _cfg)
-                : NetDataPath.Sink(p, ref p.Tx!.Split, mem, in _cfg);
+            // One predictable branch per pair; each call is specialised for its ring layout.
+            if (p.Packed)
+            {
+                work += _cfg.Mode == NetMode.Loopback
+                    ? NetDataPath.Loopback(p, ref p.Tx!.Packed, ref p.Rx!.Packed, mem, in _cfg)
+                    : NetDataPath.Sink(p, ref p.Tx!.Packed, mem, in _cfg);
+            }
+            else
+            {
+                work += _cfg.Mode == NetMode.Loopback
+                    ? NetDataPath.Loopback(p, ref p.Tx!.Split, ref p.Rx!.Split, mem, in _cfg)
+                    : NetDataPath.Sink(p, ref p.Tx!.Split, mem, in _cfg);
+            }
         }
         return work;
     }
+
+    private bool InjectRarp(QueuePair p, GuestMemory mem) => p.Packed
+        ? NetDataPath.InjectRarp(p, ref p.Rx!.Packed, mem, _cfg.HdrLen, p.PendingRarp!, _cfg.Log)
+        : NetDataPath.InjectRarp(p, ref p.Rx!.Split, mem, _cfg.HdrLen, p.PendingRarp!, _cfg.Log);
 
     /// <summary>Re-enables kicks on the rings this worker waits on; true if work is pending.</summary>
     internal bool ArmAll()
@@ -288,8 +319,8 @@ public abstract class Worker : IDisposable
             }
             // Loopback blocked on a full RX waits for RX buffers, otherwise for TX frames.
             pending |= _cfg.Mode == NetMode.Loopback && p.TxBlocked
-                ? p.Rx!.Split.EnableKicks()
-                : p.Tx!.Split.EnableKicks();
+                ? p.Rx!.EnableKicks()
+                : p.Tx!.EnableKicks();
         }
         return pending;
     }
@@ -302,8 +333,8 @@ public abstract class Worker : IDisposable
             QueuePair p = active[i];
             if (!p.Dead)
             {
-                p.Tx!.Split.DisableKicks();
-                p.Rx?.Split.DisableKicks();
+                p.Tx!.DisableKicks();
+                p.Rx?.DisableKicks();
             }
         }
     }
@@ -412,6 +443,16 @@ public sealed class Worker<TIdle> : Worker where TIdle : struct, IIdleStrategy
                 _idle.Idle(ref target);
             }
         }
+    }
+
+    /// <summary>
+    /// Runs the strategy's idle decision once (tests: call it when the guest has just posted
+    /// work, so that an interrupt strategy's arm-and-re-check finds it and does not block).
+    /// </summary>
+    internal override void IdleOnce()
+    {
+        var target = new BackendWaitTarget(this);
+        _idle.Idle(ref target);
     }
 
     /// <summary>One round plus idle decision, for tests driving the worker on their own thread.</summary>

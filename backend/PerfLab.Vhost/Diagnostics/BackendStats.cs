@@ -27,8 +27,11 @@ public sealed record BackendStats
     public List<QueueStats> Queues { get; init; } = [];
     public List<WorkerStats> Workers { get; init; } = [];
 
-    public long Packets => Queues.Sum(q => q.Packets);
-    public long Bytes => Queues.Sum(q => q.Bytes);
+    /// <summary>Frames the device took from the guest (TX queues); RX queues count what it
+    /// delivered, so summing both would count a looped-back frame twice.</summary>
+    public long Packets => Queues.Where(q => q.Direction == "tx").Sum(q => q.Packets);
+    public long Bytes => Queues.Where(q => q.Direction == "tx").Sum(q => q.Bytes);
+    public long Delivered => Queues.Where(q => q.Direction == "rx").Sum(q => q.Packets);
     public long BusyNs => Workers.Sum(w => w.BusyNs);
     public long CpuNs => CpuUserNs + CpuSysNs;
     /// <summary>Allocated by the data-plane worker threads since they started.</summary>

@@ -79,14 +79,18 @@ public sealed class MemoryTable : IDisposable
         return true;
     }
 
-    /// <summary>Adds one region (ADD_MEM_REG). Takes ownership of <paramref name="fd"/>.</summary>
-    public GuestMemory Add(in MemoryRegionDesc desc, int fd)
+    /// <summary>
+    /// Maps one region for ADD_MEM_REG and checks it against the slot limit and the current
+    /// regions, without publishing it (the caller publishes with <see cref="Add"/> while the
+    /// workers are paused). Takes ownership of <paramref name="fd"/> either way.
+    /// </summary>
+    public MappedRegion MapForAdd(in MemoryRegionDesc desc, int fd)
     {
         const VhostUserRequest r = VhostUserRequest.AddMemReg;
         if (_regions.Count >= MaxSlots)
         {
             Interop.LibC.CloseQuietly(fd);
-            throw new VhostProtocolException(r, "slots", (ulong)_regions.Count + 1, $"at most {MaxSlots} regions") { Fatal = false };
+            throw new VhostProtocolException(r, "slots", (ulong)_regions.Count + 1, $"at most {MaxSlots} regions (GET_MAX_MEM_SLOTS)") { Fatal = false };
         }
         MappedRegion m;
         try
@@ -98,18 +102,63 @@ public sealed class MemoryTable : IDisposable
             Interop.LibC.CloseQuietly(fd);
             throw;
         }
-        var all = new List<MappedRegion>(_regions) { m };
         try
         {
-            CheckOverlaps(r, all);
+            CheckOverlaps(r, new List<MappedRegion>(_regions) { m });
         }
         catch
         {
             m.Dispose();
             throw;
         }
-        _regions.Add(m);
+        return m;
+    }
+
+    /// <summary>Publishes a region mapped by <see cref="MapForAdd"/>.</summary>
+    public GuestMemory Add(MappedRegion mapped)
+    {
+        if (_regions.Count >= MaxSlots)
+        {
+            mapped.Dispose();
+            throw new VhostProtocolException(VhostUserRequest.AddMemReg, "slots", (ulong)_regions.Count + 1, $"at most {MaxSlots} regions") { Fatal = false };
+        }
+        _regions.Add(mapped);
         return Publish();
+    }
+
+    /// <summary>Adds one region (ADD_MEM_REG) in one step. Takes ownership of <paramref name="fd"/>.</summary>
+    public GuestMemory Add(in MemoryRegionDesc desc, int fd) => Add(MapForAdd(desc, fd));
+
+    /// <summary>True if exactly this region (layout and backing file) is mapped already.</summary>
+    public bool Contains(in MemoryRegionDesc desc, int fd)
+    {
+        foreach (MappedRegion m in _regions)
+        {
+            var d = m.Desc;
+            if (d.GuestPhysAddr == desc.GuestPhysAddr && d.MemorySize == desc.MemorySize
+                && d.UserspaceAddr == desc.UserspaceAddr && d.MmapOffset == desc.MmapOffset
+                && MappedRegion.SameFile(fd, m))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>True if a region matches guest address, user address and size (REM_MEM_REG's rule).</summary>
+    public bool Has(in MemoryRegionDesc desc) => IndexOf(desc) >= 0;
+
+    private int IndexOf(in MemoryRegionDesc desc)
+    {
+        for (int i = 0; i < _regions.Count; i++)
+        {
+            var d = _regions[i].Desc;
+            if (d.GuestPhysAddr == desc.GuestPhysAddr && d.UserspaceAddr == desc.UserspaceAddr && d.MemorySize == desc.MemorySize)
+            {
+                return i;
+            }
+        }
+        return -1;
     }
 
     /// <summary>
@@ -118,15 +167,12 @@ public sealed class MemoryTable : IDisposable
     /// </summary>
     public GuestMemory Remove(in MemoryRegionDesc desc)
     {
-        for (int i = 0; i < _regions.Count; i++)
+        int i = IndexOf(desc);
+        if (i >= 0)
         {
-            var d = _regions[i].Desc;
-            if (d.GuestPhysAddr == desc.GuestPhysAddr && d.UserspaceAddr == desc.UserspaceAddr && d.MemorySize == desc.MemorySize)
-            {
-                _retired.Add(_regions[i]);
-                _regions.RemoveAt(i);
-                return Publish();
-            }
+            _retired.Add(_regions[i]);
+            _regions.RemoveAt(i);
+            return Publish();
         }
         throw new VhostProtocolException(VhostUserRequest.RemMemReg, "region", desc.ToString(), "no such region is mapped") { Fatal = false };
     }

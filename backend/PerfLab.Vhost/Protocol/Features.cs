@@ -82,6 +82,9 @@ public static class ProtocolFeatures
     public const ulong InbandNotifications = 1UL << 14;
     public const ulong ConfigureMemSlots = 1UL << 15;
     public const ulong Status = 1UL << 16;
+    public const ulong XenMmap = 1UL << 17;
+    public const ulong SharedObject = 1UL << 18;
+    public const ulong DeviceState = 1UL << 19;
 
     public static string Describe(ulong features)
     {
@@ -89,7 +92,7 @@ public static class ProtocolFeatures
         [
             "MQ", "LOG_SHMFD", "RARP", "REPLY_ACK", "NET_MTU", "BACKEND_REQ", "CROSS_ENDIAN", "CRYPTO_SESSION",
             "PAGEFAULT", "CONFIG", "BACKEND_SEND_FD", "HOST_NOTIFIER", "INFLIGHT_SHMFD", "RESET_DEVICE",
-            "INBAND_NOTIFICATIONS", "CONFIGURE_MEM_SLOTS", "STATUS",
+            "INBAND_NOTIFICATIONS", "CONFIGURE_MEM_SLOTS", "STATUS", "XEN_MMAP", "SHARED_OBJECT", "DEVICE_STATE",
         ];
         var parts = new List<string>();
         for (int b = 0; b < 64; b++)

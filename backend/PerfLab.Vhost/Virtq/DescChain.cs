@@ -124,4 +124,6 @@ public enum RingFault : byte
     PackedBadId,
     /// <summary>The ring's memory is no longer in the memory table.</summary>
     RingUnmapped,
+    /// <summary>Packed ring: a descriptor chained with NEXT is not marked available.</summary>
+    PackedChainIncomplete,
 }

@@ -62,7 +62,7 @@ public static unsafe class RingAddresses
         TranslateSplit(mem, a, num, out _, out _, out _);
 
     /// <summary>Attaches a split ring (see <see cref="SplitRing.Attach"/>).</summary>
-    public static RingAddressError? AttachSplit(GuestMemory mem, in VringAddr a, uint num, ushort lastAvail, bool eventIdx, bool indirect, ref SplitRing ring, out bool resynced)
+    public static RingAddressError? AttachSplit(GuestMemory mem, in VringAddr a, uint num, ushort lastAvail, bool eventIdx, bool indirect, ref SplitRing ring, out bool resynced, bool inOrder = false)
     {
         resynced = false;
         RingAddressError? e = TranslateSplit(mem, a, num, out byte* d, out byte* av, out byte* u);
@@ -70,7 +70,7 @@ public static unsafe class RingAddresses
         {
             return e;
         }
-        ring = SplitRing.Attach(d, av, u, (ushort)num, lastAvail, eventIdx, indirect, out resynced);
+        ring = SplitRing.Attach(d, av, u, (ushort)num, lastAvail, eventIdx, indirect, out resynced, inOrder);
         return null;
     }
 

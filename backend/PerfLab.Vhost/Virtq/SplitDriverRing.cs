@@ -138,6 +138,19 @@ public unsafe struct SplitDriverRing
         return e;
     }
 
+    /// <summary>Reads the next used element without consuming it (IN_ORDER reclaim).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly VirtqUsedElem PeekUsed() => _usedRing[_lastUsed & _mask];
+
+    /// <summary>
+    /// Consumes <paramref name="count"/> used positions at once. With VIRTIO_F_IN_ORDER the device
+    /// may return a batch as one element holding the id of the batch's last buffer, and advance
+    /// used.idx by the batch size (reference §7.2): the driver reads that element with
+    /// <see cref="PeekUsed"/>, works out the batch from its own ring order, and skips it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void SkipUsed(int count) => _lastUsed = (ushort)(_lastUsed + count);
+
     /// <summary>
     /// Asks the device to call after <paramref name="afterCount"/> more used elements (EVENT_IDX;
     /// without it, any used element) and re-checks. Returns true if used elements are already

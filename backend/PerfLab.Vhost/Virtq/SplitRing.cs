@@ -39,6 +39,13 @@ public unsafe struct SplitRing : IDeviceRing
     private bool _signalledValid;
     private bool _eventIdx;
     private bool _indirect;
+    private bool _inOrder;
+    private bool _batchOpen;        // IN_ORDER: an unpublished batch element is open at _batchSlot
+    private ushort _batchSlot;
+
+    // Dirty log of used-ring writes (SET_VRING_ADDR log flag while LOG_ALL is on); null: off.
+    private DirtyLog? _usedLog;
+    private ulong _usedLogGpa;
 
     /// <summary>Why the ring is broken; <see cref="RingFault.None"/> while healthy.</summary>
     public RingFault Fault { readonly get; set; }
@@ -49,14 +56,17 @@ public unsafe struct SplitRing : IDeviceRing
     public readonly ushort LastAvail => _lastAvail;
     public readonly ushort NextUsed => _nextUsed;
     public readonly bool EventIdxEnabled => _eventIdx;
+    public readonly bool InOrder => _inOrder;
 
     /// <summary>
     /// Attaches to a ring whose three parts were already translated and bounds-checked.
     /// <paramref name="lastAvail"/> comes from SET_VRING_BASE; the used index is read from guest
     /// memory (pitfall 9). If they disagree, both resync to used.idx as DPDK does: the driver
     /// will re-offer what was in flight when the previous back-end stopped.
+    /// With <paramref name="inOrder"/> (VIRTIO_F_IN_ORDER negotiated), buffers returned with
+    /// nothing written are batched: one used element per batch (reference §7.2).
     /// </summary>
-    public static SplitRing Attach(byte* desc, byte* avail, byte* used, ushort size, ushort lastAvail, bool eventIdx, bool indirect, out bool resynced)
+    public static SplitRing Attach(byte* desc, byte* avail, byte* used, ushort size, ushort lastAvail, bool eventIdx, bool indirect, out bool resynced, bool inOrder = false)
     {
         var r = default(SplitRing);
         r._desc = (VirtqDesc*)desc;
@@ -72,6 +82,7 @@ public unsafe struct SplitRing : IDeviceRing
         r._mask = (ushort)(size - 1);
         r._eventIdx = eventIdx;
         r._indirect = indirect;
+        r._inOrder = inOrder;
         ushort usedIdx = Volatile.Read(ref *r._usedIdx);
         resynced = usedIdx != lastAvail;
         if (resynced)
@@ -234,6 +245,7 @@ public unsafe struct SplitRing : IDeviceRing
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void PushUsedBurst(ReadOnlySpan<BufRef> bufs)
     {
+        _batchOpen = false; // elements with lengths: each stands alone, even with IN_ORDER
         VirtqUsedElem* used = _usedRing;
         int mask = _mask;
         ushort next = _nextUsed;
@@ -249,6 +261,14 @@ public unsafe struct SplitRing : IDeviceRing
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void PushUsedBurstEmpty(ReadOnlySpan<BufRef> bufs)
     {
+        if (_inOrder)
+        {
+            if (bufs.Length > 0)
+            {
+                PushInOrderEmpty(bufs[^1].Id, bufs.Length);
+            }
+            return;
+        }
         VirtqUsedElem* used = _usedRing;
         int mask = _mask;
         ushort next = _nextUsed;
@@ -279,12 +299,39 @@ public unsafe struct SplitRing : IDeviceRing
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void PushUsed(ushort id, uint len)
     {
+        if (_inOrder && len == 0)
+        {
+            PushInOrderEmpty(id, 1);
+            return;
+        }
+        _batchOpen = false;
         // Written straight into the used ring: the driver reads no element past used.idx, so
         // this needs no shadow copy (DPDK's shadow ring exists for its packed and async paths).
         VirtqUsedElem* e = _usedRing + (_nextUsed & _mask);
         e->Id = id;
         e->Len = len;
         _nextUsed++;
+    }
+
+    /// <summary>
+    /// IN_ORDER batching (virtio spec, "In-order use of descriptors"; reference §7.2): the device
+    /// used every buffer in the order it was made available, so a batch of buffers with nothing
+    /// written is returned as ONE used element, at the batch's first slot, holding the id of the
+    /// batch's last buffer; used.idx still advances by the batch size. The batch stays open until the next publish (the
+    /// driver must not see the element change after used.idx covers it) or an element with a
+    /// length. Slots skipped by the batch are left unwritten.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void PushInOrderEmpty(ushort lastId, int count)
+    {
+        if (!_batchOpen)
+        {
+            _batchOpen = true;
+            _batchSlot = _nextUsed;
+            _usedRing[_batchSlot & _mask].Len = 0;
+        }
+        _usedRing[_batchSlot & _mask].Id = lastId;
+        _nextUsed = (ushort)(_nextUsed + count);
     }
 
     /// <summary>Number of used elements pushed but not yet published.</summary>
@@ -304,15 +351,51 @@ public unsafe struct SplitRing : IDeviceRing
         }
         // Release: the elements (and the data they describe) before the index (§7.4 step 5).
         Volatile.Write(ref *_usedIdx, _nextUsed);
+        if (_usedLog != null)
+        {
+            LogUsedElements(_publishedUsed, _nextUsed);
+        }
         _publishedUsed = _nextUsed;
-        return canCall && NeedsCall() ? PublishResult.Call : PublishResult.Suppressed;
+        _batchOpen = false;
+        if (!canCall)
+        {
+            // No decision was taken: the next one must not compare against a stale index
+            // (after 64 Ki elements without a call fd, "old" would wrap and could suppress a
+            // call the driver needs). An invalid "old" means: call.
+            _signalledValid = false;
+            return PublishResult.Suppressed;
+        }
+        return NeedsCall() ? PublishResult.Call : PublishResult.Suppressed;
     }
 
-    /// <summary>Used ring bytes written since <paramref name="fromUsed"/> (for the dirty log).</summary>
-    public readonly void UsedWriteRange(ushort fromUsed, out ulong firstElemOffset, out int count)
+    /// <summary>
+    /// Logs used-ring writes in <paramref name="log"/> from now on (null: stop), at guest address
+    /// <paramref name="usedGpa"/> (SET_VRING_ADDR log_guest_addr; reference §6.4). Control plane,
+    /// while the ring's worker is paused.
+    /// </summary>
+    public void SetUsedLog(DirtyLog? log, ulong usedGpa)
     {
-        firstElemOffset = 4 + 8UL * (uint)(fromUsed & _mask);
-        count = (ushort)(_nextUsed - fromUsed);
+        _usedLog = log;
+        _usedLogGpa = usedGpa;
+    }
+
+    public readonly bool LogsUsed => _usedLog != null;
+
+    /// <summary>Marks the used elements in [from, to) (slots, wrapping) and used.idx as dirty.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private readonly void LogUsedElements(ushort from, ushort to)
+    {
+        DirtyLog log = _usedLog!;
+        int count = (ushort)(to - from);
+        int first = from & _mask;
+        int head = Math.Min(count, _size - first);
+        ulong elems = _usedLogGpa + 4;
+        log.Mark(elems + 8UL * (uint)first, 8UL * (uint)head);
+        if (count > head)
+        {
+            log.Mark(elems, 8UL * (uint)(count - head));
+        }
+        log.Mark(_usedLogGpa + 2, 2);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -347,6 +430,10 @@ public unsafe struct SplitRing : IDeviceRing
         {
             Volatile.Write(ref *_usedFlags, (ushort)0);
         }
+        if (_usedLog != null)
+        {
+            LogSuppressionWrite();
+        }
         // Full fence between re-enabling notifications and re-reading avail.idx (§7.4).
         Interlocked.MemoryBarrier();
         return Volatile.Read(ref *_availIdx) != _lastAvail;
@@ -359,8 +446,18 @@ public unsafe struct SplitRing : IDeviceRing
         if (!_eventIdx)
         {
             Volatile.Write(ref *_usedFlags, SplitLayout.UsedFlagNoNotify);
+            if (_usedLog != null)
+            {
+                LogSuppressionWrite();
+            }
         }
     }
+
+    /// <summary>The device's notification-suppression writes land in the used ring too
+    /// (used.flags, or avail_event with EVENT_IDX): logged like the elements.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private readonly void LogSuppressionWrite() =>
+        _usedLog!.Mark(_eventIdx ? _usedLogGpa + 4 + 8UL * _size : _usedLogGpa, 2);
 
     /// <summary>Reads the avail.idx the driver has published (diagnostics).</summary>
     public readonly ushort ReadAvailIdx() => Volatile.Read(ref *_availIdx);

@@ -10,6 +10,9 @@ public struct VirtqDesc
     public const ushort FlagWrite = 2;
     public const ushort FlagIndirect = 4;
 
+    /// <summary>Bytes per descriptor (indirect tables are arrays of these).</summary>
+    public const uint Size = 16;
+
     public ulong Addr;
     public uint Len;
     public ushort Flags;

@@ -66,7 +66,9 @@ public sealed class VhostUserFrontend : IDisposable
 
     public ulong GetFeatures() => BackendFeatures = GetU64(VhostUserRequest.GetFeatures);
 
-    public void SetFeatures(ulong f) => SendU64(VhostUserRequest.SetFeatures, f, needReply: false);
+    /// <summary>SET_FEATURES; QEMU waits for it (<paramref name="waitAck"/>) when it toggles
+    /// LOG_ALL for migration.</summary>
+    public void SetFeatures(ulong f, bool waitAck = false) => SendU64(VhostUserRequest.SetFeatures, f, needReply: waitAck);
 
     public void SetOwner() => SendEmpty(VhostUserRequest.SetOwner, needReply: false);
 
@@ -104,6 +106,32 @@ public sealed class VhostUserFrontend : IDisposable
 
     public void RemMemReg(MemoryRegionDesc region) =>
         SendStruct(VhostUserRequest.RemMemReg, new SingleMemRegion { Region = region }, [], needReply: true);
+
+    /// <summary>SET_LOG_BASE (LOG_SHMFD): hands over the dirty bitmap; the back-end replies
+    /// once it is mapped (QEMU waits for that reply and checks only its request code).</summary>
+    public void SetLogBase(ulong mmapSize, ulong mmapOffset, int fd)
+    {
+        var payload = new byte[16];
+        MemoryMarshal.Write(payload, new LogDesc { MmapSize = mmapSize, MmapOffset = mmapOffset });
+        SendRaw(VhostUserRequest.SetLogBase, VhostUserFlags.Version1, payload, [fd]);
+        ReadReply(VhostUserRequest.SetLogBase);
+    }
+
+    public void SetLogFd(int fd) => Send(VhostUserRequest.SetLogFd, ReadOnlySpan<byte>.Empty, [fd], needReply: false);
+
+    /// <summary>SEND_RARP: the back-end announces <paramref name="mac"/> (6 bytes).</summary>
+    public void SendRarp(ReadOnlySpan<byte> mac)
+    {
+        Span<byte> v = stackalloc byte[8];
+        v.Clear();
+        mac[..6].CopyTo(v);
+        SendU64(VhostUserRequest.SendRarp, MemoryMarshal.Read<ulong>(v), needReply: false);
+    }
+
+    /// <summary>NET_SET_MTU: QEMU sends it at DRIVER_OK and waits for the ack.</summary>
+    public void NetSetMtu(ulong mtu) => SendU64(VhostUserRequest.NetSetMtu, mtu, needReply: true);
+
+    public void ResetDevice() => SendEmpty(VhostUserRequest.ResetDevice, needReply: true);
 
     public void SetVringNum(uint index, uint num) => SendStruct(VhostUserRequest.SetVringNum, new VringState(index, num), [], needReply: false);
 
@@ -192,6 +220,24 @@ public sealed class VhostUserFrontend : IDisposable
     {
         Sent.Add(r);
         _ch.SendRaw(r, flags, payload, fds);
+    }
+
+    /// <summary>Sends a request that has a reply of its own and returns the reply's payload
+    /// and the fds it carried (the caller owns them).</summary>
+    public (byte[] Payload, int[] Fds) Request(VhostUserRequest r, ReadOnlySpan<byte> payload, int[] fds)
+    {
+        SendRaw(r, VhostUserFlags.Version1, payload, fds);
+        if (!_ch.Receive(_reply, expectReply: true, expectedReply: r))
+        {
+            throw new IOException($"back-end closed the connection instead of replying to {RequestNames.Of(r)}");
+        }
+        int[] got = new int[_reply.Fds.Count];
+        for (int i = 0; i < got.Length; i++)
+        {
+            got[i] = _reply.TakeFd(i);
+        }
+        _reply.CloseFds();
+        return (_reply.PayloadSpan.ToArray(), got);
     }
 
     /// <summary>Sends arbitrary bytes with optional fds, unframed (hostile tests).</summary>

@@ -9,7 +9,10 @@ namespace PerfLab.LoadGen.Guest;
 /// The guest driver for one virtio-net queue pair: rx = ring 2i, tx = ring 2i+1. Each ring
 /// has one fixed descriptor per buffer (descriptor i ↔ buffer i, written once at setup), so
 /// sending a frame is: take a free id, write 24 bytes of probe, post the id. Reclaiming is
-/// reading used elements. Mutable ring structs live in fields: never readonly.
+/// reading used elements. With <c>indirect</c> (INDIRECT_DESC negotiated) descriptor i points to
+/// an indirect table of two descriptors, virtio-net header then frame (or RX data), over the
+/// same buffer, so the device walks a table for every buffer. Mutable ring structs live in
+/// fields: never readonly.
 /// </summary>
 public sealed unsafe class PairDriver : IDisposable
 {
@@ -30,17 +33,36 @@ public sealed unsafe class PairDriver : IDisposable
     public readonly long[] TxStamp;
     public readonly nint[] RxHost;
     public readonly uint RxBufSize;
+    public readonly bool Indirect;
+
+    /// <summary>Guest-physical address of each RX buffer (dirty-log checks).</summary>
+    public readonly ulong[] RxGpa;
 
     // Ring memory (guest-physical), for SET_VRING_ADDR.
     public ulong TxDescGpa, TxAvailGpa, TxUsedGpa, RxDescGpa, RxAvailGpa, RxUsedGpa;
+
+    /// <summary>Frames sent and received on this pair (received: TX completions with
+    /// --tx-only), for the in-flight cap and the per-pair figures.</summary>
+    public long Sent;
+    public long Received;
+
+    /// <summary>
+    /// Most frames in flight on this pair: as many as the posted RX buffers can hold, so that
+    /// a back-end that drops when the guest has no RX buffer (DPDK's vhost PMD does) never has
+    /// to. Set by the engine.
+    /// </summary>
+    public long InFlightCap = long.MaxValue;
 
     // Receive-side state.
     public ulong NextSeq;
     public ulong ExpectSeq;
     public int MergeRemaining;
+    /// <summary>Frame bytes received so far of the mergeable frame in progress.</summary>
+    public uint MergeBytes;
 
-    public PairDriver(int index, GuestRam ram, ushort queueSize, int hdrLen, int frameSize, uint rxBufSize, bool eventIdx)
+    public PairDriver(int index, GuestRam ram, ushort queueSize, int hdrLen, int frameSize, uint rxBufSize, bool eventIdx, bool indirect = false)
     {
+        Indirect = indirect;
         Index = index;
         QueueSize = queueSize;
         HdrLen = hdrLen;
@@ -51,6 +73,7 @@ public sealed unsafe class PairDriver : IDisposable
         TxHost = new nint[queueSize];
         TxStamp = new long[queueSize];
         RxHost = new nint[queueSize];
+        RxGpa = new ulong[queueSize];
 
         int q = queueSize;
         TxDescGpa = ram.Alloc((ulong)SplitLayout.DescTableBytes(q), 4096);
@@ -72,11 +95,7 @@ public sealed unsafe class PairDriver : IDisposable
             new Span<byte>(p, hdrLen).Clear();
             template.CopyTo(new Span<byte>(p + hdrLen, frameSize));
             TxHost[i] = (nint)p;
-            ref VirtqDesc d = ref Tx.Desc(i);
-            d.Addr = gpa;
-            d.Len = TxLen;
-            d.Flags = 0;
-            d.Next = 0;
+            SetBuffer(ram, ref Tx.Desc(i), gpa, TxLen, (uint)hdrLen, 0);
             TxFree[TxFreeCount++] = (ushort)(q - 1 - i);
         }
         // Pad the RX stride off a power of two (as DPDK's 2176-byte mbufs are): 2 KiB strides put
@@ -90,12 +109,31 @@ public sealed unsafe class PairDriver : IDisposable
         {
             ulong gpa = ram.Alloc(rxStride, 64);
             RxHost[i] = (nint)ram.Host(gpa);
-            ref VirtqDesc d = ref Rx.Desc(i);
-            d.Addr = gpa;
-            d.Len = rxBufSize;
-            d.Flags = VirtqDesc.FlagWrite;
-            d.Next = 0;
+            RxGpa[i] = gpa;
+            SetBuffer(ram, ref Rx.Desc(i), gpa, rxBufSize, (uint)hdrLen, VirtqDesc.FlagWrite);
         }
+    }
+
+    /// <summary>Points ring descriptor <paramref name="d"/> at a buffer: directly, or through an
+    /// indirect table of two descriptors (header, rest) when <see cref="Indirect"/>.</summary>
+    private void SetBuffer(GuestRam ram, ref VirtqDesc d, ulong gpa, uint len, uint hdrLen, ushort write)
+    {
+        if (!Indirect || len <= hdrLen)
+        {
+            d.Addr = gpa;
+            d.Len = len;
+            d.Flags = write;
+            d.Next = 0;
+            return;
+        }
+        ulong table = ram.Alloc(2 * VirtqDesc.Size, VirtqDesc.Size);
+        var t = new Span<VirtqDesc>(ram.Host(table), 2);
+        t[0] = new VirtqDesc { Addr = gpa, Len = hdrLen, Flags = (ushort)(write | VirtqDesc.FlagNext), Next = 1 };
+        t[1] = new VirtqDesc { Addr = gpa + hdrLen, Len = len - hdrLen, Flags = write, Next = 0 };
+        d.Addr = table;
+        d.Len = 2 * VirtqDesc.Size;
+        d.Flags = VirtqDesc.FlagIndirect; // WRITE on the pointer itself is ignored (§7.2); the table says
+        d.Next = 0;
     }
 
     /// <summary>Posts every RX buffer (called once the back-end has the ring).</summary>

@@ -24,6 +24,14 @@ public sealed class EngineCounters
     public long TxFullStalls;
     public long EmptyPolls;
     public long Steps;
+    /// <summary>RARP frames received (the back-end's SEND_RARP announcement).</summary>
+    public long RarpReceived;
+    /// <summary>Continuation buffers of mergeable frames (num_buffers &gt; 1).</summary>
+    public long MergeBuffers;
+    /// <summary>TX used elements read with IN_ORDER (fewer than buffers when the device batches).</summary>
+    public long TxUsedElements;
+    /// <summary>Clock tick of the first frame back since this was last zeroed (reconnect time).</summary>
+    public long FirstRxTick;
 
     public EngineCounters Clone() => (EngineCounters)MemberwiseClone();
 }
@@ -44,6 +52,7 @@ public sealed unsafe class TrafficEngine : IDisposable
     private readonly int _burst;
     private readonly bool _txOnly;
     private readonly bool _mergeable;
+    private readonly bool _inOrder;
     private readonly bool _verify;
     private readonly bool _rateMode;
     private readonly long _maxInFlight;
@@ -62,9 +71,12 @@ public sealed unsafe class TrafficEngine : IDisposable
     private Backoff _backoff;
     private readonly PollMode _mode;
 
-    public TrafficEngine(PairDriver[] pairs, LoadGenOptions o, bool mergeable)
+    /// <param name="inOrder">VIRTIO_F_IN_ORDER was negotiated: TX buffers are posted in ring
+    /// order (id = ring position) and reclaimed by batch (see <see cref="ReclaimInOrder"/>).</param>
+    public TrafficEngine(PairDriver[] pairs, LoadGenOptions o, bool mergeable, bool inOrder = false)
     {
         _pairs = pairs;
+        _inOrder = inOrder;
         _burst = Math.Clamp(o.Burst, 1, o.QueueSize);
         _txOnly = o.TxOnly;
         _mergeable = mergeable;
@@ -76,6 +88,12 @@ public sealed unsafe class TrafficEngine : IDisposable
         _hybrid = o.Poll.CreateHybrid();
         _backoff = o.Poll.CreateBackoff();
         _inFlight = pairs.Select(p => new bool[p.QueueSize]).ToArray();
+        foreach (PairDriver p in pairs)
+        {
+            // Without MRG_RXBUF a frame takes one RX buffer; with it, as many as it needs.
+            long perFrame = mergeable ? Math.Max(1, (p.HdrLen + p.FrameSize + p.RxBufSize - 1) / p.RxBufSize) : 1;
+            p.InFlightCap = o.TxOnly ? long.MaxValue : Math.Max(_burst, p.QueueSize / perFrame);
+        }
         Histogram = new LongHistogram(MaxLatencyNs, 3);
         for (int i = 0; i < pairs.Length; i++)
         {
@@ -117,7 +135,7 @@ public sealed unsafe class TrafficEngine : IDisposable
         PairDriver[] pairs = _pairs;
         for (int i = 0; i < pairs.Length; i++)
         {
-            work += Reclaim(pairs[i], _inFlight[i], now);
+            work += _inOrder ? ReclaimInOrder(pairs[i], _inFlight[i], now) : Reclaim(pairs[i], _inFlight[i], now);
             if (!_txOnly)
             {
                 work += Receive(pairs[i], now);
@@ -148,14 +166,68 @@ public sealed unsafe class TrafficEngine : IDisposable
             p.TxFree[p.TxFreeCount++] = (ushort)id;
             if (_txOnly)
             {
-                C.Received++;
-                if (Measuring)
-                {
-                    Record(now - p.TxStamp[id]);
-                }
+                TxOnlyCompleted(p, id, now);
             }
         }
         return n;
+    }
+
+    /// <summary>
+    /// IN_ORDER reclaim: TX buffers were posted in ring order (id = position mod size), so the
+    /// device may return a batch as one used element holding the id of its last buffer, with
+    /// used.idx advanced by the batch size (reference §7.2). Each element read says how many
+    /// buffers, from the next position on, it completes.
+    /// </summary>
+    private int ReclaimInOrder(PairDriver p, bool[] inFlight, long now)
+    {
+        int n = p.Tx.UsedAvailable();
+        int mask = p.QueueSize - 1;
+        int left = n;
+        while (left > 0)
+        {
+            VirtqUsedElem e = p.Tx.PeekUsed();
+            C.TxUsedElements++;
+            int first = p.Tx.LastUsed & mask;
+            int batch = (int)((e.Id - (uint)first) & (uint)mask) + 1;
+            if (e.Id >= p.QueueSize || batch > left)
+            {
+                C.BadIds++;
+                batch = left;
+            }
+            for (int k = 0; k < batch; k++)
+            {
+                int id = (first + k) & mask;
+                if (!inFlight[id])
+                {
+                    C.BadIds++;
+                    continue;
+                }
+                inFlight[id] = false;
+                p.TxFreeCount++;
+                if (_txOnly)
+                {
+                    TxOnlyCompleted(p, (uint)id, now);
+                }
+            }
+            p.Tx.SkipUsed(batch);
+            left -= batch;
+        }
+        return n;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void TxOnlyCompleted(PairDriver p, uint id, long now)
+    {
+        C.Received++;
+        p.Received++;
+        if (C.FirstRxTick == 0)
+        {
+            C.FirstRxTick = now;
+        }
+        if (Measuring)
+        {
+            Record(now - p.TxStamp[id]);
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -188,31 +260,40 @@ public sealed unsafe class TrafficEngine : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void HandleRx(PairDriver p, uint id, uint len, long now)
     {
+        byte* buf = p.RxBuffer(id);
         if (p.MergeRemaining > 0)
         {
-            p.MergeRemaining--; // a continuation buffer of a mergeable frame
+            ContinueMerged(p, buf, len); // a continuation buffer of a mergeable frame
             return;
         }
-        byte* buf = p.RxBuffer(id);
         int hdr = p.HdrLen;
-        if (_mergeable)
+        if (len < (uint)(hdr + FrameLayout.MinFrame))
         {
-            ushort nb = Unsafe.ReadUnaligned<ushort>(buf + 10);
-            if (nb > 1)
+            if (len >= (uint)(hdr + FrameLayout.EthHeader) && IsRarp(buf + hdr))
             {
-                p.MergeRemaining = Math.Min(nb - 1, p.QueueSize);
+                C.RarpReceived++;
+                return;
             }
+            C.BadLength++;
+            return;
+        }
+        byte* f = buf + hdr;
+        if (IsRarp(f))
+        {
+            C.RarpReceived++; // SEND_RARP: the back-end announced the guest's MAC
+            return;
+        }
+        ushort nb = _mergeable ? Unsafe.ReadUnaligned<ushort>(buf + 10) : (ushort)1;
+        if (nb > 1)
+        {
+            // MRG_RXBUF: the frame goes on in the next nb - 1 used buffers (reference §9.2).
+            p.MergeRemaining = Math.Min(nb - 1, p.QueueSize);
+            p.MergeBytes = len - (uint)hdr;
         }
         else if (len != p.TxLen)
         {
             C.BadLength++;
         }
-        if (len < (uint)(hdr + FrameLayout.MinFrame))
-        {
-            C.BadLength++;
-            return;
-        }
-        byte* f = buf + hdr;
         if (Unsafe.ReadUnaligned<uint>(f + FrameLayout.ProbeOffset) != FrameLayout.Magic)
         {
             C.Corrupt++;
@@ -230,22 +311,51 @@ public sealed unsafe class TrafficEngine : IDisposable
         }
         p.ExpectSeq = seq + 1;
         C.Received++;
+        p.Received++;
+        if (C.FirstRxTick == 0)
+        {
+            C.FirstRxTick = now;
+        }
         if (Measuring)
         {
             Record(now - stamp);
         }
         if (_verify)
         {
-            Verify(f, (int)Math.Min(len - (uint)hdr, (uint)p.FrameSize));
+            Verify(f, 0, (int)Math.Min(len - (uint)hdr, (uint)p.FrameSize), p.FrameSize);
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool IsRarp(byte* frame) => frame[12] == 0x80 && frame[13] == 0x35;
+
+    /// <summary>A continuation buffer of a mergeable frame: its bytes are the frame's from
+    /// <see cref="PairDriver.MergeBytes"/> on; the last one must end the frame exactly.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void Verify(byte* f, int len)
+    private void ContinueMerged(PairDriver p, byte* data, uint len)
     {
-        for (int i = FrameLayout.MinFrame; i < len; i++)
+        p.MergeRemaining--;
+        C.MergeBuffers++;
+        uint off = p.MergeBytes;
+        p.MergeBytes = off + len;
+        if (_verify)
         {
-            if (f[i] != FrameLayout.Pattern(i))
+            Verify(data, (int)off, (int)Math.Min(len, (uint)Math.Max(0, p.FrameSize - (int)off)), p.FrameSize);
+        }
+        if (p.MergeRemaining == 0 && p.MergeBytes != (uint)p.FrameSize)
+        {
+            C.BadLength++;
+        }
+    }
+
+    /// <summary>Checks <paramref name="len"/> bytes at <paramref name="data"/>, which hold the
+    /// frame from <paramref name="frameOffset"/> on, against the pattern (past the probe).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void Verify(byte* data, int frameOffset, int len, int frameSize)
+    {
+        for (int i = Math.Max(0, FrameLayout.MinFrame - frameOffset); i < len && frameOffset + i < frameSize; i++)
+        {
+            if (data[i] != FrameLayout.Pattern(frameOffset + i))
             {
                 C.VerifyErrors++;
                 return;
@@ -267,7 +377,7 @@ public sealed unsafe class TrafficEngine : IDisposable
         for (int i = 0; i < pairs.Length; i++)
         {
             PairDriver p = pairs[i];
-            while (p.TxFreeCount >= _burst && C.Sent - C.Received + _burst <= _maxInFlight)
+            while (p.TxFreeCount >= _burst && p.Sent - p.Received + _burst <= p.InFlightCap && C.Sent - C.Received + _burst <= _maxInFlight)
             {
                 SendBurst(p, _inFlight[i], _now);
                 sent += _burst;
@@ -287,7 +397,7 @@ public sealed unsafe class TrafficEngine : IDisposable
         {
             int pi = _nextPair;
             PairDriver p = _pairs[pi];
-            if (p.TxFreeCount < _burst || C.Sent - C.Received + _burst > _maxInFlight)
+            if (p.TxFreeCount < _burst || p.Sent - p.Received + _burst > p.InFlightCap || C.Sent - C.Received + _burst > _maxInFlight)
             {
                 C.TxFullStalls++; // still due: its latency will include the wait
                 break;
@@ -305,12 +415,22 @@ public sealed unsafe class TrafficEngine : IDisposable
     {
         for (int j = 0; j < _burst; j++)
         {
-            ushort id = p.TxFree[--p.TxFreeCount];
+            ushort id;
+            if (_inOrder)
+            {
+                id = (ushort)(p.Tx.NextAvail & (p.QueueSize - 1)); // ring order (IN_ORDER)
+                p.TxFreeCount--;
+            }
+            else
+            {
+                id = p.TxFree[--p.TxFreeCount];
+            }
             inFlight[id] = true;
             p.StampTx(id, p.NextSeq++, stamp);
             p.Tx.Post(id);
         }
         C.Sent += _burst;
+        p.Sent += _burst;
         if (p.Tx.Publish())
         {
             EventFd.Signal(p.KickTx);
@@ -366,6 +486,36 @@ public sealed unsafe class TrafficEngine : IDisposable
                 C.EmptyPolls++;
                 idle.Idle(ref target);
             }
+        }
+    }
+
+    /// <summary>Sends exactly <paramref name="frames"/> frames on pair 0 in bursts, if the ring
+    /// has room (tests that need exact counts).</summary>
+    internal int SendNow(int frames)
+    {
+        int sent = 0;
+        PairDriver p = _pairs[0];
+        while (sent + _burst <= frames && p.TxFreeCount >= _burst)
+        {
+            SendBurst(p, _inFlight[0], Clock.Now());
+            sent += _burst;
+        }
+        return sent;
+    }
+
+    /// <summary>
+    /// Runs the configured strategy's idle decision once (tests: call it when the back-end has
+    /// just returned buffers, so that arming finds them and does not sleep).
+    /// </summary>
+    internal void IdleOnce()
+    {
+        var target = new LoadGenWaitTarget(this);
+        switch (_mode)
+        {
+            case PollMode.Busy: _busy.Idle(ref target); break;
+            case PollMode.Interrupt: _interrupt.Idle(ref target); break;
+            case PollMode.Hybrid: _hybrid.Idle(ref target); break;
+            default: _backoff.Idle(ref target); break;
         }
     }
 

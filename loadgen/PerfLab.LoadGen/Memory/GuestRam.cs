@@ -41,23 +41,8 @@ public sealed unsafe class GuestRam : IDisposable
         {
             for (int i = 0; i < regions; i++)
             {
-                int fd = LibC.memfd_create($"perflab-guest-{i}", LibC.MFD_CLOEXEC);
-                if (fd < 0)
-                {
-                    throw new IOException($"memfd_create failed: errno {LibC.Errno}");
-                }
-                if (LibC.ftruncate(fd, (long)per) != 0)
-                {
-                    LibC.close(fd);
-                    throw new IOException($"ftruncate({per}) failed: errno {LibC.Errno}");
-                }
-                nint p = LibC.mmap(0, (nuint)per, LibC.PROT_READ | LibC.PROT_WRITE, LibC.MAP_SHARED | LibC.MAP_POPULATE, fd, 0);
-                if (p == LibC.MAP_FAILED)
-                {
-                    LibC.close(fd);
-                    throw new IOException($"mmap of guest RAM failed: errno {LibC.Errno}");
-                }
-                _regions[i] = new Region { Fd = fd, Host = (byte*)p, Size = per, Gpa = identity ? (ulong)p : gpa };
+                byte* p = CreateShared($"perflab-guest-{i}", per, out int fd);
+                _regions[i] = new Region { Fd = fd, Host = p, Size = per, Gpa = identity ? (ulong)p : gpa };
                 gpa += per;
             }
         }
@@ -67,6 +52,32 @@ public sealed unsafe class GuestRam : IDisposable
             throw;
         }
     }
+
+    /// <summary>Creates a memfd of <paramref name="size"/> bytes and maps it shared (populated);
+    /// the caller owns both the fd and the mapping.</summary>
+    public static byte* CreateShared(string name, ulong size, out int fd)
+    {
+        fd = LibC.memfd_create(name, LibC.MFD_CLOEXEC);
+        if (fd < 0)
+        {
+            throw new IOException($"memfd_create failed: errno {LibC.Errno}");
+        }
+        if (LibC.ftruncate(fd, (long)size) != 0)
+        {
+            LibC.close(fd);
+            throw new IOException($"ftruncate({size}) failed: errno {LibC.Errno}");
+        }
+        nint p = LibC.mmap(0, (nuint)size, LibC.PROT_READ | LibC.PROT_WRITE, LibC.MAP_SHARED | LibC.MAP_POPULATE, fd, 0);
+        if (p == LibC.MAP_FAILED)
+        {
+            LibC.close(fd);
+            throw new IOException($"mmap of {size} shared bytes failed: errno {LibC.Errno}");
+        }
+        return (byte*)p;
+    }
+
+    /// <summary>One past the highest guest-physical address of the RAM.</summary>
+    public ulong EndGpa => _regions.Max(r => r.Gpa + r.Size);
 
     public IReadOnlyList<Region> Regions => _regions;
 

@@ -19,7 +19,20 @@ public class ZeroAllocationTests
     [InlineData(64, 32, false)]
     [InlineData(1500, 1, false)]
     [InlineData(64, 8, true)]
-    public void BackendRoundAndLoadgenStepAllocateNothing(int size, int burst, bool eventIdxOff)
+    public void BackendRoundAndLoadgenStepAllocateNothing(int size, int burst, bool eventIdxOff) =>
+        AssertNoAllocation(o => o with { FrameSize = size, Burst = burst, EventIdx = !eventIdxOff });
+
+    /// <summary>The same with the negotiable data-path features on: in-order batches with dirty
+    /// logging of buffers and used rings (fast path), then indirect tables with mergeable frames
+    /// over several buffers (general path).</summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void FeaturePathsAllocateNothing(bool inOrderAndDirtyLog) => AssertNoAllocation(o => inOrderAndDirtyLog
+        ? o with { InOrder = true, DirtyLog = true }
+        : o with { Indirect = true, Mergeable = true, FrameSize = 300, RxBufSize = 128, Burst = 4, MaxInFlight = 8 });
+
+    private static void AssertNoAllocation(Func<LoadGenOptions, LoadGenOptions> configure)
     {
         using var dir = new TempDir();
         var o = new BackendOptions
@@ -34,15 +47,12 @@ public class ZeroAllocationTests
         serverThread.Start();
         try
         {
-            using var gen = new LoadGenerator(new LoadGenOptions
+            using var gen = new LoadGenerator(configure(new LoadGenOptions
             {
                 SocketPath = o.SocketPath,
-                FrameSize = size,
-                Burst = burst,
-                EventIdx = !eventIdxOff,
                 Poll = new PollOptions { Mode = PollMode.Interrupt },
                 ConnectTimeoutS = 5,
-            });
+            }));
             gen.Setup();
             Worker worker = server.Device.Workers[0];
             Assert.True(Timeouts.WaitUntil(() => worker.ActivePairCount == 1, Timeouts.Short));
