@@ -29,8 +29,7 @@ public static class BenchConfig
             .WithSummaryStyle(SummaryStyle.Default.WithZeroMetricValuesInContent())
             .AddDiagnoser(MemoryDiagnoser.Default)
             .AddColumn(ConfigColumn.All())
-            .AddFilter(new SimpleFilter(bc => Case.Of(bc) is not { } k
-                || (profile.Includes(k, dpdk) && EndToEndBenchmark.MethodFits(bc.Descriptor.WorkloadMethod.Name, k.Load))));
+            .AddFilter(new SimpleFilter(bc => ProfileSelects(profile, bc, dpdk)));
         if (ownJobs)
         {
             c.AddJob(WithToolchain(EndToEndJob(profile), inProcess), WithToolchain(MicroJob(profile), inProcess));
@@ -45,6 +44,11 @@ public static class BenchConfig
         }
         return c;
     }
+
+    /// <summary>The profile's choice of end-to-end cases (micro-benchmarks always pass), each
+    /// with the benchmark method that serves its load.</summary>
+    public static bool ProfileSelects(Profile profile, BenchmarkCase bc, bool dpdkAvailable) =>
+        Case.Of(bc) is not { } k || (profile.Includes(k, dpdkAvailable) && EndToEndBenchmark.MethodFits(bc.Descriptor.WorkloadMethod.Name, k.Load));
 
     /// <summary>
     /// End to end: no pilot, no overhead evaluation, fixed warm-up and iteration counts, one

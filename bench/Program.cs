@@ -101,10 +101,9 @@ the command line (--job, --iterationCount...) replaces PerfLab's per-category jo
         var (_, selected, _) = ConfigParser.Parse(bdnArgs, NullLogger.Instance, config);
         // (The command line's filters, then the profile's: the parsed config holds only the former.)
         var filters = selected.GetFilters().ToList();
-        bool dpdkAvailable = BackendLauncher.DpdkAvailable;
         var needs = BenchmarkConverter.TypeToBenchmarks(typeof(EndToEndBenchmark), selected).BenchmarksCases
-            .Where(bc => filters.All(f => f.Predicate(bc)))
-            .Select(Case.Of).OfType<Case>().Where(c => c.Load < 100 && o.Profile.Includes(c, dpdkAvailable))
+            .Where(bc => filters.All(f => f.Predicate(bc)) && BenchConfig.ProfileSelects(o.Profile, bc, BackendLauncher.DpdkAvailable))
+            .Select(Case.Of).OfType<Case>().Where(c => c.Load < 100)
             .Select(c => (c.FrameSize, c.QueueSize, c.Burst)).Distinct().ToList();
         var rates = new Dictionary<string, double>();
         foreach (var (size, queue, burst) in needs)

@@ -4,7 +4,7 @@ namespace PerfLab.Bench.EndToEnd;
 
 /// <summary>
 /// DPDK's testpmd as the back-end under test: the vhost PMD serves the socket, forwarding in
-/// macswap mode on one queue, its lcore pinned to <see cref="BackendLauncher.BackendCpu"/>.
+/// macswap mode on one queue, its lcores pinned to <see cref="BackendLauncher.BackendCpu"/>.
 /// It has no stats socket: its CPU time comes from /proc. Compiled only when
 /// PerfLab.LoadGen.Peers.Testpmd is part of the build (see PerfLab.Bench.csproj).
 /// </summary>
@@ -20,31 +20,14 @@ public sealed class DpdkBackend : IBackendUnderTest
 
     public string? StatsSocket => null;
 
-    public static DpdkBackend Start(string socketPath, string logPath)
-    {
-        Testpmd t = Testpmd.StartVhostBackend(socketPath, forwardMode: "macswap", queues: 1, cpu: BackendLauncher.BackendCpu, logPath: logPath);
-        try
-        {
-            var sw = System.Diagnostics.Stopwatch.StartNew();
-            while (!File.Exists(socketPath) && sw.Elapsed < TimeSpan.FromSeconds(30))
-            {
-                Thread.Sleep(10);
-            }
-            if (!File.Exists(socketPath))
-            {
-                throw new InvalidOperationException($"testpmd did not create {socketPath}:\n{t.Output}");
-            }
-            return new DpdkBackend(t);
-        }
-        catch
-        {
-            t.Dispose();
-            throw;
-        }
-    }
+    /// <summary>Starts testpmd; it returns once the socket exists and forwarding has started
+    /// (frames flow as soon as the load generator has set up the device).</summary>
+    public static DpdkBackend Start(string socketPath, string logPath) =>
+        new(Testpmd.StartVhostBackend(socketPath, forwardMode: "macswap", queues: 1, cpu: BackendLauncher.BackendCpu, logPath: logPath));
 
-    /// <summary>Starts forwarding once the device is up (a no-op if it already runs).</summary>
-    public void OnDeviceReady() => _testpmd.Start();
+    public void OnDeviceReady()
+    {
+    }
 
     public void Dispose()
     {

@@ -66,7 +66,7 @@ public static class ReportBuilder
         var r = new ConfigResult
         {
             Id = IdOf(c),
-            Peer = c.Peer == Peer.Dpdk ? Peers.Dpdk : Peers.PerfLab,
+            Peer = c.Peer == Peer.Dpdk ? PeerNames.Dpdk : PeerNames.PerfLab,
             BackendPoll = Poll(c.BackendPoll),
             GuestPoll = Poll(c.GuestPoll),
             FrameSize = c.FrameSize,

@@ -121,7 +121,7 @@ public static class MarkdownReport
 
     private static void BusyMachineWarning(StringBuilder md, IReadOnlyList<ConfigResult> rows)
     {
-        var shares = rows.Where(r => r.Peer == Peers.Dpdk || r.BackendPoll == "busy").Select(r => r.BackendCpuPct)
+        var shares = rows.Where(r => r.Peer == PeerNames.Dpdk || r.BackendPoll == "busy").Select(r => r.BackendCpuPct)
             .Concat(rows.Where(r => r.GuestPoll == "busy").Select(r => r.LoadgenCpuPct))
             .Where(Format.Known).ToList();
         if (shares.Count > 0 && shares.Min() < BusyCpuFloorPct)

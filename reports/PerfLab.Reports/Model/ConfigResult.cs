@@ -13,7 +13,7 @@ public sealed class ConfigResult
     public string Id { get; set; } = "";
 
     /// <summary>The back-end implementation: <c>perflab</c> or <c>dpdk</c> (testpmd).</summary>
-    public string Peer { get; set; } = Peers.PerfLab;
+    public string Peer { get; set; } = PeerNames.PerfLab;
     public string BackendPoll { get; set; } = "";
     public string GuestPoll { get; set; } = "";
     public int FrameSize { get; set; }
@@ -101,7 +101,7 @@ public sealed class ConfigResult
     }
 
     /// <summary>"busy / busy": the back-end's strategy and the guest's (DPDK: "DPDK / busy").</summary>
-    public string Strategy => Peer == Peers.PerfLab ? $"{BackendPoll} / {GuestPoll}" : $"{Peers.Display(Peer)} / {GuestPoll}";
+    public string Strategy => Peer == PeerNames.PerfLab ? $"{BackendPoll} / {GuestPoll}" : $"{PeerNames.Display(Peer)} / {GuestPoll}";
 
     public bool Unthrottled => LoadPct >= 100;
 
@@ -110,7 +110,7 @@ public sealed class ConfigResult
 }
 
 /// <summary>The back-end implementations a run can compare.</summary>
-public static class Peers
+public static class PeerNames
 {
     public const string PerfLab = "perflab";
     public const string Dpdk = "dpdk";

@@ -11,7 +11,7 @@ public static class Views
 
     /// <summary>Strategies in display order: PerfLab's from busiest to laziest, then the peers.</summary>
     public static IEnumerable<ConfigResult> Ordered(IEnumerable<ConfigResult> rows) => rows
-        .OrderBy(r => r.Peer == Peers.PerfLab ? 0 : 1)
+        .OrderBy(r => r.Peer == PeerNames.PerfLab ? 0 : 1)
         .ThenBy(r => Rank(r.BackendPoll))
         .ThenBy(r => Rank(r.GuestPoll))
         .ThenBy(r => r.FrameSize)
@@ -61,10 +61,10 @@ public static class Views
     /// <summary>True for a baseline configuration: DPDK when the run has it, else PerfLab
     /// busy-poll on both sides.</summary>
     public static bool IsBaseline(ConfigResult r, bool runHasDpdk) => runHasDpdk
-        ? r.Peer == Peers.Dpdk
-        : r.Peer == Peers.PerfLab && Eq(r.BackendPoll, "busy") && Eq(r.GuestPoll, "busy");
+        ? r.Peer == PeerNames.Dpdk
+        : r.Peer == PeerNames.PerfLab && Eq(r.BackendPoll, "busy") && Eq(r.GuestPoll, "busy");
 
-    public static bool HasDpdk(IEnumerable<ConfigResult> rows) => rows.Any(r => r.Peer == Peers.Dpdk);
+    public static bool HasDpdk(IEnumerable<ConfigResult> rows) => rows.Any(r => r.Peer == PeerNames.Dpdk);
 
     public static string BaselineName(IEnumerable<ConfigResult> rows) => HasDpdk(rows)
         ? "DPDK testpmd (vhost PMD, macswap) under the same load"

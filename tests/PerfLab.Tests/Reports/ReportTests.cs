@@ -186,7 +186,7 @@ public sealed class ViewsTests
     {
         Report with = SampleData.Create(withDpdk: true);
         ConfigResult hybrid64 = with.Configs.First(r => r.BackendPoll == "hybrid" && r.FrameSize == 64 && r.Unthrottled);
-        Assert.Equal(Peers.Dpdk, Views.BaselineOf(hybrid64, with.Configs)!.Peer);
+        Assert.Equal(PeerNames.Dpdk, Views.BaselineOf(hybrid64, with.Configs)!.Peer);
 
         Report without = SampleData.Create(withDpdk: false);
         hybrid64 = without.Configs.First(r => r.BackendPoll == "hybrid" && r.FrameSize == 64 && r.Unthrottled);

@@ -22,19 +22,19 @@ public static class SampleData
         {
             foreach (int size in new[] { 64, 1500 })
             {
-                Add(report, Peers.PerfLab, polls[s], size, 100, maxMpps[s] * (size == 64 ? 1 : 0.6), 0, 20_000 * (s + 1));
+                Add(report, PeerNames.PerfLab, polls[s], size, 100, maxMpps[s] * (size == 64 ? 1 : 0.6), 0, 20_000 * (s + 1));
             }
             foreach (int load in new[] { 10, 50, 90 })
             {
                 double offered = 12 * load / 100.0;
-                Add(report, Peers.PerfLab, polls[s], 64, load, Math.Min(offered, maxMpps[s]), offered, 2_000 * (s + 1) * (1 + load / 30.0));
+                Add(report, PeerNames.PerfLab, polls[s], 64, load, Math.Min(offered, maxMpps[s]), offered, 2_000 * (s + 1) * (1 + load / 30.0));
             }
         }
         if (withDpdk)
         {
-            Add(report, Peers.Dpdk, "busy", 64, 100, 14, 0, 15_000);
-            Add(report, Peers.Dpdk, "busy", 1500, 100, 8, 0, 15_000);
-            Add(report, Peers.Dpdk, "busy", 64, 50, 6, 6, 1_500);
+            Add(report, PeerNames.Dpdk, "busy", 64, 100, 14, 0, 15_000);
+            Add(report, PeerNames.Dpdk, "busy", 1500, 100, 8, 0, 15_000);
+            Add(report, PeerNames.Dpdk, "busy", 64, 50, 6, 6, 1_500);
         }
         report.Micro.Add(new MicroResult { Benchmark = "Rings.ChainWalk", Parameters = "Descriptors=4", MeanNs = 12.5, StdDevNs = 0.3, MinNs = 12.1, MaxNs = 13.2, AllocatedBytesPerOp = 0, Gen0Per1kOps = 0, Description = "walk a 4-descriptor chain" });
         return report;
@@ -83,11 +83,11 @@ public static class SampleData
             Gen0Per1kFrames = 0,
             Gen1Per1kFrames = 0,
             Gen2Per1kFrames = 0,
-            BackendGen0 = peer == Peers.Dpdk ? -1 : 0,
-            BackendGen1 = peer == Peers.Dpdk ? -1 : 0,
-            BackendGen2 = peer == Peers.Dpdk ? -1 : 0,
+            BackendGen0 = peer == PeerNames.Dpdk ? -1 : 0,
+            BackendGen1 = peer == PeerNames.Dpdk ? -1 : 0,
+            BackendGen2 = peer == PeerNames.Dpdk ? -1 : 0,
         }.WithDerivedThroughput();
-        if (peer == Peers.Dpdk)
+        if (peer == PeerNames.Dpdk)
         {
             r.KicksPerFrame = double.NaN;
         }
