@@ -41,6 +41,8 @@ public class EndToEndBenchmark
     private long _target;
     private long _beginMs;
     private long _deadlineTicks;
+    private readonly ulong[] _affinity = new ulong[16];
+    private bool _pinned;
     private readonly List<IterationRecord> _records = [];
     private readonly List<HistogramBase> _histograms = [];
     private SideDataFile _file = new();
@@ -96,7 +98,8 @@ public class EndToEndBenchmark
         _gen.Setup();
         _backend.OnDeviceReady();
         _engine = _gen.Engine!;
-        Affinity.PinCurrentThread(BackendLauncher.LoadGenCpu);
+        SaveAffinity();
+        _pinned = Affinity.PinCurrentThread(BackendLauncher.LoadGenCpu);
         Affinity.SetTimerSlack(1000);
         double seconds = rate > 0 ? Math.Max(10, ThrottledDeadlineFactor * ThrottledFramesPerInvoke / rate) : DeadlineS;
         _deadlineTicks = (long)(seconds * Clock.TicksPerSecond);
@@ -169,6 +172,28 @@ public class EndToEndBenchmark
             _gen?.Dispose();
             _backend?.Dispose();
             Directory.Delete(_dir, recursive: true);
+            RestoreAffinity();
+        }
+    }
+
+    // In process (--inProcess) this thread runs the next case and its back-end inherits the
+    // thread's CPU set: put it back as it was.
+    private unsafe void SaveAffinity()
+    {
+        fixed (ulong* m = _affinity)
+        {
+            _ = LibC.sched_getaffinity(0, _affinity.Length * sizeof(ulong), m);
+        }
+    }
+
+    private unsafe void RestoreAffinity()
+    {
+        if (_pinned)
+        {
+            fixed (ulong* m = _affinity)
+            {
+                _ = LibC.sched_setaffinity(0, _affinity.Length * sizeof(ulong), m);
+            }
         }
     }
 }
