@@ -133,7 +133,9 @@ public static class MarkdownReport
         }
     }
 
-    private static string LoadText(ConfigResult r) => r.Unthrottled ? "max" : $"{r.LoadPct} % ({Format.Num(r.OfferedMpps)} Mpps)";
+    private static string LoadText(ConfigResult r) => r.Unthrottled
+        ? "max"
+        : $"{r.LoadPct} % ({Format.Num(r.OfferedMpps)} Mpps){(Views.KeptUp(r) ? "" : ", fell behind")}";
 
     private static string Gcs(ConfigResult r)
     {
@@ -196,7 +198,7 @@ public static class MarkdownReport
         md.AppendLine();
         md.AppendLine("- **What runs.** The back-end is its own process, pinned to CPU 1, as in production. The load generator plays QEMU and the guest's virtio-net driver in the benchmark process, pinned to CPU 0: it sends timestamped frames on TX, the back-end returns each one on RX with its MACs swapped. There is no VM and no NIC, so these are the costs of the vhost-user data path itself, not of a network.");
         md.AppendLine("- **Throughput** is BenchmarkDotNet's mean time per frame (one invocation moves a fixed number of frames) turned into frames per second; Gb/s counts frame bytes only. The brackets are the slowest and fastest measured iteration, not a confidence interval. At a throttled load the throughput is simply the offered rate: read latency and CPU there instead.");
-        md.AppendLine("- **Load.** A percentage of the maximum this run measured first (PerfLab busy / busy, same frame size, queue and burst). \"max\" is unthrottled: the generator keeps the ring full, so its latency is mostly queueing (ring depth ÷ rate, Little's law) and says little about the data path. Throttled loads are open loop: each frame's latency counts from its scheduled send time, so a stall shows up in the tail instead of being hidden (no coordinated omission).");
+        md.AppendLine("- **Load.** A percentage of the maximum this run measured first (PerfLab busy / busy, same frame size, queue and burst). \"max\" is unthrottled: the generator keeps the ring full, so its latency is mostly queueing (ring depth ÷ rate, Little's law) and says little about the data path. Throttled loads are open loop: each frame's latency counts from its scheduled send time, so a stall shows up in the tail instead of being hidden (no coordinated omission). A row marked \"fell behind\" moved less than 95 % of its offered rate: its latency is that of a growing queue. The percentile plot uses the highest load every configuration kept up with.");
         md.AppendLine("- **Latency** is the round trip guest → back-end → guest, measured with the TSC, over the measured iterations only (warm-up excluded), merged in one HdrHistogram. p99.9 needs at least a few thousand samples to mean anything; the sample count is in configs.csv.");
         md.AppendLine("- **CPU.** % of one core over the measured iterations, and CPU time per frame, for the back-end process (its stats socket, or /proc for DPDK) and the load generator's traffic thread. Busy polling always costs 100 % of a core; that is the price of its latency.");
         md.AppendLine("- **Kicks and calls per frame** are the notifications the guest sent and received. Busy polling suppresses both; a sleeping strategy pays a system call and a wake-up for each.");

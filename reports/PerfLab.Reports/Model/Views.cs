@@ -50,12 +50,23 @@ public static class Views
         return rows.Where(r => r.QueueSize == q && r.Burst == b).ToList();
     }
 
-    /// <summary>The load of the percentile-spectrum plot: the throttled load nearest 50 %, or
-    /// unthrottled when the run has no sweep.</summary>
+    /// <summary>A throttled configuration kept up when it moved at least this share of the offered rate.</summary>
+    public const double KeptUpShare = 0.95;
+
+    public static bool KeptUp(ConfigResult r) => r.Unthrottled || (r.OfferedMpps > 0 && r.Mpps >= KeptUpShare * r.OfferedMpps);
+
+    /// <summary>The load of the percentile-spectrum plot: the highest throttled load that every
+    /// configuration kept up with (beyond it the spectrum shows a growing queue, not the data
+    /// path), else the lowest throttled load; unthrottled when the run has no sweep.</summary>
     public static int SpectrumLoad(IReadOnlyList<ConfigResult> rows)
     {
-        var loads = rows.Where(r => !r.Unthrottled).Select(r => r.LoadPct).Distinct().ToList();
-        return loads.Count == 0 ? 100 : loads.OrderBy(l => Math.Abs(l - 50)).ThenBy(l => l).First();
+        var byLoad = rows.Where(r => !r.Unthrottled).GroupBy(r => r.LoadPct).OrderBy(g => g.Key).ToList();
+        if (byLoad.Count == 0)
+        {
+            return 100;
+        }
+        var kept = byLoad.Where(g => g.All(KeptUp)).ToList();
+        return kept.Count > 0 ? kept[^1].Key : byLoad[0].Key;
     }
 
     /// <summary>True for a baseline configuration: DPDK when the run has it, else PerfLab
