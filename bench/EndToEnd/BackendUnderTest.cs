@@ -1,0 +1,178 @@
+using System.Diagnostics;
+using System.Text;
+using PerfLab.LoadGen;
+using PerfLab.Vhost.Polling;
+
+namespace PerfLab.Bench.EndToEnd;
+
+/// <summary>The back-end implementations the suite can run the load against.</summary>
+public enum Peer
+{
+    /// <summary>perflab-backend, this repository's daemon.</summary>
+    PerfLab,
+
+    /// <summary>DPDK's testpmd with the vhost PMD in macswap mode: the baseline when installed.</summary>
+    Dpdk,
+}
+
+/// <summary>
+/// The back-end under test, running as its own process as in production, serving a
+/// vhost-user socket that the load generator connects to. Implementations: PerfLab's daemon
+/// (<see cref="PerfLabBackend"/>) and DPDK's testpmd (<c>DpdkBackend</c>, compiled in when
+/// <c>PerfLab.LoadGen.Peers.Testpmd</c> exists).
+/// </summary>
+public interface IBackendUnderTest : IDisposable
+{
+    /// <summary>"perflab" or "dpdk": the label in results.</summary>
+    string Label { get; }
+
+    int Pid { get; }
+
+    /// <summary>The back-end's stats socket, or null when it has none (its CPU time then
+    /// comes from /proc through <see cref="Pid"/>).</summary>
+    string? StatsSocket { get; }
+
+    /// <summary>Called once the load generator has set up the device (start forwarding).</summary>
+    void OnDeviceReady();
+}
+
+/// <summary>Starts the back-end a benchmark case asks for.</summary>
+public static partial class BackendLauncher
+{
+    /// <summary>The back-end's data-plane thread runs here; the load generator on <see cref="LoadGenCpu"/>.</summary>
+    public const int BackendCpu = 1;
+    public const int LoadGenCpu = 0;
+
+    public static IBackendUnderTest Start(Peer peer, PollMode poll, string socketPath, string dir) => peer switch
+    {
+        Peer.PerfLab => PerfLabBackend.Start(socketPath, Path.Combine(dir, "stats.sock"), poll),
+        _ => StartDpdk(socketPath, Path.Combine(dir, "testpmd.log")) ?? throw new InvalidOperationException(
+            "the DPDK peer is not available: testpmd is not installed, or PerfLab.LoadGen.Peers.Testpmd is not part of this build"),
+    };
+
+    /// <summary>True when DPDK runs can be part of a profile (testpmd installed and supported).</summary>
+    public static bool DpdkAvailable => DpdkInstalled();
+
+    /// <summary>The DPDK version for the report, or null.</summary>
+    public static string? DpdkVersion => DpdkVersionText();
+
+    private static partial IBackendUnderTest? StartDpdk(string socketPath, string logPath);
+
+    private static partial bool DpdkInstalled();
+
+    private static partial string? DpdkVersionText();
+
+    /// <summary>Waits for a UNIX socket file to appear; false on timeout or if the process died.</summary>
+    public static bool WaitForSocket(string path, Process p, TimeSpan limit)
+    {
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed < limit)
+        {
+            if (File.Exists(path))
+            {
+                return true;
+            }
+            if (p.HasExited)
+            {
+                return false;
+            }
+            Thread.Sleep(10);
+        }
+        return File.Exists(path);
+    }
+}
+
+/// <summary>perflab-backend as a child process: dotnet perflab-backend.dll from the bench's
+/// output folder, data plane pinned to <see cref="BackendLauncher.BackendCpu"/>.</summary>
+public sealed class PerfLabBackend : IBackendUnderTest
+{
+    private readonly Process _p;
+    private readonly StringBuilder _output = new();
+
+    private PerfLabBackend(Process p, string stats)
+    {
+        _p = p;
+        StatsSocket = stats;
+    }
+
+    public string Label => "perflab";
+
+    public int Pid => _p.Id;
+
+    public string? StatsSocket { get; }
+
+    public static PerfLabBackend Start(string socketPath, string statsPath, PollMode poll)
+    {
+        var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "perflab-backend.dll"));
+        foreach (string a in new[]
+        {
+            "--socket", socketPath, "--stats-socket", statsPath, "--poll", poll.ToString().ToLowerInvariant(),
+            "--cpus", BackendLauncher.BackendCpu.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--queues", "1", "--stats-interval", "0", "--quiet",
+        })
+        {
+            psi.ArgumentList.Add(a);
+        }
+        Process p = Process.Start(psi) ?? throw new InvalidOperationException("could not start perflab-backend");
+        var b = new PerfLabBackend(p, statsPath);
+        p.OutputDataReceived += (_, e) => b.Append(e.Data);
+        p.ErrorDataReceived += (_, e) => b.Append(e.Data);
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        if (!BackendLauncher.WaitForSocket(socketPath, p, TimeSpan.FromSeconds(30)))
+        {
+            b.Dispose();
+            throw new InvalidOperationException($"perflab-backend did not create {socketPath}:\n{b.Output}");
+        }
+        return b;
+    }
+
+    private void Append(string? line)
+    {
+        if (line != null)
+        {
+            lock (_output)
+            {
+                _output.AppendLine(line);
+            }
+        }
+    }
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    public void OnDeviceReady()
+    {
+    }
+
+    /// <summary>SIGTERM (the daemon stops its workers and exits), then SIGKILL after 5 s.</summary>
+    public void Dispose()
+    {
+        try
+        {
+            if (!_p.HasExited)
+            {
+                _ = Mono.Unix.Native.Syscall.kill(_p.Id, Mono.Unix.Native.Signum.SIGTERM);
+                if (!_p.WaitForExit(5000))
+                {
+                    _p.Kill(entireProcessTree: true);
+                    _p.WaitForExit(5000);
+                }
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // already gone
+        }
+        _p.Dispose();
+    }
+}

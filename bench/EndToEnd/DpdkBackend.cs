@@ -1,0 +1,54 @@
+using PerfLab.LoadGen.Peers;
+
+namespace PerfLab.Bench.EndToEnd;
+
+/// <summary>
+/// DPDK's testpmd as the back-end under test: the vhost PMD serves the socket, forwarding in
+/// macswap mode on one queue, its lcores pinned to <see cref="BackendLauncher.BackendCpu"/>.
+/// It has no stats socket: its CPU time comes from /proc. Compiled only when
+/// PerfLab.LoadGen.Peers.Testpmd is part of the build (see PerfLab.Bench.csproj).
+/// </summary>
+public sealed class DpdkBackend : IBackendUnderTest
+{
+    private readonly Testpmd _testpmd;
+
+    private DpdkBackend(Testpmd testpmd) => _testpmd = testpmd;
+
+    public string Label => "dpdk";
+
+    public int Pid => _testpmd.Pid;
+
+    public string? StatsSocket => null;
+
+    /// <summary>Starts testpmd; it returns once the socket exists and forwarding has started
+    /// (frames flow as soon as the load generator has set up the device).</summary>
+    public static DpdkBackend Start(string socketPath, string logPath) =>
+        new(Testpmd.StartVhostBackend(socketPath, forwardMode: "macswap", queues: 1, cpu: BackendLauncher.BackendCpu, logPath: logPath));
+
+    public void OnDeviceReady()
+    {
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            _testpmd.StopForwarding();
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException)
+        {
+            // testpmd already gone; Dispose still reaps it
+        }
+        _testpmd.Dispose();
+    }
+}
+
+public static partial class BackendLauncher
+{
+    private static partial IBackendUnderTest? StartDpdk(string socketPath, string logPath) =>
+        Testpmd.IsInstalled ? DpdkBackend.Start(socketPath, logPath) : null;
+
+    private static partial bool DpdkInstalled() => Testpmd.IsInstalled;
+
+    private static partial string? DpdkVersionText() => Testpmd.Version();
+}

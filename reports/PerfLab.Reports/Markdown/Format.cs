@@ -1,0 +1,49 @@
+using System.Globalization;
+
+namespace PerfLab.Reports.Markdown;
+
+/// <summary>Number formatting for report.md: invariant culture, "–" for unknown.</summary>
+public static class Format
+{
+    public const string Unknown = "–";
+
+    private static readonly CultureInfo Ci = CultureInfo.InvariantCulture;
+
+    public static bool Known(double v) => !double.IsNaN(v) && !double.IsInfinity(v);
+
+    /// <summary>Three significant figures, at most <paramref name="maxDecimals"/> decimals.</summary>
+    public static string Num(double v, int maxDecimals = 2)
+    {
+        if (!Known(v))
+        {
+            return Unknown;
+        }
+        double a = Math.Abs(v);
+        int dec = a >= 100 ? 0 : a >= 10 ? 1 : a >= 1 ? 2 : 3;
+        return v.ToString("F" + Math.Min(dec, Math.Max(maxDecimals, 0)), Ci);
+    }
+
+    /// <summary>"12.3 (11.9–12.6)": the figure and its spread over the measured iterations.</summary>
+    public static string WithSpread(double v, double low, double high, int maxDecimals = 2)
+    {
+        if (!Known(v))
+        {
+            return Unknown;
+        }
+        if (!Known(low) || !Known(high))
+        {
+            return Num(v, maxDecimals);
+        }
+        return $"{Num(v, maxDecimals)} ({Num(low, maxDecimals)}–{Num(high, maxDecimals)})";
+    }
+
+    public static string Micros(double ns) => Known(ns) && ns > 0 ? Num(ns / 1000, 2) : Unknown;
+
+    public static string MicrosWithSpread(double ns, double lowNs, double highNs) =>
+        Known(ns) && ns > 0 ? WithSpread(ns / 1000, lowNs / 1000, highNs / 1000, 2) : Unknown;
+
+    public static string Ratio(double r) => Known(r) && r > 0 ? "×" + r.ToString(r >= 10 ? "F1" : "F2", Ci) : Unknown;
+
+    /// <summary>A markdown table cell: pipes escaped.</summary>
+    public static string Cell(string s) => s.Replace("|", "\\|", StringComparison.Ordinal);
+}
