@@ -781,7 +781,12 @@ public sealed unsafe class LoadGenerator : IDisposable
         if (a.BackendCpuNs >= 0 && b.BackendCpuNs >= 0)
         {
             long bc = b.BackendCpuNs - a.BackendCpuNs;
-            r = r with { BackendCpuNs = bc, BackendCpuPct = bc / (secs * 1e9) * 100, BackendCpuNsPerPacket = pp(bc) };
+            // The share of a core by the back-end's own clock when it has one (its snapshots
+            // bracket the stats round trips, which our window does not include).
+            double backendSecs = a.Backend is { } s0 && b.Backend is { } s1 && s1.TimestampNs > s0.TimestampNs
+                ? (s1.TimestampNs - s0.TimestampNs) / 1e9
+                : secs;
+            r = r with { BackendCpuNs = bc, BackendCpuPct = bc / (backendSecs * 1e9) * 100, BackendCpuNsPerPacket = pp(bc) };
         }
         if (a.Backend is { } sa && b.Backend is { } sb)
         {

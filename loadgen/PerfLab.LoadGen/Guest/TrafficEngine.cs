@@ -60,6 +60,7 @@ public sealed unsafe class TrafficEngine : IDisposable
     private readonly EpollSet _epoll = new();
     private readonly bool[][] _inFlight;
     private double _nextBurstTick;
+    private bool _sendBlocked; // the scheduled burst is due but the rings (or the cap) are full
     private int _nextPair;
     private long _phaseEndTick = long.MaxValue;
     private long _now;
@@ -455,8 +456,10 @@ public sealed unsafe class TrafficEngine : IDisposable
             if (p.TxFreeCount < _burst || p.Sent - p.Received + _burst > p.InFlightCap || C.Sent - C.Received + _burst > _maxInFlight)
             {
                 C.TxFullStalls++; // still due: its latency will include the wait
+                _sendBlocked = true;
                 break;
             }
+            _sendBlocked = false;
             SendBurst(p, _inFlight[pi], (long)_nextBurstTick);
             _nextBurstTick += _burstIntervalTicks;
             _nextPair = pi + 1 == _pairs.Length ? 0 : pi + 1;
@@ -659,7 +662,9 @@ public sealed unsafe class TrafficEngine : IDisposable
     {
         long now = Clock.Now();
         long until = _phaseEndTick;
-        if (_rateMode && Sending && (long)_nextBurstTick < until)
+        // A due burst that cannot go out (TX full, or at the in-flight cap) waits for a
+        // completion, not for the clock: sleep until a call (or the phase ends).
+        if (_rateMode && Sending && !_sendBlocked && (long)_nextBurstTick < until)
         {
             until = (long)_nextBurstTick;
         }
