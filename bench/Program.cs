@@ -104,22 +104,22 @@ the command line (--job, --iterationCount...) replaces PerfLab's per-category jo
         var needs = BenchmarkConverter.TypeToBenchmarks(typeof(EndToEndBenchmark), selected).BenchmarksCases
             .Where(bc => filters.All(f => f.Predicate(bc)) && BenchConfig.ProfileSelects(o.Profile, bc, BackendLauncher.DpdkAvailable))
             .Select(Case.Of).OfType<Case>().Where(c => c.Load < 100)
-            .Select(c => (c.FrameSize, c.QueueSize, c.Burst)).Distinct().ToList();
+            .Select(c => c.DataPath).Distinct().ToList();
         var rates = new Dictionary<string, double>();
-        foreach (var (size, queue, burst) in needs)
+        foreach (DataPath d in needs)
         {
-            Log($"measuring the maximum rate for {size} B, queue {queue}, burst {burst} ({o.Profile.ProbePoll.ToString().ToLowerInvariant()} / {o.Profile.ProbePoll.ToString().ToLowerInvariant()}, median of 3 × 1 s)");
+            Log($"measuring the maximum rate for {MaxRates.KeyOf(d)} ({o.Profile.ProbePoll.ToString().ToLowerInvariant()} / {o.Profile.ProbePoll.ToString().ToLowerInvariant()}, median of 3 × 1 s)");
             // The median of three, not the best: the sweep's points are fractions of what the
             // machine sustains, and the best of three on a shared VM overstates it.
-            double[] probes = Enumerable.Range(0, 3).Select(_ => MaxRates.Probe(o.Profile.ProbePoll, size, queue, burst, seconds: 1)).Order().ToArray();
+            double[] probes = Enumerable.Range(0, 3).Select(_ => MaxRates.Probe(o.Profile.ProbePoll, d, seconds: 1)).Order().ToArray();
             double pps = probes[1];
-            rates[MaxRates.KeyOf(size, queue, burst)] = pps;
+            rates[MaxRates.KeyOf(d)] = pps;
             Log($"  {pps / 1e6:F3} Mpps");
         }
         MaxRates.Save(raw, rates);
         if (rates.Count > 0)
         {
-            run.Set(RunInfo.MaxRate, string.Join("; ", rates.Select(kv => $"{kv.Key} (frame/queue/burst): {kv.Value / 1e6:F3} Mpps")) + $", {o.Profile.ProbePoll.ToString().ToLowerInvariant()} on both sides");
+            run.Set(RunInfo.MaxRate, string.Join("; ", rates.Select(kv => $"{kv.Key} (frame/queue/burst/ring/pairs/mrg): {kv.Value / 1e6:F3} Mpps")) + $", {o.Profile.ProbePoll.ToString().ToLowerInvariant()} on both sides");
         }
 
         var summaries = switcher.Run(bdnArgs, config).ToList();

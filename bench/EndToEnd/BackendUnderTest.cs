@@ -43,10 +43,10 @@ public static partial class BackendLauncher
     public const int BackendCpu = 1;
     public const int LoadGenCpu = 0;
 
-    public static IBackendUnderTest Start(Peer peer, PollMode poll, string socketPath, string dir) => peer switch
+    public static IBackendUnderTest Start(Peer peer, PollMode poll, string socketPath, string dir, int pairs = 1) => peer switch
     {
-        Peer.PerfLab => PerfLabBackend.Start(socketPath, Path.Combine(dir, "stats.sock"), poll),
-        _ => StartDpdk(socketPath, Path.Combine(dir, "testpmd.log")) ?? throw new InvalidOperationException(
+        Peer.PerfLab => PerfLabBackend.Start(socketPath, Path.Combine(dir, "stats.sock"), poll, pairs),
+        _ => StartDpdk(socketPath, Path.Combine(dir, "testpmd.log"), pairs) ?? throw new InvalidOperationException(
             "the DPDK peer is not available: testpmd is not installed, or PerfLab.LoadGen.Peers.Testpmd is not part of this build"),
     };
 
@@ -56,7 +56,7 @@ public static partial class BackendLauncher
     /// <summary>The DPDK version for the report, or null.</summary>
     public static string? DpdkVersion => DpdkVersionText();
 
-    private static partial IBackendUnderTest? StartDpdk(string socketPath, string logPath);
+    private static partial IBackendUnderTest? StartDpdk(string socketPath, string logPath, int pairs);
 
     private static partial bool DpdkInstalled();
 
@@ -101,7 +101,9 @@ public sealed class PerfLabBackend : IBackendUnderTest
 
     public string? StatsSocket { get; }
 
-    public static PerfLabBackend Start(string socketPath, string statsPath, PollMode poll)
+    /// <summary>Starts perflab-backend with <paramref name="pairs"/> queue pairs, all on one
+    /// worker pinned to the back-end CPU.</summary>
+    public static PerfLabBackend Start(string socketPath, string statsPath, PollMode poll, int pairs = 1)
     {
         var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "perflab-backend.dll"));
@@ -109,7 +111,9 @@ public sealed class PerfLabBackend : IBackendUnderTest
         {
             "--socket", socketPath, "--stats-socket", statsPath, "--poll", poll.ToString().ToLowerInvariant(),
             "--cpus", BackendLauncher.BackendCpu.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--queues", "1", "--stats-interval", "0", "--quiet",
+            "--queues", pairs.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--pairs-per-worker", pairs.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--stats-interval", "0", "--quiet",
         })
         {
             psi.ArgumentList.Add(a);

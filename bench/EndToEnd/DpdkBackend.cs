@@ -22,8 +22,8 @@ public sealed class DpdkBackend : IBackendUnderTest
 
     /// <summary>Starts testpmd; it returns once the socket exists and forwarding has started
     /// (frames flow as soon as the load generator has set up the device).</summary>
-    public static DpdkBackend Start(string socketPath, string logPath) =>
-        new(Testpmd.StartVhostBackend(socketPath, forwardMode: "macswap", queues: 1, cpu: BackendLauncher.BackendCpu, logPath: logPath));
+    public static DpdkBackend Start(string socketPath, string logPath, int pairs = 1) =>
+        new(Testpmd.StartVhostBackend(socketPath, forwardMode: "macswap", queues: pairs, cpu: BackendLauncher.BackendCpu, logPath: logPath));
 
     public void OnDeviceReady()
     {
@@ -45,8 +45,8 @@ public sealed class DpdkBackend : IBackendUnderTest
 
 public static partial class BackendLauncher
 {
-    private static partial IBackendUnderTest? StartDpdk(string socketPath, string logPath) =>
-        Testpmd.IsInstalled ? DpdkBackend.Start(socketPath, logPath) : null;
+    private static partial IBackendUnderTest? StartDpdk(string socketPath, string logPath, int pairs) =>
+        Testpmd.IsInstalled ? DpdkBackend.Start(socketPath, logPath, pairs) : null;
 
     private static partial bool DpdkInstalled() => Testpmd.IsInstalled;
 

@@ -22,6 +22,16 @@ namespace PerfLab.Bench.EndToEnd;
 /// Params attribute, one more LoadGenOptions field below, and a line in Profiles.
 /// </para>
 /// </summary>
+/// <summary>Ring layout of an end-to-end case.</summary>
+public enum RingLayout
+{
+    Split,
+    Packed,
+}
+
+/// <summary>Everything about a case's data path that its maximum rate depends on.</summary>
+public readonly record struct DataPath(int FrameSize, int QueueSize, int Burst, RingLayout Ring, int Pairs, bool Mergeable);
+
 [BenchmarkCategory(Categories.EndToEnd)]
 public class EndToEndBenchmark
 {
@@ -74,20 +84,39 @@ public class EndToEndBenchmark
     [Params(10, 25, 50, 75, 90, 100)]
     public int Load { get; set; }
 
+    /// <summary>Split or packed virtqueues (VIRTIO_F_RING_PACKED).</summary>
+    [ParamsAllValues]
+    public RingLayout Ring { get; set; }
+
+    /// <summary>Queue pairs carrying traffic (one back-end worker serves them all, and one
+    /// load-generator thread drives them all: never more than two spinners).</summary>
+    [Params(1, 2)]
+    public int Pairs { get; set; }
+
+    /// <summary>MRG_RXBUF negotiated (RX buffers hold a whole frame, so one buffer each).</summary>
+    [ParamsAllValues]
+    public bool Mergeable { get; set; }
+
+    /// <summary>The data-path shape this case runs (what the maximum rate depends on).</summary>
+    public DataPath Variant => new(FrameSize, QueueSize, Burst, Ring, Pairs, Mergeable);
+
     [GlobalSetup]
     public void Setup()
     {
         _started = DateTime.UtcNow;
         _dir = Directory.CreateTempSubdirectory("plb-").FullName;
         string sock = Path.Combine(_dir, "vhost.sock");
-        double rate = Load >= 100 ? 0 : MaxRates.Get(SideData.RunDir, FrameSize, QueueSize, Burst) * Load / 100.0;
-        _backend = BackendLauncher.Start(Peer, BackendPoll, sock, _dir);
+        double rate = Load >= 100 ? 0 : MaxRates.Get(SideData.RunDir, Variant) * Load / 100.0;
+        _backend = BackendLauncher.Start(Peer, BackendPoll, sock, _dir, Pairs);
         _gen = new LoadGenerator(new LoadGenOptions
         {
             SocketPath = sock,
             FrameSize = FrameSize,
             QueueSize = QueueSize,
             Burst = Burst,
+            Packed = Ring == RingLayout.Packed,
+            Queues = Pairs,
+            Mergeable = Mergeable,
             RatePps = rate,
             Poll = new PollOptions { Mode = GuestPoll },
             BackendStatsSocket = _backend.StatsSocket,

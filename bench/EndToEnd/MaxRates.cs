@@ -15,8 +15,8 @@ public static class MaxRates
 {
     public const string FileName = "max-rates.json";
 
-    public static string KeyOf(int frameSize, int queueSize, int burst) =>
-        string.Create(CultureInfo.InvariantCulture, $"{frameSize}/{queueSize}/{burst}");
+    public static string KeyOf(DataPath d) =>
+        string.Create(CultureInfo.InvariantCulture, $"{d.FrameSize}/{d.QueueSize}/{d.Burst}/{d.Ring.ToString().ToLowerInvariant()}/{d.Pairs}/{(d.Mergeable ? "mrg" : "-")}");
 
     public static Dictionary<string, double> Load(string runDir)
     {
@@ -30,15 +30,15 @@ public static class MaxRates
         File.WriteAllText(Path.Combine(runDir, FileName), JsonSerializer.Serialize(rates, new JsonSerializerOptions { WriteIndented = true }));
 
     /// <summary>The measured maximum in frames per second, or throws with what to do.</summary>
-    public static double Get(string? runDir, int frameSize, int queueSize, int burst)
+    public static double Get(string? runDir, DataPath d)
     {
-        string key = KeyOf(frameSize, queueSize, burst);
+        string key = KeyOf(d);
         if (runDir != null && Load(runDir).TryGetValue(key, out double pps) && pps > 0)
         {
             return pps;
         }
         throw new InvalidOperationException(
-            $"no measured maximum for {key} (frame/queue/burst): throttled loads need PerfLab.Bench's Main, which measures it before BenchmarkDotNet runs");
+            $"no measured maximum for {key} (frame/queue/burst/ring/pairs/mergeable): throttled loads need PerfLab.Bench's Main, which measures it before BenchmarkDotNet runs");
     }
 
     /// <summary>
@@ -46,13 +46,13 @@ public static class MaxRates
     /// <paramref name="seconds"/> after a short warm-up, on a thread of its own pinned to the
     /// load generator's CPU (the caller's affinity is untouched), and returns frames/s.
     /// </summary>
-    public static double Probe(PollMode poll, int frameSize, int queueSize, int burst, double seconds)
+    public static double Probe(PollMode poll, DataPath d, double seconds)
     {
         string dir = Directory.CreateTempSubdirectory("plp-").FullName;
         try
         {
             string sock = Path.Combine(dir, "vhost.sock");
-            using IBackendUnderTest backend = BackendLauncher.Start(Peer.PerfLab, poll, sock, dir);
+            using IBackendUnderTest backend = BackendLauncher.Start(Peer.PerfLab, poll, sock, dir, d.Pairs);
             LoadGenResult? result = null;
             Exception? error = null;
             var t = new Thread(() =>
@@ -62,9 +62,12 @@ public static class MaxRates
                     using var gen = new LoadGenerator(new LoadGenOptions
                     {
                         SocketPath = sock,
-                        FrameSize = frameSize,
-                        QueueSize = queueSize,
-                        Burst = burst,
+                        FrameSize = d.FrameSize,
+                        QueueSize = d.QueueSize,
+                        Burst = d.Burst,
+                        Packed = d.Ring == RingLayout.Packed,
+                        Queues = d.Pairs,
+                        Mergeable = d.Mergeable,
                         Poll = new PollOptions { Mode = poll },
                         WarmupS = 0.5,
                         DurationS = seconds,
@@ -83,11 +86,11 @@ public static class MaxRates
             t.Start();
             if (!t.Join(TimeSpan.FromSeconds(seconds + 60)))
             {
-                throw new TimeoutException($"the max-rate probe for {KeyOf(frameSize, queueSize, burst)} did not finish");
+                throw new TimeoutException($"the max-rate probe for {KeyOf(d)} did not finish");
             }
             if (error != null || result is null || result.Received == 0)
             {
-                throw new InvalidOperationException($"the max-rate probe for {KeyOf(frameSize, queueSize, burst)} failed: {error?.Message ?? "no frames came back"}", error);
+                throw new InvalidOperationException($"the max-rate probe for {KeyOf(d)} failed: {error?.Message ?? "no frames came back"}", error);
             }
             return result.Mpps * 1e6;
         }

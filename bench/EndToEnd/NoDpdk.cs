@@ -7,7 +7,7 @@ namespace PerfLab.Bench.EndToEnd;
 /// </summary>
 public static partial class BackendLauncher
 {
-    private static partial IBackendUnderTest? StartDpdk(string socketPath, string logPath) => null;
+    private static partial IBackendUnderTest? StartDpdk(string socketPath, string logPath, int pairs) => null;
 
     private static partial bool DpdkInstalled() => false;
 

@@ -56,7 +56,8 @@ public static class ReportBuilder
     }
 
     public static string IdOf(Case c) =>
-        $"{c.Peer.ToString().ToLowerInvariant()} {Poll(c.BackendPoll)}/{Poll(c.GuestPoll)} {c.FrameSize}B q{c.QueueSize} b{c.Burst} load{c.Load}";
+        $"{c.Peer.ToString().ToLowerInvariant()} {Poll(c.BackendPoll)}/{Poll(c.GuestPoll)} {c.FrameSize}B q{c.QueueSize} b{c.Burst} load{c.Load}"
+        + (c.DefaultPath ? "" : $" {c.Ring.ToString().ToLowerInvariant()} p{c.Pairs}{(c.Mergeable ? " mrg" : "")}");
 
     private static string Poll(PerfLab.Vhost.Polling.PollMode m) => m.ToString().ToLowerInvariant();
 
@@ -73,6 +74,9 @@ public static class ReportBuilder
             QueueSize = c.QueueSize,
             Burst = c.Burst,
             LoadPct = c.Load,
+            Ring = c.Ring.ToString().ToLowerInvariant(),
+            Pairs = c.Pairs,
+            Mergeable = c.Mergeable,
         };
         if (report.ResultStatistics is { } st)
         {

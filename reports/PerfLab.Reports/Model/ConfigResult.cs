@@ -20,6 +20,15 @@ public sealed class ConfigResult
     public int QueueSize { get; set; }
     public int Burst { get; set; }
 
+    /// <summary>Ring layout: <c>split</c> or <c>packed</c> (VIRTIO_F_RING_PACKED).</summary>
+    public string Ring { get; set; } = "split";
+
+    /// <summary>Queue pairs carrying traffic.</summary>
+    public int Pairs { get; set; } = 1;
+
+    /// <summary>MRG_RXBUF negotiated.</summary>
+    public bool Mergeable { get; set; }
+
     /// <summary>Offered load in % of the run's measured maximum; 100 means unthrottled.</summary>
     public int LoadPct { get; set; } = 100;
 
@@ -101,7 +110,17 @@ public sealed class ConfigResult
     }
 
     /// <summary>"busy / busy": the back-end's strategy and the guest's (DPDK: "DPDK / busy").</summary>
-    public string Strategy => Peer == PeerNames.PerfLab ? $"{BackendPoll} / {GuestPoll}" : $"{PeerNames.Display(Peer)} / {GuestPoll}";
+    public string Strategy => (Peer == PeerNames.PerfLab ? $"{BackendPoll} / {GuestPoll}" : $"{PeerNames.Display(Peer)} / {GuestPoll}")
+        + (Variant.Length > 0 ? $" ({Variant})" : "");
+
+    /// <summary>What differs from the default data path (split ring, one pair, no MRG_RXBUF),
+    /// e.g. "packed", "2 pairs", "mergeable"; empty for the default.</summary>
+    public string Variant => string.Join(", ", new[]
+    {
+        Ring is "" or "split" ? "" : Ring,
+        Pairs > 1 ? $"{Pairs} pairs" : "",
+        Mergeable ? "mergeable" : "",
+    }.Where(x => x.Length > 0));
 
     public bool Unthrottled => LoadPct >= 100;
 

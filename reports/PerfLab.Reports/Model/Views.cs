@@ -14,6 +14,7 @@ public static class Views
         .OrderBy(r => r.Peer == PeerNames.PerfLab ? 0 : 1)
         .ThenBy(r => Rank(r.BackendPoll))
         .ThenBy(r => Rank(r.GuestPoll))
+        .ThenBy(r => r.Variant)
         .ThenBy(r => r.FrameSize)
         .ThenBy(r => r.QueueSize)
         .ThenBy(r => r.Burst)
@@ -81,12 +82,13 @@ public static class Views
         ? "DPDK testpmd (vhost PMD, macswap) under the same load"
         : "PerfLab busy / busy (DPDK not installed)";
 
-    /// <summary>The baseline row for <paramref name="r"/>: same frame size, queue, burst and
-    /// load; the same guest strategy if there is one, else the busy guest. Null if none.</summary>
+    /// <summary>The baseline row for <paramref name="r"/>: same frame size, queue, burst, load
+    /// and variant (ring layout, pairs, mergeable); the same guest strategy if there is one, else the busy guest. Null if none.</summary>
     public static ConfigResult? BaselineOf(ConfigResult r, IReadOnlyList<ConfigResult> rows)
     {
         bool dpdk = HasDpdk(rows);
-        var same = rows.Where(b => IsBaseline(b, dpdk) && b.FrameSize == r.FrameSize && b.QueueSize == r.QueueSize && b.Burst == r.Burst && b.LoadPct == r.LoadPct).ToList();
+        var same = rows.Where(b => IsBaseline(b, dpdk) && b.FrameSize == r.FrameSize && b.QueueSize == r.QueueSize
+            && b.Burst == r.Burst && b.LoadPct == r.LoadPct && b.Variant == r.Variant).ToList();
         return same.FirstOrDefault(b => Eq(b.GuestPoll, r.GuestPoll))
             ?? same.FirstOrDefault(b => Eq(b.GuestPoll, "busy"))
             ?? same.FirstOrDefault();
