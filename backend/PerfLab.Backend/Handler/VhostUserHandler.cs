@@ -115,7 +115,7 @@ public sealed partial class VhostUserHandler : IDisposable
             }
             if (!ownReply && h.NeedsReply)
             {
-                Log.Error($"rejected {e.Message}; replied failure and closing the connection");
+                // Fatal: the failure ack goes out, and the caller logs the error as it closes.
                 SendReply(channel, h.Request, BitConverter.GetBytes(1UL));
             }
             throw;
@@ -402,6 +402,10 @@ public sealed partial class VhostUserHandler : IDisposable
     private void SetLogFd(ReceivedMessage m)
     {
         Require(VhostUserRequest.SetLogFd, ProtocolFeatures.LogShmfd, "LOG_SHMFD");
+        if (EventFd.AdoptForeign(m.Fds[0]) is { } why)
+        {
+            throw new VhostProtocolException(VhostUserRequest.SetLogFd, "fd", $"{m.Fds[0]}", why) { Fatal = false };
+        }
         LibC.CloseQuietly(_logFd);
         _logFd = m.TakeFd(0);
     }
@@ -454,7 +458,7 @@ public sealed partial class VhostUserHandler : IDisposable
             Vring v = _vrings[i];
             if (!v.Started)
             {
-                if (v.KickReceived && v.AddrSet && v.Num != 0 && RingAddresses.CheckSplit(_memory.Current, v.Addr, v.Num) == null)
+                if (v.KickReceived && v.AddrSet && v.Num != 0 && CheckRing(v.Addr, v.Num) == null)
                 {
                     StartRingIfReady(v);
                 }
@@ -473,6 +477,14 @@ public sealed partial class VhostUserHandler : IDisposable
                 {
                     v.Split.Fault = RingFault.RingUnmapped;
                 }
+                // As a data-plane fault: counted, the err fd signalled, DEVICE_NEEDS_RESET.
+                v.Counters.Faults++;
+                v.Counters.Rejected++;
+                if (v.ErrFd >= 0)
+                {
+                    EventFd.Signal(v.ErrFd);
+                }
+                _device.RaiseNeedsReset();
                 Log.Error($"{RequestNames.Of(r)}: vring {i} {err.Field}=0x{err.Value:x} {err.Limit} in the new table; ring marked broken");
             }
         }
@@ -516,8 +528,7 @@ public sealed partial class VhostUserHandler : IDisposable
             });
             return;
         }
-        if (v.Num != 0 && _memory.Count > 0
-            && (PackedRings ? PackedRingAddresses.CheckPacked(_memory.Current, a, v.Num) : RingAddresses.CheckSplit(_memory.Current, a, v.Num)) is { } e)
+        if (v.Num != 0 && _memory.Count > 0 && CheckRing(a, v.Num) is { } e)
         {
             throw new VhostProtocolException(r, e.Field, e.Value, e.Limit);
         }
@@ -581,6 +592,10 @@ public sealed partial class VhostUserHandler : IDisposable
             throw new VhostProtocolException(r, "u64", value, "only bits 0-7 (index) and 8 (NOFD) are defined");
         }
         Vring v = Ring(r, (uint)(value & VringFile.IndexMask));
+        if ((value & VringFile.NoFdFlag) == 0 && EventFd.AdoptForeign(m.Fds[0]) is { } why)
+        {
+            throw new VhostProtocolException(r, "fd", $"{m.Fds[0]} (vring {v.Index})", why) { Fatal = false };
+        }
         int fd = (value & VringFile.NoFdFlag) != 0 ? -1 : m.TakeFd(0);
         switch (r)
         {
@@ -645,6 +660,11 @@ public sealed partial class VhostUserHandler : IDisposable
             v.Enabled = enable;
         }
     }
+
+    /// <summary>Are a ring's three parts inside the current memory (split or packed layout)?</summary>
+    private RingAddressError? CheckRing(in VringAddr a, uint num) => PackedRings
+        ? PackedRingAddresses.CheckPacked(_memory.Current, a, num)
+        : RingAddresses.CheckSplit(_memory.Current, a, num);
 
     private static void RequireStopped(VhostUserRequest r, Vring v)
     {
