@@ -78,6 +78,11 @@ Stops on SIGINT or SIGTERM, printing a summary with CPU time and GC counts.
 
     private static int Run(BackendOptions o)
     {
+        // Signals first: the socket appears as soon as the server is constructed, and a SIGTERM
+        // that follows at once must stop the daemon cleanly, not kill it.
+        using var stopping = new CancellationTokenSource();
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stopping.Cancel(); });
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stopping.Cancel(); });
         VhostUserServer server;
         try
         {
@@ -88,8 +93,7 @@ Stops on SIGINT or SIGTERM, printing a summary with CPU time and GC counts.
             Console.Error.WriteLine($"perflab-backend: {e.Message}");
             return 1;
         }
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; server.Stop(); });
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; server.Stop(); });
+        using var stop = stopping.Token.Register(server.Stop); // runs at once if a signal came already
         using var statsServer = o.StatsSocket != null ? new Stats.StatsServer(server.Stats, o.StatsSocket) : null;
         GcSnapshot gc0 = GcSnapshot.Take();
         var printer = o.StatsInterval > 0 ? new Thread(() => PrintLoop(server, o.StatsInterval)) { IsBackground = true, Name = "stats-printer" } : null;

@@ -460,7 +460,7 @@ public sealed partial class VhostUserHandler : IDisposable
             {
                 if (v.KickReceived && v.AddrSet && v.Num != 0 && CheckRing(v.Addr, v.Num) == null)
                 {
-                    StartRingIfReady(v);
+                    StartRingIfReady(v, r);
                 }
                 continue;
             }
@@ -676,9 +676,11 @@ public sealed partial class VhostUserHandler : IDisposable
 
     /// <summary>
     /// Starts a ring once it has a kick (or NOFD), a size, addresses and memory: translates the
-    /// addresses and attaches. Addresses outside memory are a protocol error.
+    /// addresses and attaches. Addresses outside memory are a protocol error of request
+    /// <paramref name="r"/>, and so are a size or an alignment that suit the other layout (the
+    /// ring was configured before SET_FEATURES changed RING_PACKED).
     /// </summary>
-    private void StartRingIfReady(Vring v)
+    private void StartRingIfReady(Vring v, VhostUserRequest r = VhostUserRequest.SetVringKick)
     {
         if (v.Started || !v.KickReceived || !v.AddrSet || v.Num == 0 || _memory.Count == 0)
         {
@@ -688,13 +690,13 @@ public sealed partial class VhostUserHandler : IDisposable
         bool indirect = VirtioFeatures.Has(_ackedFeatures, VirtioFeatures.RingIndirectDesc);
         bool packed = PackedRings;
         bool inOrder = VirtioFeatures.Has(_ackedFeatures, VirtioFeatures.InOrder);
-        bool resynced;
-        RingAddressError? e = packed
+        bool resynced = false;
+        RingAddressError? e = (packed ? PackedRingAddresses.CheckSyntax(v.Addr) : RingAddresses.CheckSyntax(v.Addr)) ?? (packed
             ? PackedRingAddresses.AttachPacked(_memory.Current, v.Addr, v.Num, v.Base, eventIdx, indirect, ref v.Packed, out resynced)
-            : RingAddresses.AttachSplit(_memory.Current, v.Addr, v.Num, (ushort)v.Base, eventIdx, indirect, ref v.Split, out resynced, inOrder);
+            : RingAddresses.AttachSplit(_memory.Current, v.Addr, v.Num, (ushort)v.Base, eventIdx, indirect, ref v.Split, out resynced, inOrder));
         if (e is { } err)
         {
-            throw new VhostProtocolException(VhostUserRequest.SetVringKick, err.Field, err.Value, $"{err.Limit} (vring {v.Index})");
+            throw new VhostProtocolException(r, err.Field, err.Value, $"{err.Limit} (vring {v.Index})");
         }
         v.IsPacked = packed;
         v.ResyncedAtStart = resynced;

@@ -42,6 +42,23 @@ public static class CaseRunner
         Assert.True(after.SameAs(before), $"{name}: leaked {after.Diff(before)}");
     }
 
+    /// <summary>A table's case names as theory data; a name used twice is an error (the
+    /// theory finds its case by name).</summary>
+    public static TheoryData<string> Names(IEnumerable<string> names)
+    {
+        var d = new TheoryData<string>();
+        var seen = new HashSet<string>();
+        foreach (string n in names)
+        {
+            if (!seen.Add(n))
+            {
+                throw new InvalidOperationException($"two cases are named \"{n}\"");
+            }
+            d.Add(n);
+        }
+        return d;
+    }
+
     /// <summary>Exactly one warning or error line contains every fragment.</summary>
     public static void AssertOneLine(HostileBackend f, string[] fragments)
     {

@@ -80,6 +80,10 @@ public sealed record Resources(IReadOnlyList<string> Fds, IReadOnlyList<string> 
 {
     public static Resources Take()
     {
+        // Handles that earlier tests dropped without disposing close in finalizers, at any
+        // time: let them close now, so that they are not taken for a case's leak or recovery.
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
         var fds = new List<string>();
         foreach (string f in Directory.GetFiles("/proc/self/fd"))
         {
