@@ -25,7 +25,7 @@ Connection
                            every disconnect
   --reconnect-min-ms MS    client mode: first retry delay, doubling (10)
   --reconnect-max-ms MS    client mode: retry delay cap (1000)
-  --socket-mode OCTAL      permissions of the listening socket (600)
+  --socket-mode OCTAL      permissions of the listening socket, 600..777 (600)
   --first-message-s S      drop a connection silent for S seconds after connecting (10; 0: off)
   --max-sessions N         exit after N sessions (default: serve forever)
 
@@ -78,6 +78,11 @@ Stops on SIGINT or SIGTERM, printing a summary with CPU time and GC counts.
 
     private static int Run(BackendOptions o)
     {
+        // Signals first: the socket appears as soon as the server is constructed, and a SIGTERM
+        // that follows at once must stop the daemon cleanly, not kill it.
+        using var stopping = new CancellationTokenSource();
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stopping.Cancel(); });
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stopping.Cancel(); });
         VhostUserServer server;
         try
         {
@@ -88,8 +93,7 @@ Stops on SIGINT or SIGTERM, printing a summary with CPU time and GC counts.
             Console.Error.WriteLine($"perflab-backend: {e.Message}");
             return 1;
         }
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; server.Stop(); });
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; server.Stop(); });
+        using var stop = stopping.Token.Register(server.Stop); // runs at once if a signal came already
         using var statsServer = o.StatsSocket != null ? new Stats.StatsServer(server.Stats, o.StatsSocket) : null;
         GcSnapshot gc0 = GcSnapshot.Take();
         var printer = o.StatsInterval > 0 ? new Thread(() => PrintLoop(server, o.StatsInterval)) { IsBackground = true, Name = "stats-printer" } : null;
@@ -165,7 +169,7 @@ Stops on SIGINT or SIGTERM, printing a summary with CPU time and GC counts.
                 case "--client": o = o with { Client = true }; break;
                 case "--reconnect-min-ms": o = o with { ReconnectMin = TimeSpan.FromMilliseconds(a.Double()) }; break;
                 case "--reconnect-max-ms": o = o with { ReconnectMax = TimeSpan.FromMilliseconds(a.Double()) }; break;
-                case "--socket-mode": o = o with { SocketMode = (Mono.Unix.Native.FilePermissions)Convert.ToUInt32(a.String(), 8) }; break;
+                case "--socket-mode": o = o with { SocketMode = SocketMode(a.String()) }; break;
                 case "--first-message-s": o = o with { FirstMessageTimeout = TimeSpan.FromSeconds(a.Double()) }; break;
                 case "--max-sessions": o = o with { MaxSessions = a.Int() }; break;
                 case "--mode":
@@ -194,6 +198,26 @@ Stops on SIGINT or SIGTERM, printing a summary with CPU time and GC counts.
             }
         }
         return o with { Device = d with { Poll = poll } };
+    }
+
+    /// <summary>An octal permission mode for the socket: permission bits only (no setuid,
+    /// setgid or sticky), and the owner must be able to connect (read and write).</summary>
+    private static Mono.Unix.Native.FilePermissions SocketMode(string s)
+    {
+        uint m;
+        try
+        {
+            m = Convert.ToUInt32(s, 8);
+        }
+        catch (Exception e) when (e is FormatException or OverflowException or ArgumentException)
+        {
+            throw new ArgumentException($"--socket-mode: '{s}' is not an octal mode");
+        }
+        if (m > 0x1FF || (m & 0x180) != 0x180)
+        {
+            throw new ArgumentException($"--socket-mode: {s} must be 600..777 in octal: permission bits only, and the owner must be able to read and write");
+        }
+        return (Mono.Unix.Native.FilePermissions)m;
     }
 
     private static int Positive(int v, string name, int max) =>

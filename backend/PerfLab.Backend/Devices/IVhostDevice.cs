@@ -29,6 +29,9 @@ public interface IVhostDevice : IDisposable
     bool NeedsReset { get; }
 
     void ClearNeedsReset();
+
+    /// <summary>The control plane found a ring broken (its memory went away): as a data-plane fault.</summary>
+    void RaiseNeedsReset();
 }
 
 /// <summary>An immutable view of what the data plane should run, built by the handler.</summary>

@@ -386,7 +386,7 @@ public static class NetDataPath
         p.Dead = true;
         v.Counters.Faults++;
         v.Counters.Rejected++;
-        Log.RateLimited($"vring {v.Index} (pair {p.Index}) marked broken: {v.Fault}; the pair stops until the front-end resets the ring");
+        Log.RateLimited($"vring {v.Index} (pair {p.Index}) marked broken: {v.Fault}: {RingFaults.Describe(v.Fault, v.FaultValue, v.Num)}; the pair stops until the front-end resets the ring");
         if (v.ErrFd >= 0)
         {
             EventFd.Signal(v.ErrFd);

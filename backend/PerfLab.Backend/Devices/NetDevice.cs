@@ -61,6 +61,8 @@ public sealed class NetDevice : IVhostDevice
 
     public void ClearNeedsReset() => Fault.Clear();
 
+    public void RaiseNeedsReset() => Fault.Raise();
+
     public void Pause()
     {
         foreach (Worker w in _workers)

@@ -62,6 +62,9 @@ public sealed class Vring
     /// <summary>Set by the worker when it found the ring malformed.</summary>
     public RingFault Fault => IsPacked ? Packed.Fault : Split.Fault;
 
+    /// <summary>The offending value of <see cref="Fault"/> (an address, a length, an index).</summary>
+    public ulong FaultValue => IsPacked ? Packed.FaultValue : Split.FaultValue;
+
     public bool IsBroken => Started && Fault != RingFault.None;
 
     /// <summary>Ready for the data plane: started, enabled and not broken.</summary>

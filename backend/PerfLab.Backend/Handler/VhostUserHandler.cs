@@ -115,7 +115,7 @@ public sealed partial class VhostUserHandler : IDisposable
             }
             if (!ownReply && h.NeedsReply)
             {
-                Log.Error($"rejected {e.Message}; replied failure and closing the connection");
+                // Fatal: the failure ack goes out, and the caller logs the error as it closes.
                 SendReply(channel, h.Request, BitConverter.GetBytes(1UL));
             }
             throw;
@@ -402,6 +402,10 @@ public sealed partial class VhostUserHandler : IDisposable
     private void SetLogFd(ReceivedMessage m)
     {
         Require(VhostUserRequest.SetLogFd, ProtocolFeatures.LogShmfd, "LOG_SHMFD");
+        if (EventFd.AdoptForeign(m.Fds[0]) is { } why)
+        {
+            throw new VhostProtocolException(VhostUserRequest.SetLogFd, "fd", $"{m.Fds[0]}", why) { Fatal = false };
+        }
         LibC.CloseQuietly(_logFd);
         _logFd = m.TakeFd(0);
     }
@@ -454,9 +458,9 @@ public sealed partial class VhostUserHandler : IDisposable
             Vring v = _vrings[i];
             if (!v.Started)
             {
-                if (v.KickReceived && v.AddrSet && v.Num != 0 && RingAddresses.CheckSplit(_memory.Current, v.Addr, v.Num) == null)
+                if (v.KickReceived && v.AddrSet && v.Num != 0 && CheckRing(v.Addr, v.Num) == null)
                 {
-                    StartRingIfReady(v);
+                    StartRingIfReady(v, r);
                 }
                 continue;
             }
@@ -473,6 +477,14 @@ public sealed partial class VhostUserHandler : IDisposable
                 {
                     v.Split.Fault = RingFault.RingUnmapped;
                 }
+                // As a data-plane fault: counted, the err fd signalled, DEVICE_NEEDS_RESET.
+                v.Counters.Faults++;
+                v.Counters.Rejected++;
+                if (v.ErrFd >= 0)
+                {
+                    EventFd.Signal(v.ErrFd);
+                }
+                _device.RaiseNeedsReset();
                 Log.Error($"{RequestNames.Of(r)}: vring {i} {err.Field}=0x{err.Value:x} {err.Limit} in the new table; ring marked broken");
             }
         }
@@ -516,8 +528,7 @@ public sealed partial class VhostUserHandler : IDisposable
             });
             return;
         }
-        if (v.Num != 0 && _memory.Count > 0
-            && (PackedRings ? PackedRingAddresses.CheckPacked(_memory.Current, a, v.Num) : RingAddresses.CheckSplit(_memory.Current, a, v.Num)) is { } e)
+        if (v.Num != 0 && _memory.Count > 0 && CheckRing(a, v.Num) is { } e)
         {
             throw new VhostProtocolException(r, e.Field, e.Value, e.Limit);
         }
@@ -581,6 +592,10 @@ public sealed partial class VhostUserHandler : IDisposable
             throw new VhostProtocolException(r, "u64", value, "only bits 0-7 (index) and 8 (NOFD) are defined");
         }
         Vring v = Ring(r, (uint)(value & VringFile.IndexMask));
+        if ((value & VringFile.NoFdFlag) == 0 && EventFd.AdoptForeign(m.Fds[0]) is { } why)
+        {
+            throw new VhostProtocolException(r, "fd", $"{m.Fds[0]} (vring {v.Index})", why) { Fatal = false };
+        }
         int fd = (value & VringFile.NoFdFlag) != 0 ? -1 : m.TakeFd(0);
         switch (r)
         {
@@ -646,6 +661,11 @@ public sealed partial class VhostUserHandler : IDisposable
         }
     }
 
+    /// <summary>Are a ring's three parts inside the current memory (split or packed layout)?</summary>
+    private RingAddressError? CheckRing(in VringAddr a, uint num) => PackedRings
+        ? PackedRingAddresses.CheckPacked(_memory.Current, a, num)
+        : RingAddresses.CheckSplit(_memory.Current, a, num);
+
     private static void RequireStopped(VhostUserRequest r, Vring v)
     {
         if (v.Started)
@@ -656,9 +676,11 @@ public sealed partial class VhostUserHandler : IDisposable
 
     /// <summary>
     /// Starts a ring once it has a kick (or NOFD), a size, addresses and memory: translates the
-    /// addresses and attaches. Addresses outside memory are a protocol error.
+    /// addresses and attaches. Addresses outside memory are a protocol error of request
+    /// <paramref name="r"/>, and so are a size or an alignment that suit the other layout (the
+    /// ring was configured before SET_FEATURES changed RING_PACKED).
     /// </summary>
-    private void StartRingIfReady(Vring v)
+    private void StartRingIfReady(Vring v, VhostUserRequest r = VhostUserRequest.SetVringKick)
     {
         if (v.Started || !v.KickReceived || !v.AddrSet || v.Num == 0 || _memory.Count == 0)
         {
@@ -668,13 +690,13 @@ public sealed partial class VhostUserHandler : IDisposable
         bool indirect = VirtioFeatures.Has(_ackedFeatures, VirtioFeatures.RingIndirectDesc);
         bool packed = PackedRings;
         bool inOrder = VirtioFeatures.Has(_ackedFeatures, VirtioFeatures.InOrder);
-        bool resynced;
-        RingAddressError? e = packed
+        bool resynced = false;
+        RingAddressError? e = (packed ? PackedRingAddresses.CheckSyntax(v.Addr) : RingAddresses.CheckSyntax(v.Addr)) ?? (packed
             ? PackedRingAddresses.AttachPacked(_memory.Current, v.Addr, v.Num, v.Base, eventIdx, indirect, ref v.Packed, out resynced)
-            : RingAddresses.AttachSplit(_memory.Current, v.Addr, v.Num, (ushort)v.Base, eventIdx, indirect, ref v.Split, out resynced, inOrder);
+            : RingAddresses.AttachSplit(_memory.Current, v.Addr, v.Num, (ushort)v.Base, eventIdx, indirect, ref v.Split, out resynced, inOrder));
         if (e is { } err)
         {
-            throw new VhostProtocolException(VhostUserRequest.SetVringKick, err.Field, err.Value, $"{err.Limit} (vring {v.Index})");
+            throw new VhostProtocolException(r, err.Field, err.Value, $"{err.Limit} (vring {v.Index})");
         }
         v.IsPacked = packed;
         v.ResyncedAtStart = resynced;

@@ -44,6 +44,13 @@ public static class Log
         Write(3, "error", n > 0 ? $"{msg} ({n} similar records suppressed)" : msg);
     }
 
+    /// <summary>Lets the next rate-limited record through (tests that expect one record per fault).</summary>
+    internal static void ResetRateLimit()
+    {
+        Interlocked.Exchange(ref s_lastRateLimited, 0);
+        Interlocked.Exchange(ref s_suppressed, 0);
+    }
+
     private static void Write(int level, string tag, string msg)
     {
         if (level < Level)

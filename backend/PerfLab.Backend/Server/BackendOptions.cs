@@ -20,6 +20,9 @@ public sealed record BackendOptions
     /// <summary>A new connection must send its first message within this time (0: no limit).</summary>
     public TimeSpan FirstMessageTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>Once a message has started, the rest of it must arrive within this time.</summary>
+    public TimeSpan MidMessageTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Seconds between stats lines on stdout (0: none).</summary>
     public double StatsInterval { get; init; } = 1;
 

@@ -27,13 +27,18 @@ public sealed class VhostUserServer : IDisposable
     public VhostUserServer(BackendOptions options, bool startWorkers = true)
     {
         _o = options;
-        Device = new NetDevice(options.Device, startWorkers);
-        Vrings = Enumerable.Range(0, NetQueues.MaxRings).Select(i => new Vring(i)).ToArray();
-        Stats = new StatsCollector(Device, Vrings, () => Volatile.Read(ref _sessions));
+        // The socket first: if it is in use (or not a socket), nothing else was started.
         if (!options.Client)
         {
             _listenFd = UnixSocket.Listen(options.SocketPath, options.SocketMode);
+            if ((options.SocketMode & Mono.Unix.Native.FilePermissions.S_IWOTH) != 0)
+            {
+                Log.Warn($"socket {options.SocketPath} is world-writable (mode {Convert.ToString((uint)options.SocketMode, 8)}): any local user can connect and act as the front-end");
+            }
         }
+        Device = new NetDevice(options.Device, startWorkers);
+        Vrings = Enumerable.Range(0, NetQueues.MaxRings).Select(i => new Vring(i)).ToArray();
+        Stats = new StatsCollector(Device, Vrings, () => Volatile.Read(ref _sessions));
     }
 
     public NetDevice Device { get; }
@@ -87,7 +92,7 @@ public sealed class VhostUserServer : IDisposable
     /// <summary>One session: handle messages until EOF or a fatal error, then clean up.</summary>
     public void ServeOne(int fd)
     {
-        var channel = new MessageChannel(fd);
+        var channel = new MessageChannel(fd) { MidMessageTimeoutMs = (int)_o.MidMessageTimeout.TotalMilliseconds };
         var handler = new VhostUserHandler(Device, Vrings);
         var msg = new ReceivedMessage();
         _current = channel;

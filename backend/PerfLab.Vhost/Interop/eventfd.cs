@@ -31,6 +31,36 @@ public static unsafe class EventFd
         return fd;
     }
 
+    /// <summary>
+    /// Checks that an fd a front-end passed is an eventfd (kick, call and err fds must be: a
+    /// socket or pipe could block a write, a regular file cannot be polled) and makes it
+    /// non-blocking, so that a front-end which fills the counter, or reads it behind our back,
+    /// cannot stall a worker. O_NONBLOCK is per open file description, shared with the front-end:
+    /// QEMU, DPDK and rust-vmm front-ends create their eventfds non-blocking anyway.
+    /// Returns null if fine, or why not. Control plane (reads /proc, allocates).
+    /// </summary>
+    public static string? AdoptForeign(int fd)
+    {
+        string? kind = null;
+        try
+        {
+            kind = new FileInfo($"/proc/self/fd/{fd}").LinkTarget;
+        }
+        catch (IOException)
+        {
+        }
+        if (kind != "anon_inode:[eventfd]")
+        {
+            return kind == null ? "must be an eventfd (not an open fd)" : $"must be an eventfd, not {kind}";
+        }
+        int fl = LibC.fcntl(fd, LibC.F_GETFL, 0);
+        if (fl < 0 || ((fl & LibC.O_NONBLOCK) == 0 && LibC.fcntl(fd, LibC.F_SETFL, fl | LibC.O_NONBLOCK) != 0))
+        {
+            return $"must be an eventfd that can be made non-blocking (fcntl: errno {LibC.Errno})";
+        }
+        return null;
+    }
+
     /// <summary>Adds 1 to the counter. Returns false on an error other than EINTR.</summary>
     public static bool Signal(int fd)
     {

@@ -82,6 +82,7 @@ public sealed class MessageChannel : IMessageSender, IDisposable
             throw new TimeoutException($"no message within {ReceiveTimeoutMs} ms");
         }
         long got;
+        bool truncated;
         fixed (byte* hp = _header)
         {
             var iov = new[] { new Iovec { iov_base = (IntPtr)hp, iov_len = VhostUserHeader.Size } };
@@ -96,22 +97,23 @@ public sealed class MessageChannel : IMessageSender, IDisposable
                 throw new IOException($"recvmsg failed: {Stdlib.GetLastError()}");
             }
             CollectFds(mh, msg.Fds);
-            if ((mh.msg_flags & MessageFlags.MSG_CTRUNC) != 0)
-            {
-                msg.CloseFds();
-                throw new VhostProtocolException(VhostUserRequest.None, "fds", "more than 32", "control data truncated (MSG_CTRUNC)");
-            }
+            truncated = (mh.msg_flags & MessageFlags.MSG_CTRUNC) != 0;
         }
-        if (got == 0)
+        if (got == 0 && !truncated)
         {
             msg.CloseFds();
             return false;
         }
         if (got < VhostUserHeader.Size)
         {
-            ReadExactly(_header.AsSpan((int)got));
+            ReadExactly(_header.AsSpan((int)got), (int)got, VhostUserHeader.Size, "header");
         }
         msg.Header = MessageCodec.ReadHeader(_header);
+        if (truncated)
+        {
+            // The kernel closed what did not fit; the rest were collected and are closed by the caller.
+            throw new VhostProtocolException(msg.Header.Request, "fds", $"more than {MaxReceiveFds}", "control data truncated (MSG_CTRUNC)");
+        }
         if (expectReply)
         {
             MessageCodec.ValidateReplyHeader(msg.Header, expectedReply);
@@ -121,7 +123,10 @@ public sealed class MessageChannel : IMessageSender, IDisposable
             MessageCodec.ValidateRequestHeader(msg.Header);
         }
         int len = (int)msg.Header.PayloadSize;
-        ReadExactly(msg.Payload.AsSpan(0, len));
+        if (len > 0)
+        {
+            ReadExactly(msg.Payload.AsSpan(0, len), 0, len, $"{RequestNames.Of(msg.Header.Request)} payload");
+        }
         msg.PayloadLength = len;
         return true;
     }
@@ -221,7 +226,9 @@ public sealed class MessageChannel : IMessageSender, IDisposable
         }
     }
 
-    private unsafe void ReadExactly(Span<byte> dst)
+    /// <summary>Reads the rest of <paramref name="what"/> (bytes <paramref name="already"/>..
+    /// <paramref name="total"/>); errors name it and count its bytes.</summary>
+    private unsafe void ReadExactly(Span<byte> dst, int already, int total, string what)
     {
         fixed (byte* p = dst)
         {
@@ -230,7 +237,7 @@ public sealed class MessageChannel : IMessageSender, IDisposable
             {
                 if (!WaitReadable(MidMessageTimeoutMs))
                 {
-                    throw new IOException($"peer sent {done} of {dst.Length} bytes and stalled for {MidMessageTimeoutMs} ms");
+                    throw new IOException($"{what}: peer sent {already + done} of {total} bytes and stalled for {MidMessageTimeoutMs} ms");
                 }
                 nint n = LibC.read(_fd, p + done, dst.Length - done);
                 if (n < 0 && LibC.Errno == LibC.EINTR)
@@ -239,11 +246,11 @@ public sealed class MessageChannel : IMessageSender, IDisposable
                 }
                 if (n < 0)
                 {
-                    throw new IOException($"read failed: errno {LibC.Errno}");
+                    throw new IOException($"{what}: read failed: errno {LibC.Errno}");
                 }
                 if (n == 0)
                 {
-                    throw new IOException($"peer closed mid-message after {done} of {dst.Length} bytes");
+                    throw new IOException($"{what}: peer closed mid-message after {already + done} of {total} bytes");
                 }
                 done += (int)n;
             }

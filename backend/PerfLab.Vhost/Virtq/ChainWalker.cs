@@ -9,6 +9,7 @@ namespace PerfLab.Vhost.Virtq;
 /// cannot spin), address and length inside guest memory without overflow, the direction the
 /// device needs, no nested indirect table, no INDIRECT|NEXT, table length a non-zero multiple
 /// of 16. Each descriptor is copied once into a local, because the guest can change it under us.
+/// A fault leaves the offending value in <see cref="DescChain.FaultValue"/> for the log.
 /// </summary>
 public static unsafe class ChainWalker
 {
@@ -24,6 +25,7 @@ public static unsafe class ChainWalker
         {
             if (--ttl < 0)
             {
+                chain.FaultValue = tableSize;
                 return RingFault.ChainTooLong;
             }
             VirtqDesc d = table[idx]; // one read of guest-controlled memory
@@ -32,6 +34,7 @@ public static unsafe class ChainWalker
                 RingFault f = EnterIndirect(mem, in d, indirectAllowed, inIndirect, out table, out tableSize);
                 if (f != RingFault.None)
                 {
+                    chain.FaultValue = f == RingFault.IndirectBadLength ? d.Len : f == RingFault.IndirectOutsideMemory ? d.Addr : d.Flags;
                     return f;
                 }
                 inIndirect = true;
@@ -41,6 +44,7 @@ public static unsafe class ChainWalker
             }
             if (((d.Flags & VirtqDesc.FlagWrite) != 0) != deviceWrites)
             {
+                chain.FaultValue = d.Flags;
                 return RingFault.WrongDirection;
             }
             if (d.Len != 0)
@@ -50,6 +54,7 @@ public static unsafe class ChainWalker
                 {
                     if (!chain.Add(p, d.Len, d.Addr))
                     {
+                        chain.FaultValue = (ulong)chain.Capacity;
                         return RingFault.TooManySegments;
                     }
                 }
@@ -58,17 +63,24 @@ public static unsafe class ChainWalker
                     RingFault f = AddStraddling(mem, d.Addr, d.Len, ref chain);
                     if (f != RingFault.None)
                     {
+                        chain.FaultValue = f == RingFault.TooManySegments ? (ulong)chain.Capacity : d.Addr;
                         return f;
                     }
                 }
             }
             if ((d.Flags & VirtqDesc.FlagNext) == 0)
             {
-                return chain.Count == 0 ? RingFault.ZeroLength : RingFault.None;
+                if (chain.Count == 0)
+                {
+                    chain.FaultValue = head;
+                    return RingFault.ZeroLength;
+                }
+                return RingFault.None;
             }
             idx = d.Next;
             if (idx >= tableSize)
             {
+                chain.FaultValue = idx;
                 return RingFault.NextOutOfRange;
             }
         }

@@ -35,6 +35,10 @@ public unsafe struct DescChain
     /// <summary>Sum of segment lengths.</summary>
     public uint TotalLen;
 
+    /// <summary>After a walk that faulted: the offending value (an address, a length, an index,
+    /// flags; see <see cref="RingFaults.Describe"/>). Written on fault paths only.</summary>
+    public ulong FaultValue;
+
     public readonly int Capacity => _capacity;
 
     public readonly bool IsAllocated => _segs != null;
@@ -126,4 +130,29 @@ public enum RingFault : byte
     RingUnmapped,
     /// <summary>Packed ring: a descriptor chained with NEXT is not marked available.</summary>
     PackedChainIncomplete,
+}
+
+/// <summary>Log text for a ring fault: the field, the offending value and the rule.</summary>
+public static class RingFaults
+{
+    public static string Describe(RingFault f, ulong v, uint queueSize) => f switch
+    {
+        RingFault.AvailIndexJump => $"avail.idx=0x{v:x} is more than the queue size ({queueSize}) past the last index taken",
+        RingFault.HeadOutOfRange => $"head=0x{v:x} must be below the queue size ({queueSize})",
+        RingFault.NextOutOfRange => $"next=0x{v:x} must be below the size of its table",
+        RingFault.ChainTooLong => $"chain longer than its table of {v} descriptors (a loop, or an overlong chain)",
+        RingFault.DescOutsideMemory => $"addr=0x{v:x} with its len is not inside guest memory",
+        RingFault.ZeroLength => $"buffer 0x{v:x} has no bytes",
+        RingFault.WrongDirection => $"flags=0x{v:x}: the WRITE bit is wrong for this queue (RX buffers are device-writable, TX device-readable)",
+        RingFault.IndirectNested => $"flags=0x{v:x}: an indirect table inside an indirect table",
+        RingFault.IndirectWithNext => $"flags=0x{v:x}: INDIRECT may not be chained with NEXT",
+        RingFault.IndirectBadLength => $"len=0x{v:x} of an indirect table must be a non-zero multiple of 16, at most {ChainWalker.MaxIndirectEntries} entries",
+        RingFault.IndirectNotNegotiated => $"flags=0x{v:x}: INDIRECT without RING_INDIRECT_DESC negotiated",
+        RingFault.IndirectOutsideMemory => $"indirect table addr=0x{v:x} with its len is not inside one memory region",
+        RingFault.TooManySegments => $"a buffer of more than {v} segments (longer than the queue)",
+        RingFault.PackedBadId => $"id=0x{v:x} must be below the queue size ({queueSize})",
+        RingFault.RingUnmapped => "the ring's memory is no longer in the memory table",
+        RingFault.PackedChainIncomplete => $"slot {v} is chained with NEXT but not available",
+        _ => $"value 0x{v:x}",
+    };
 }

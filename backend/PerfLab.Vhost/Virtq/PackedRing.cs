@@ -54,6 +54,9 @@ public unsafe struct PackedRing : IDeviceRing
     /// <summary>Why the ring is broken; <see cref="RingFault.None"/> while healthy.</summary>
     public RingFault Fault { readonly get; set; }
 
+    /// <summary>The offending value of <see cref="Fault"/> (see <see cref="RingFaults.Describe"/>).</summary>
+    public ulong FaultValue { readonly get; private set; }
+
     public readonly ushort Size => _size;
     public readonly bool IsBroken => Fault != RingFault.None;
     public readonly bool IsConfigured => _desc != null;
@@ -206,6 +209,7 @@ public unsafe struct PackedRing : IDeviceRing
         if (fault != RingFault.None)
         {
             Fault = fault;
+            FaultValue = chain.FaultValue;
             return PopStatus.Broken;
         }
         if (_availKnown > 0)
@@ -251,6 +255,7 @@ public unsafe struct PackedRing : IDeviceRing
             {
                 if (((f & PackedDesc.FlagWrite) != 0) != deviceWrites)
                 {
+                    chain.FaultValue = f;
                     return RingFault.WrongDirection;
                 }
                 if (len != 0)
@@ -266,10 +271,12 @@ public unsafe struct PackedRing : IDeviceRing
             {
                 if (id >= size)
                 {
+                    chain.FaultValue = id;
                     return RingFault.PackedBadId;
                 }
                 if (chain.Count == 0)
                 {
+                    chain.FaultValue = id;
                     return RingFault.ZeroLength;
                 }
                 chain.Id = id;
@@ -280,6 +287,7 @@ public unsafe struct PackedRing : IDeviceRing
             }
             if (slots >= size)
             {
+                chain.FaultValue = size;
                 return RingFault.ChainTooLong; // bounded by the queue size: a ring of NEXTs cannot spin
             }
             d = ring + idx;
@@ -288,6 +296,7 @@ public unsafe struct PackedRing : IDeviceRing
             f = Volatile.Read(ref d->Flags);
             if ((f & PackedDesc.WrapMask) != bits)
             {
+                chain.FaultValue = idx;
                 return RingFault.PackedChainIncomplete;
             }
         }
@@ -300,19 +309,23 @@ public unsafe struct PackedRing : IDeviceRing
     {
         if (!allowed)
         {
+            chain.FaultValue = flags;
             return RingFault.IndirectNotNegotiated;
         }
         if ((flags & PackedDesc.FlagNext) != 0 || slots != 1)
         {
+            chain.FaultValue = flags;
             return RingFault.IndirectWithNext; // the spec forbids INDIRECT in a NEXT chain
         }
         if (len == 0 || (len & 15) != 0 || len / 16 > ChainWalker.MaxIndirectEntries)
         {
+            chain.FaultValue = len;
             return RingFault.IndirectBadLength;
         }
         byte* t = mem.TranslateGpa(addr, len);
         if (t == null)
         {
+            chain.FaultValue = addr;
             // As ChainWalker: a table straddling two regions is legal but no driver we know
             // allocates one that way; refuse rather than copy it.
             return RingFault.IndirectOutsideMemory;
@@ -326,10 +339,12 @@ public unsafe struct PackedRing : IDeviceRing
             PackedDesc e = table[i];
             if ((e.Flags & PackedDesc.FlagIndirect) != 0)
             {
+                chain.FaultValue = e.Flags;
                 return RingFault.IndirectNested;
             }
             if (((e.Flags & PackedDesc.FlagWrite) != 0) != deviceWrites)
             {
+                chain.FaultValue = e.Flags;
                 return RingFault.WrongDirection;
             }
             if (e.Len != 0)
@@ -350,7 +365,12 @@ public unsafe struct PackedRing : IDeviceRing
         byte* p = mem.TranslateGpa(addr, len);
         if (p != null)
         {
-            return chain.Add(p, len, addr) ? RingFault.None : RingFault.TooManySegments;
+            if (chain.Add(p, len, addr))
+            {
+                return RingFault.None;
+            }
+            chain.FaultValue = (ulong)chain.Capacity;
+            return RingFault.TooManySegments;
         }
         return AddStraddling(mem, addr, len, deviceWrites, ref chain);
     }
@@ -400,6 +420,7 @@ public unsafe struct PackedRing : IDeviceRing
             if (id >= size)
             {
                 Fault = RingFault.PackedBadId;
+                FaultValue = id;
                 break;
             }
             if (len == 0)

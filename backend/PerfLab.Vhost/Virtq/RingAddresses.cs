@@ -65,6 +65,10 @@ public static unsafe class RingAddresses
     public static RingAddressError? AttachSplit(GuestMemory mem, in VringAddr a, uint num, ushort lastAvail, bool eventIdx, bool indirect, ref SplitRing ring, out bool resynced, bool inOrder = false)
     {
         resynced = false;
+        if (!SplitLayout.IsValidSize(num))
+        {
+            return new("num", num, $"split ring size must be a power of two in 1..{SplitLayout.MaxQueueSize}");
+        }
         RingAddressError? e = TranslateSplit(mem, a, num, out byte* d, out byte* av, out byte* u);
         if (e != null)
         {

@@ -50,6 +50,9 @@ public unsafe struct SplitRing : IDeviceRing
     /// <summary>Why the ring is broken; <see cref="RingFault.None"/> while healthy.</summary>
     public RingFault Fault { readonly get; set; }
 
+    /// <summary>The offending value of <see cref="Fault"/> (see <see cref="RingFaults.Describe"/>).</summary>
+    public ulong FaultValue { readonly get; private set; }
+
     public readonly ushort Size => _size;
     public readonly bool IsBroken => Fault != RingFault.None;
     public readonly bool IsConfigured => _desc != null;
@@ -137,6 +140,7 @@ public unsafe struct SplitRing : IDeviceRing
         if (n > _size)
         {
             Fault = RingFault.AvailIndexJump;
+            FaultValue = a;
             return -1;
         }
         _availSeen = a;
@@ -167,6 +171,7 @@ public unsafe struct SplitRing : IDeviceRing
         if (head >= _size)
         {
             Fault = RingFault.HeadOutOfRange;
+            FaultValue = head;
             return PopStatus.Broken;
         }
         chain.Reset();
@@ -176,6 +181,7 @@ public unsafe struct SplitRing : IDeviceRing
         if (f != RingFault.None)
         {
             Fault = f;
+            FaultValue = chain.FaultValue;
             return PopStatus.Broken;
         }
         _lastAvail++;
@@ -217,6 +223,7 @@ public unsafe struct SplitRing : IDeviceRing
             if (head >= size)
             {
                 Fault = RingFault.HeadOutOfRange;
+                FaultValue = head;
                 break;
             }
             VirtqDesc d = table[head]; // one read of guest-controlled memory
