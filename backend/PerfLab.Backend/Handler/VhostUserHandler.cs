@@ -402,6 +402,7 @@ public sealed partial class VhostUserHandler : IDisposable
     private void SetLogFd(ReceivedMessage m)
     {
         Require(VhostUserRequest.SetLogFd, ProtocolFeatures.LogShmfd, "LOG_SHMFD");
+        RequireNotifier(VhostUserRequest.SetLogFd, m.Fds[0]);
         LibC.CloseQuietly(_logFd);
         _logFd = m.TakeFd(0);
     }
@@ -581,6 +582,10 @@ public sealed partial class VhostUserHandler : IDisposable
             throw new VhostProtocolException(r, "u64", value, "only bits 0-7 (index) and 8 (NOFD) are defined");
         }
         Vring v = Ring(r, (uint)(value & VringFile.IndexMask));
+        if ((value & VringFile.NoFdFlag) == 0)
+        {
+            RequireNotifier(r, m.Fds[0]);
+        }
         int fd = (value & VringFile.NoFdFlag) != 0 ? -1 : m.TakeFd(0);
         switch (r)
         {
@@ -643,6 +648,17 @@ public sealed partial class VhostUserHandler : IDisposable
         else
         {
             v.Enabled = enable;
+        }
+    }
+
+    /// <summary>Kick, call, err and log fds must be eventfds or pipes: a worker waits on them
+    /// in epoll and writes them (found by fuzzing: a memory file as kick fd made epoll_ctl
+    /// fail inside the worker's resume, which killed the worker).</summary>
+    private static void RequireNotifier(VhostUserRequest r, int fd)
+    {
+        if (!EventFd.IsNotifier(fd))
+        {
+            throw new VhostProtocolException(r, "fd", (ulong)fd, "must be an eventfd or a pipe") { Fatal = false };
         }
     }
 

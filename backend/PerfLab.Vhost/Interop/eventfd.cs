@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Mono.Unix.Native;
 
 namespace PerfLab.Vhost.Interop;
 
@@ -20,6 +21,22 @@ public static unsafe partial class LibC
 public static unsafe class EventFd
 {
     /// <summary>Creates a non-blocking, close-on-exec eventfd or throws.</summary>
+    /// <summary>
+    /// True if <paramref name="fd"/> can serve as a kick, call or err fd: an eventfd (an
+    /// anonymous inode, no file type) or a pipe, as the protocol says (reference §1.3). Anything
+    /// else is refused up front: a memory file or a socket cannot wait in epoll (or writes to
+    /// it grow a file, or block), which a worker must never find out on its own.
+    /// </summary>
+    public static bool IsNotifier(int fd)
+    {
+        if (fd < 0 || Syscall.fstat(fd, out Stat st) != 0)
+        {
+            return false;
+        }
+        FilePermissions type = st.st_mode & FilePermissions.S_IFMT;
+        return type == 0 || type == FilePermissions.S_IFIFO;
+    }
+
     public static int Create(bool nonBlocking = true)
     {
         int flags = LibC.EFD_CLOEXEC | (nonBlocking ? LibC.EFD_NONBLOCK : 0);
