@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Mono.Unix.Native;
 
 namespace PerfLab.Vhost.Interop;
 

@@ -16,6 +16,7 @@ public static unsafe partial class LibC
     public const int PROT_EXEC = 4;
     public const int MAP_SHARED = 0x01;
     public const int MAP_PRIVATE = 0x02;
+    public const int MAP_FIXED = 0x10;
     public const int MAP_ANONYMOUS = 0x20;
     public const int MAP_POPULATE = 0x8000;
     public const int MAP_NORESERVE = 0x4000;

@@ -48,8 +48,10 @@ public sealed unsafe class MappedRegion : IDisposable
     /// Validates and maps a region. Takes ownership of <paramref name="fd"/> on success only.
     /// Rejects an fd that is not a regular file (memfd, tmpfs, hugetlbfs) and a region that
     /// reaches past the end of the file: touching such a page would raise SIGBUS.
+    /// <paramref name="at"/>, when non-zero, places the mapping there (MAP_FIXED) inside a
+    /// reservation the caller owns, for instance between two PROT_NONE guard pages.
     /// </summary>
-    public static MappedRegion Map(VhostUserRequest request, in MemoryRegionDesc desc, int fd, int index)
+    public static MappedRegion Map(VhostUserRequest request, in MemoryRegionDesc desc, int fd, int index, nint at = 0)
     {
         MessageCodec.ValidateRegion(request, desc, index);
         string f = index >= 0 ? $"regions[{index}]" : "region";
@@ -73,7 +75,7 @@ public sealed unsafe class MappedRegion : IDisposable
         {
             len = end; // a regular file need not be block-multiple; map exactly what exists
         }
-        nint p = LibC.mmap(0, (nuint)len, LibC.PROT_READ | LibC.PROT_WRITE, LibC.MAP_SHARED, fd, 0);
+        nint p = LibC.mmap(at, (nuint)len, LibC.PROT_READ | LibC.PROT_WRITE, LibC.MAP_SHARED | (at != 0 ? LibC.MAP_FIXED : 0), fd, 0);
         if (p == LibC.MAP_FAILED)
         {
             throw new VhostProtocolException(request, $"{f}", desc.ToString(), $"mmap of {len} bytes failed: errno {LibC.Errno}");

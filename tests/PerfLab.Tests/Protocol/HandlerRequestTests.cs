@@ -169,6 +169,32 @@ public class HandlerRequestTests
         }, "inflight");
     }
 
+    /// <summary>Found by fuzzing (Fuzz/regressions/handler/kick-fd-is-a-memfd): a kick fd that
+    /// epoll cannot wait on made the worker's resume throw.</summary>
+    [Fact]
+    public void RingFdsThatAreNotEventfdsOrPipesAreRefusedAndTheSessionGoesOn()
+    {
+        using var be = new InProcessBackend();
+        Timeouts.Run(Timeouts.Short, () =>
+        {
+            using var fe = Connect(be, ProtocolFeatures.LogShmfd);
+            int mem = MemFile(4096);
+            foreach (VhostUserRequest r in new[] { VhostUserRequest.SetVringKick, VhostUserRequest.SetVringCall, VhostUserRequest.SetVringErr })
+            {
+                var e = Assert.Throws<VhostProtocolException>(() => fe.Send(r, BitConverter.GetBytes(0UL), [mem], needReply: true));
+                Assert.Contains("reply-ack", e.Message);
+            }
+            Assert.Throws<VhostProtocolException>(() => fe.Send(VhostUserRequest.SetLogFd, [], [mem], needReply: true));
+            LibC.close(mem);
+            int ev = EventFd.Create();
+            fe.Send(VhostUserRequest.SetVringKick, BitConverter.GetBytes(0UL), [ev], needReply: true);
+            fe.Send(VhostUserRequest.SetVringCall, BitConverter.GetBytes(0UL), [ev], needReply: true);
+            LibC.close(ev);
+            Assert.Equal(0, be.Server.Vrings[0].Counters.Faults);
+            fe.GetFeatures();
+        }, "ring fds");
+    }
+
     [Theory]
     [InlineData(68UL, true)]
     [InlineData(1500UL, true)]
