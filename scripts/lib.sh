@@ -78,6 +78,19 @@ perflab_median() {
     printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {if (NR==0) {print "nan"} else if (NR%2) {print a[(NR+1)/2]} else {print (a[NR/2]+a[NR/2+1])/2}}'
 }
 
+# Cache-line round trip CPU 0 <-> CPU 1 in ns, from ../shared/limits/pingpong.c (compiled once
+# per shell into PERFLAB_C2C_BIN), or "n/a" without it. The host moves the two vCPUs: ~55 ns
+# "near", ~330 ns "far"; cross-core numbers move 4x with it, so scripts print it per point.
+perflab_c2c() {
+    local src=$PERFLAB_ROOT/../shared/limits/pingpong.c
+    if [[ -z ${PERFLAB_C2C_BIN:-} ]]; then
+        [[ -f $src ]] || { echo n/a; return; }
+        PERFLAB_C2C_BIN=$(mktemp /tmp/perflab-c2c.XXXXXX)
+        gcc -O2 -pthread -o "$PERFLAB_C2C_BIN" "$src" 2>/dev/null || { echo n/a; return; }
+    fi
+    LIMITS_REPS=3 "$PERFLAB_C2C_BIN" 2>/dev/null | awk -F'|' 'NR==1 {gsub(/ /,"",$4); print $4}'
+}
+
 # ---- dpdk-testpmd (one per script) --------------------------------------------------------
 # DPDK without hugepages on a small machine: --no-huge -m 1024 --no-pci --no-shconf
 # --no-telemetry and a unique --file-prefix; a forwarding lcore besides the main one, both on

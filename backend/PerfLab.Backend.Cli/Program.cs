@@ -30,8 +30,13 @@ Connection
   --max-sessions N         exit after N sessions (default: serve forever)
 
 Device
-  --mode loopback|sink     loopback (default): every TX frame comes back on the same queue
-                           pair's RX with source and destination MAC swapped; sink: count, drop
+  --mode loopback|sink|copy
+                           loopback (default): every TX frame comes back on the same queue
+                           pair's RX with source and destination MAC swapped; sink: count and
+                           drop, without reading the frame; copy: copy each frame once into the
+                           back-end's own 2 KiB slots, then drop (one ring, one copy: the
+                           like-for-like of the C loopback in ../shared/limits and of DPDK's
+                           vhost dequeue into mbufs)
   --drop-when-full         loopback: drop and count frames when the guest posted no RX buffer
                            (default: back-pressure, the frame waits on TX)
   --batch N                most frames taken from a TX queue per round (64)
@@ -42,7 +47,7 @@ Device
                            mtu,log-all or 0xMASK
   --disable-protocol LIST  withhold protocol features: reply-ack,status,backend-req,mq,
                            log-shmfd,rarp,net-mtu,reset-device,mem-slots or 0xMASK
-                           (docs/features.md lists what is offered, and why not the rest)
+                           (README.md, "Features", lists what is offered, and why not the rest)
 
 Polling (per worker)
 {POLL}
@@ -179,7 +184,8 @@ Stops on SIGINT or SIGTERM, printing a summary with CPU time and GC counts.
                         {
                             "loopback" => NetMode.Loopback,
                             "sink" => NetMode.Sink,
-                            var m => throw new ArgumentException($"--mode: '{m}' is not loopback or sink"),
+                            "copy" => NetMode.Copy,
+                            var m => throw new ArgumentException($"--mode: '{m}' is not loopback, sink or copy"),
                         },
                     };
                     break;

@@ -23,10 +23,10 @@ namespace PerfLab.Fuzz;
 /// input  := cfg:u8 layout:u8 misc:u8 txBase:u16 rxBase:u16 txDesc:u16 txDriver:u16 txDevice:u16
 ///           rxDesc:u16 rxDriver:u16 rxDevice:u16 imageLen:u16 image[imageLen] op*
 /// cfg    := bit 0 packed, 1 EVENT_IDX, 2 INDIRECT_DESC, 3 IN_ORDER (split), 4 MRG_RXBUF,
-///           5 sink (else loopback), 6 legacy 10-byte header, 7 dirty log on
+///           5 sink (else loopback; with misc bit 1, copy), 6 legacy 10-byte header, 7 dirty log on
 /// layout := bits 0-1 memory layout, bits 2-4 TX size, bits 5-7 RX size (split 2^n, packed
 ///           <see cref="PackedSizes"/>)
-/// misc   := bit 0 call fd, bit 1 no back-pressure, bits 2-7 batch - 1
+/// misc   := bit 0 call fd, bit 1 no back-pressure (sink: copy mode), bits 2-7 batch - 1
 /// rings  := desc at GPA 0x100000 + (v &lt;&lt; 4), driver (avail) and device (used) areas at
 ///           0x100000 + (v &lt;&lt; 2); front-end virtual addresses are GPA + 0x7f0000000000
 /// op     := code:u8 args; code &amp; 15 is the operation, bit 4 the ring (0 TX, 1 RX)
@@ -75,7 +75,7 @@ public static unsafe class RingTarget
 
         public State()
         {
-            Pair.EnsureScratch(256, 64);
+            Pair.EnsureScratch(256, 64, copySlots: true);
             Chain = DescChain.Allocate(256 + 16);
         }
     }
@@ -125,7 +125,8 @@ public static unsafe class RingTarget
         bool mergeable = (cfg & 0x10) != 0;
         ulong features = ((cfg & 0x40) != 0 ? 0 : VirtioFeatures.Version1) | (mergeable ? VirtioFeatures.NetMrgRxbuf : 0);
         DirtyLog? log = (cfg & 0x80) != 0 ? arena.Log : null;
-        var dp = new DataPathConfig((cfg & 0x20) != 0 ? NetMode.Sink : NetMode.Loopback, (misc & 2) == 0,
+        NetMode mode = (cfg & 0x20) == 0 ? NetMode.Loopback : (misc & 2) != 0 ? NetMode.Copy : NetMode.Sink;
+        var dp = new DataPathConfig(mode, (misc & 2) == 0,
             (misc >> 2) + 1, (uint)VirtioNetHeader.SizeFor(features), mergeable, log);
         GuestMemory mem = arena.Layout(layout);
 

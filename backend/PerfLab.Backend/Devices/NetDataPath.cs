@@ -63,6 +63,11 @@ public static class NetDataPath
             Span<BufRef> rxb = p.RxBurst.AsSpan(0, nt);
             uint rxMark = rx.MarkPosition();
             int nr = rx.TakeSingles(mem, rxb, deviceWrites: true);
+            // Start every frame's cross-core misses (TX frame, RX header) before the first copy,
+            // so that they overlap instead of arriving one frame at a time (+25% at near
+            // placement, in interleaved runs).
+            ChainIo.Prefetch(txb[..nr], hdr);
+            ChainIo.Prefetch(rxb[..nr], 0);
             DirtyLog? log = c.Log;
             for (; n < nr; n++)
             {
@@ -162,8 +167,9 @@ public static class NetDataPath
         return n;
     }
 
-    /// <summary>Sink: takes up to Batch frames, counts them and returns the buffers.</summary>
-    public static int Sink<TRing>(QueuePair p, ref TRing tx, GuestMemory mem, in DataPathConfig c)
+    /// <summary>Sink: takes up to Batch frames, counts them and returns the buffers. In
+    /// <see cref="NetMode.Copy"/> each frame is first copied once into the pair's own slots.</summary>
+    public static unsafe int Sink<TRing>(QueuePair p, ref TRing tx, GuestMemory mem, in DataPathConfig c)
         where TRing : struct, IDeviceRing
     {
         int avail = tx.Available();
@@ -180,9 +186,29 @@ public static class NetDataPath
         Span<BufRef> txb = p.TxBurst.AsSpan(0, limit);
         int n = tx.TakeSingles(mem, txb, deviceWrites: false);
         long bytes = 0;
-        for (int i = 0; i < n; i++)
+        if (c.Mode == NetMode.Copy)
         {
-            bytes += txb[i].Len > hdr ? txb[i].Len - hdr : 0;
+            ChainIo.Prefetch(txb[..n], hdr);
+            fixed (byte* slots = p.CopySlots)
+            {
+                int slot = p.NextCopySlot;
+                for (int i = 0; i < n; i++)
+                {
+                    uint len = txb[i].Len > hdr ? txb[i].Len - hdr : 0;
+                    uint keep = Math.Min(len, (uint)QueuePair.CopySlotSize);
+                    Buffer.MemoryCopy(txb[i].Ptr + hdr, slots + slot * QueuePair.CopySlotSize, keep, keep);
+                    slot = (slot + 1) & (QueuePair.CopySlotCount - 1);
+                    bytes += len;
+                }
+                p.NextCopySlot = slot;
+            }
+        }
+        else
+        {
+            for (int i = 0; i < n; i++)
+            {
+                bytes += txb[i].Len > hdr ? txb[i].Len - hdr : 0;
+            }
         }
         tx.PushUsedBurstEmpty(txb[..n]);
         while (n < limit)
@@ -196,7 +222,14 @@ public static class NetDataPath
                 }
                 break;
             }
-            bytes += p.TxChain.TotalLen > hdr ? p.TxChain.TotalLen - hdr : 0;
+            uint frameLen = p.TxChain.TotalLen > hdr ? p.TxChain.TotalLen - hdr : 0;
+            if (c.Mode == NetMode.Copy && frameLen > 0)
+            {
+                int slot = p.NextCopySlot;
+                ChainIo.Read(ref p.TxChain, hdr, p.CopySlots.AsSpan(slot * QueuePair.CopySlotSize, (int)Math.Min(frameLen, (uint)QueuePair.CopySlotSize)));
+                p.NextCopySlot = (slot + 1) & (QueuePair.CopySlotCount - 1);
+            }
+            bytes += frameLen;
             tx.PushUsed(p.TxChain.Id, 0, p.TxChain.SlotCount);
             n++;
         }

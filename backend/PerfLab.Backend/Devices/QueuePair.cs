@@ -39,6 +39,14 @@ public sealed class QueuePair : IDisposable
     public readonly uint[] MergeLens = new uint[MaxMergeBuffers];
     public readonly ushort[] MergeSlots = new ushort[MaxMergeBuffers];
 
+    /// <summary>Copy mode: the back-end's own frame slots (pinned, allocated once) and the next one.</summary>
+    public byte[] CopySlots = [];
+    public int NextCopySlot;
+
+    /// <summary>Slots of the copy ring, and the size of each (a frame longer than a slot is cut).</summary>
+    public const int CopySlotCount = 256;
+    public const int CopySlotSize = 2048;
+
     /// <summary>The owning device's fault flag.</summary>
     public FaultFlag? DeviceFault;
 
@@ -47,8 +55,12 @@ public sealed class QueuePair : IDisposable
 
     /// <summary>(Re)allocates scratch chains able to hold a chain of the ring's size, and the
     /// burst arrays for <paramref name="batch"/> buffers.</summary>
-    public void EnsureScratch(int queueSize, int batch)
+    public void EnsureScratch(int queueSize, int batch, bool copySlots = false)
     {
+        if (copySlots && CopySlots.Length == 0)
+        {
+            CopySlots = GC.AllocateArray<byte>(CopySlotCount * CopySlotSize, pinned: true);
+        }
         if (TxBurst.Length < batch)
         {
             TxBurst = new BufRef[batch];

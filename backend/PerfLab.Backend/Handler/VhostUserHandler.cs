@@ -440,7 +440,7 @@ public sealed partial class VhostUserHandler : IDisposable
         Log.Info($"MTU {mtu}");
     }
 
-    /// <summary>GET_INFLIGHT_FD without INFLIGHT_SHMFD (never offered, see docs/features.md):
+    /// <summary>GET_INFLIGHT_FD without INFLIGHT_SHMFD (never offered, see README.md, "Features"):
     /// answered with mmap_size 0 and no fd, which QEMU reads as "no inflight tracking".</summary>
     private static byte[] GetInflightFd()
     {

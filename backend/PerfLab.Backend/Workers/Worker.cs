@@ -234,7 +234,7 @@ public abstract class Worker : IDisposable
                 p.PendingRarp = null;
                 continue;
             }
-            p.EnsureScratch((int)Math.Max(p.Tx!.Num, p.Rx?.Num ?? 0), _cfg.Batch);
+            p.EnsureScratch((int)Math.Max(p.Tx!.Num, p.Rx?.Num ?? 0), _cfg.Batch, _cfg.Mode == NetMode.Copy);
             p.Packed = p.Tx.IsPacked;
             p.Dead = false;
             p.TxBlocked = false;

@@ -45,14 +45,23 @@ public class ZeroAllocationTests
         _ => o with { Packed = true, DirtyLog = true, EventIdx = false },
     });
 
-    private static void AssertNoAllocation(Func<LoadGenOptions, LoadGenOptions> configure)
+    /// <summary>The back-end's sink and copy modes, fed by a transmit-only guest (fast path;
+    /// then indirect tables, which take the general path).</summary>
+    [Theory]
+    [InlineData(NetMode.Sink, false)]
+    [InlineData(NetMode.Copy, false)]
+    [InlineData(NetMode.Copy, true)]
+    public void SinkAndCopyModesAllocateNothing(NetMode mode, bool indirect) =>
+        AssertNoAllocation(o => o with { TxOnly = true, Indirect = indirect }, mode);
+
+    private static void AssertNoAllocation(Func<LoadGenOptions, LoadGenOptions> configure, NetMode mode = NetMode.Loopback)
     {
         using var dir = new TempDir();
         var o = new BackendOptions
         {
             SocketPath = dir.File("v.sock"),
             StatsInterval = 0,
-            Device = new NetDeviceOptions { MaxQueuePairs = 1, Poll = new PollOptions { Mode = PollMode.Interrupt } },
+            Device = new NetDeviceOptions { MaxQueuePairs = 1, Mode = mode, Poll = new PollOptions { Mode = PollMode.Interrupt } },
         };
         // No worker threads: the test thread drives the data plane itself.
         using var server = new VhostUserServer(o, startWorkers: false);
