@@ -54,9 +54,12 @@ public static class BenchConfig
     /// End to end: no pilot, no overhead evaluation, fixed warm-up and iteration counts, one
     /// invocation (of <see cref="EndToEndBenchmark.FramesPerInvoke"/> frames) per iteration, and
     /// no forced GC between iterations, so that the CPU and counter window around each
-    /// invocation holds nothing else.
+    /// invocation holds nothing else. Tiered compilation is off, as in the two daemons'
+    /// runtimeconfig: its periodic re-jits and call-counting pauses stall a busy poller for
+    /// milliseconds on a 2-core machine (README, "Tiered compilation").
     /// </summary>
     public static Job EndToEndJob(Profile p) => new Job(EndToEndJobId)
+        .WithEnvironmentVariables(new EnvironmentVariable("DOTNET_TieredCompilation", "0"))
         .WithStrategy(RunStrategy.Monitoring)
         .WithLaunchCount(1)
         .WithWarmupCount(p.WarmupCount)

@@ -169,7 +169,7 @@ public static class NetDataPath
 
     /// <summary>Sink: takes up to Batch frames, counts them and returns the buffers. In
     /// <see cref="NetMode.Copy"/> each frame is first copied once into the pair's own slots.</summary>
-    public static unsafe int Sink<TRing>(QueuePair p, ref TRing tx, GuestMemory mem, in DataPathConfig c)
+    public static int Sink<TRing>(QueuePair p, ref TRing tx, GuestMemory mem, in DataPathConfig c)
         where TRing : struct, IDeviceRing
     {
         int avail = tx.Available();
@@ -189,19 +189,15 @@ public static class NetDataPath
         if (c.Mode == NetMode.Copy)
         {
             ChainIo.Prefetch(txb[..n], hdr);
-            fixed (byte* slots = p.CopySlots)
+            Span<byte> slots = p.CopySlots;
+            int slot = p.NextCopySlot;
+            for (int i = 0; i < n; i++)
             {
-                int slot = p.NextCopySlot;
-                for (int i = 0; i < n; i++)
-                {
-                    uint len = txb[i].Len > hdr ? txb[i].Len - hdr : 0;
-                    uint keep = Math.Min(len, (uint)QueuePair.CopySlotSize);
-                    Buffer.MemoryCopy(txb[i].Ptr + hdr, slots + slot * QueuePair.CopySlotSize, keep, keep);
-                    slot = (slot + 1) & (QueuePair.CopySlotCount - 1);
-                    bytes += len;
-                }
-                p.NextCopySlot = slot;
+                bytes += txb[i].Len > hdr ? txb[i].Len - hdr : 0;
+                ChainIo.CopyOut(in txb[i], hdr, slots.Slice(slot * QueuePair.CopySlotSize, QueuePair.CopySlotSize));
+                slot = (slot + 1) & (QueuePair.CopySlotCount - 1);
             }
+            p.NextCopySlot = slot;
         }
         else
         {

@@ -11,7 +11,7 @@ public sealed record PollOptions
     public PollMode Mode { get; init; } = PollMode.Busy;
     public double HybridBudgetUs { get; init; } = 50;
     public long HybridMaxPolls { get; init; } = long.MaxValue;
-    public bool HybridAdaptive { get; init; }
+    public bool HybridAdaptive { get; init; } = true;
     public long BackoffSpins { get; init; } = 100;
     public long BackoffYields { get; init; } = 10;
     public double BackoffMinUs { get; init; } = 1;
@@ -41,6 +41,7 @@ public sealed record PollOptions
             case "--hybrid-budget-us": o = o with { HybridBudgetUs = a.Double() }; return true;
             case "--hybrid-polls": o = o with { HybridMaxPolls = a.Long() }; return true;
             case "--hybrid-adaptive": o = o with { HybridAdaptive = true }; return true;
+            case "--hybrid-fixed": o = o with { HybridAdaptive = false }; return true;
             case "--backoff-spins": o = o with { BackoffSpins = a.Long() }; return true;
             case "--backoff-yields": o = o with { BackoffYields = a.Long() }; return true;
             case "--backoff-min-us": o = o with { BackoffMinUs = a.Double() }; return true;
@@ -58,9 +59,12 @@ public sealed record PollOptions
                              hybrid:    poll for a budget, then arm and sleep as interrupt
                              backoff:   spin, then yield, then sleep with doubling periods;
                                         notifications stay off
-  --hybrid-budget-us US    hybrid: poll this long after the last work before sleeping (50)
+  --hybrid-budget-us US    hybrid: poll this long after the last work before sleeping (50;
+                           adaptive: the starting budget)
   --hybrid-polls N         hybrid: or at most N empty polls, whichever ends first (no limit)
-  --hybrid-adaptive        hybrid: grow/shrink the budget like KVM halt-polling (1..200 us)
+  --hybrid-adaptive        hybrid (default): the budget doubles after a sleep shorter than it
+                           and halves after a longer one, 1..200 us, like KVM halt-polling
+  --hybrid-fixed           hybrid: keep the budget fixed
   --backoff-spins N        backoff: pause-spins before yielding (100)
   --backoff-yields N       backoff: Thread.Yield calls before sleeping (10)
   --backoff-min-us US      backoff: first sleep (1); clock_nanosleep, timer slack 1 us
@@ -69,7 +73,7 @@ public sealed record PollOptions
 
     public string Describe() => Mode switch
     {
-        PollMode.Hybrid => $"hybrid(budget={HybridBudgetUs}us{(HybridMaxPolls != long.MaxValue ? $",polls={HybridMaxPolls}" : "")}{(HybridAdaptive ? ",adaptive" : "")})",
+        PollMode.Hybrid => $"hybrid(budget={HybridBudgetUs}us{(HybridMaxPolls != long.MaxValue ? $",polls={HybridMaxPolls}" : "")}{(HybridAdaptive ? ",adaptive" : ",fixed")})",
         PollMode.Backoff => $"backoff(spins={BackoffSpins},yields={BackoffYields},sleep={BackoffMinUs}..{BackoffMaxUs}us)",
         _ => Mode.ToString().ToLowerInvariant(),
     };

@@ -169,6 +169,21 @@ public static unsafe class ChainIo
         Write(ref dst, frameOff, swapped);
     }
 
+    /// <summary>Copies a burst buffer's bytes from <paramref name="off"/> into
+    /// <paramref name="dst"/> (as many as both hold); returns the bytes copied. The buffer was
+    /// translated and bounds-checked when it was taken.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int CopyOut(in BufRef b, uint off, Span<byte> dst)
+    {
+        if (off >= b.Len)
+        {
+            return 0;
+        }
+        int n = (int)Math.Min(b.Len - off, (uint)dst.Length);
+        new ReadOnlySpan<byte>(b.Ptr + off, n).CopyTo(dst);
+        return n;
+    }
+
     /// <summary>
     /// Prefetches the first cache line of every buffer of a burst (at <paramref name="offset"/>),
     /// as DPDK's vhost does before touching descriptors' data: the misses, which cross cores,
