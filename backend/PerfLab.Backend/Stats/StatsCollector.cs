@@ -45,6 +45,7 @@ public sealed class StatsCollector
         long own = Interlocked.Read(ref s_ownAllocations);
         CpuTime cpu = CpuTime.Process();
         GcSnapshot gc = GcSnapshot.Take();
+        long total = gc.AllocatedBytes;
         gc = gc with { AllocatedBytes = gc.AllocatedBytes - own };
         int pid = Environment.ProcessId;
         var queues = new List<QueueStats>();
@@ -112,6 +113,7 @@ public sealed class StatsCollector
             Gen1 = gc.Gen1,
             Gen2 = gc.Gen2,
             AllocatedBytes = gc.AllocatedBytes,
+            TotalAllocatedBytes = total,
             Queues = queues,
             Workers = workers,
         };

@@ -24,6 +24,9 @@ public sealed record BackendStats
     public int Gen2 { get; init; }
     /// <summary>Allocated by the whole process (less the stats machinery's own).</summary>
     public long AllocatedBytes { get; init; }
+    /// <summary>Allocated by the whole process, the stats machinery included: with no GC, this
+    /// is what the managed heap has grown by (scripts/soak accounts RSS with it).</summary>
+    public long TotalAllocatedBytes { get; init; }
     public List<QueueStats> Queues { get; init; } = [];
     public List<WorkerStats> Workers { get; init; } = [];
 

@@ -63,7 +63,7 @@ public sealed record PollOptions
                            adaptive: the starting budget)
   --hybrid-polls N         hybrid: or at most N empty polls, whichever ends first (no limit)
   --hybrid-adaptive        hybrid (default): the budget doubles after a sleep shorter than it
-                           and halves after a longer one, 1..200 us, like KVM halt-polling
+                           and halves after a longer one (0..200 us: at low load it becomes interrupt), like KVM halt-polling
   --hybrid-fixed           hybrid: keep the budget fixed
   --backoff-spins N        backoff: pause-spins before yielding (100)
   --backoff-yields N       backoff: Thread.Yield calls before sleeping (10)
