@@ -48,7 +48,7 @@ perflab_stop() {
     local pid=$1 wait_s=${2:-5} i
     kill -TERM "$pid" 2>/dev/null || return 0
     for ((i = 0; i < wait_s * 10; i++)); do
-        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
         sleep 0.1
     done
     kill -KILL "$pid" 2>/dev/null
@@ -78,11 +78,23 @@ perflab_median() {
     printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {if (NR==0) {print "nan"} else if (NR%2) {print a[(NR+1)/2]} else {print (a[NR/2]+a[NR/2+1])/2}}'
 }
 
+# One snapshot from a back-end's stats socket (--stats-socket): prints its JSON.
+perflab_stats_json() { python3 - "$1" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1]); d = b""
+while True:
+    c = s.recv(1 << 20)
+    if not c: break
+    d += c
+print(d.decode())
+PY
+}
+
 # Cache-line round trip CPU 0 <-> CPU 1 in ns, from ../shared/limits/pingpong.c (compiled once
 # per shell into PERFLAB_C2C_BIN), or "n/a" without it. The host moves the two vCPUs: ~55 ns
 # "near", ~330 ns "far"; cross-core numbers move 4x with it, so scripts print it per point.
 perflab_c2c() {
-    local src=$PERFLAB_ROOT/../shared/limits/pingpong.c
+    local src=${PERFLAB_LIMITS_DIR:-$PERFLAB_ROOT/../shared/limits}/pingpong.c
     if [[ -z ${PERFLAB_C2C_BIN:-} ]]; then
         [[ -f $src ]] || { echo n/a; return; }
         PERFLAB_C2C_BIN=$(mktemp /tmp/perflab-c2c.XXXXXX)

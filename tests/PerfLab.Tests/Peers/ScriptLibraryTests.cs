@@ -1,0 +1,42 @@
+using System.Diagnostics;
+using Xunit;
+
+namespace PerfLab.Tests.Peers;
+
+/// <summary>
+/// scripts/lib.sh is sourced by every script under <c>set -euo pipefail</c>; a helper that lets a
+/// non-zero status escape ends the calling script early with that status.
+/// </summary>
+public sealed class ScriptLibraryTests
+{
+    /// <summary>
+    /// A child that dies of the SIGTERM itself (no handler, or a handler already torn down
+    /// while it was exiting on its own) reports 143 to <c>wait</c>. perflab_stop must swallow
+    /// that: qemu-smoke once failed with "exit 143" after a clean run because the back-end,
+    /// finishing its last session, died of the SIGTERM instead of exiting 0.
+    /// </summary>
+    [Fact]
+    public void PerflabStopSurvivesAChildKilledBySigterm()
+    {
+        string lib = Path.Combine(PeerEnvironment.RepoRoot, "scripts", "lib.sh");
+        const string Body = "set -euo pipefail; source \"$1\"; sleep 100 & p=$!; sleep 0.2; perflab_stop \"$p\" 2; "
+            + "perflab_spawn /dev/null sleep 100; sleep 0.2; perflab_stop_all; echo reached-end";
+        var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string a in new[] { "-c", Body, "lib-test", lib })
+        {
+            psi.ArgumentList.Add(a);
+        }
+        using var p = Process.Start(psi) ?? throw new InvalidOperationException("could not start bash");
+        Task<string> stdout = p.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(30_000))
+        {
+            p.Kill(entireProcessTree: true);
+            Assert.Fail("bash did not finish within 30 s");
+        }
+        p.WaitForExit();
+        string output = stdout.Result + stderr.Result;
+        Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}:\n{output}");
+        Assert.Contains("reached-end", output, StringComparison.Ordinal);
+    }
+}
