@@ -124,6 +124,33 @@ public sealed unsafe class TrafficEngine : IDisposable
     /// <summary>Frames sent and not yet back.</summary>
     public long Outstanding => C.Sent - C.Received;
 
+    /// <summary>
+    /// Every frame sent is back and every TX buffer reclaimed. Only then does the driver's view
+    /// of each ring match guest memory. A frame can be back on RX while the device's used entry
+    /// for its TX buffer is written but not yet read, and a packed ring's restart base is the
+    /// driver's own used position (there is no used.idx in memory to read it from): a base
+    /// taken from a lagging driver points at a slot the device has already marked used, and
+    /// the device then waits there for ever.
+    /// </summary>
+    public bool Quiescent
+    {
+        get
+        {
+            if (Outstanding > 0)
+            {
+                return false;
+            }
+            foreach (PairDriver p in _pairs)
+            {
+                if (p.TxFreeCount < p.QueueSize)
+                {
+                    return false;
+                }
+            }
+            return true;
+        }
+    }
+
     /// <summary>Starts the open-loop schedule now.</summary>
     public void StartSchedule() => _nextBurstTick = Clock.Now();
 
@@ -584,12 +611,13 @@ public sealed unsafe class TrafficEngine : IDisposable
         }
     }
 
-    /// <summary>Stops sending and runs until every frame sent is back or the timeout passes.</summary>
+    /// <summary>Stops sending and runs until the rings are <see cref="Quiescent"/> (every frame
+    /// back, every TX buffer reclaimed) or the timeout passes.</summary>
     public void Drain(double timeoutS)
     {
         Sending = false;
         long end = Clock.Now() + (long)(timeoutS * Clock.TicksPerSecond);
-        while (Outstanding > 0 && Clock.Now() < end)
+        while (!Quiescent && Clock.Now() < end)
         {
             if (Step() == 0)
             {
