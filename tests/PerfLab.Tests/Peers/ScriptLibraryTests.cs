@@ -39,4 +39,29 @@ public sealed class ScriptLibraryTests
         Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}:\n{output}");
         Assert.Contains("reached-end", output, StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// Every script answers --help with its usage (exit 0) and refuses an unknown option
+    /// (exit 2), without starting anything. scripts/backend and scripts/loadgen hand their
+    /// arguments to the programs, whose --help CrossProcessTests checks.
+    /// </summary>
+    [Fact]
+    public void EveryScriptPrintsItsUsageAndRefusesAnUnknownOption()
+    {
+        string dir = Path.Combine(PeerEnvironment.RepoRoot, "scripts");
+        string[] scripts = Directory.GetFiles(dir)
+            .Select(Path.GetFileName)
+            .Where(n => n is not ("lib.sh" or "backend" or "loadgen"))
+            .Select(n => n!)
+            .ToArray();
+        Assert.Contains("compare-variants", scripts);
+        foreach (string script in scripts)
+        {
+            ScriptResult help = PeerEnvironment.RunScript(script, TimeSpan.FromSeconds(30), "--help");
+            Assert.True(help.ExitCode == 0, $"{script} --help: exit {help.ExitCode}\n{help.Output}");
+            Assert.Contains("Usage: scripts/" + script, help.Output, StringComparison.Ordinal);
+            ScriptResult bad = PeerEnvironment.RunScript(script, TimeSpan.FromSeconds(30), "--no-such-option");
+            Assert.True(bad.ExitCode == 2, $"{script} --no-such-option: exit {bad.ExitCode}\n{bad.Output}");
+        }
+    }
 }
