@@ -73,6 +73,9 @@ perflab_wait_socket() {
     return 1
 }
 
+# perflab_ratio A B: A / B to two decimals ("0.00" when B is not above 0).
+perflab_ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+
 # Median of the numbers given as arguments.
 perflab_median() {
     printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {if (NR==0) {print "nan"} else if (NR%2) {print a[(NR+1)/2]} else {print (a[NR/2]+a[NR/2+1])/2}}'

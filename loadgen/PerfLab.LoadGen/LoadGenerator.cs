@@ -149,7 +149,9 @@ public sealed unsafe class LoadGenerator : IDisposable
     /// Closes the connection and opens a new one (connect again, or listen again for a back-end
     /// in client mode) while the guest keeps running: guest RAM, rings and buffers stay, and each
     /// ring resumes at used.idx as read from guest memory (what QEMU sends in SET_VRING_BASE when
-    /// the back-end went away and GET_VRING_BASE was impossible, reference §10.5).
+    /// the back-end went away and GET_VRING_BASE was impossible, reference §10.5). Drains first:
+    /// a packed ring's base is the driver's own used position, right only once the rings are
+    /// <see cref="TrafficEngine.Quiescent"/>.
     /// </summary>
     public void Reconnect()
     {
@@ -157,6 +159,7 @@ public sealed unsafe class LoadGenerator : IDisposable
         {
             throw new InvalidOperationException("Setup first");
         }
+        Engine.Drain(_o.DrainTimeoutS);
         _fe.Dispose();
         _fe = null;
         LibC.CloseQuietly(_backendReqPeer);
@@ -647,7 +650,6 @@ public sealed unsafe class LoadGenerator : IDisposable
     public double ReconnectAndTime()
     {
         TrafficEngine e = Engine ?? throw new InvalidOperationException("Setup first");
-        e.Drain(_o.DrainTimeoutS);
         Reconnect();
         return RunToFirstFrame(e);
     }

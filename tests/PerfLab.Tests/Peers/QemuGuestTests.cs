@@ -65,16 +65,4 @@ public class QemuGuestTests
         long backendFrames = r.Number("qemu-smoke: backend", "frames");
         Assert.True(backendFrames >= 200, $"two boots of 100 frames, the back-end saw {backendFrames}\n{r.Output}");
     }
-
-    [Fact]
-    public void PeerScriptsPrintHelp()
-    {
-        foreach (string script in new[] { "install-peers", "qemu-smoke", "dpdk-frontend", "dpdk-backend" })
-        {
-            ScriptResult r = PeerEnvironment.RunScript(script, TimeSpan.FromSeconds(30), "--help");
-            Assert.True(r.ExitCode == 0, $"{script} --help: exit {r.ExitCode}\n{r.Output}");
-            Assert.Contains("Usage: scripts/" + script, r.Output, StringComparison.Ordinal);
-        }
-        Assert.Equal(2, PeerEnvironment.RunScript("qemu-smoke", TimeSpan.FromSeconds(30), "--no-such-option").ExitCode);
-    }
 }

@@ -50,9 +50,8 @@ public sealed class ScriptLibraryTests
     {
         string dir = Path.Combine(PeerEnvironment.RepoRoot, "scripts");
         string[] scripts = Directory.GetFiles(dir)
-            .Select(Path.GetFileName)
+            .Select(f => Path.GetFileName(f))
             .Where(n => n is not ("lib.sh" or "backend" or "loadgen"))
-            .Select(n => n!)
             .ToArray();
         Assert.Contains("compare-variants", scripts);
         foreach (string script in scripts)
