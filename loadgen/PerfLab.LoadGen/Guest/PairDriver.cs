@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using PerfLab.LoadGen.Memory;
+using PerfLab.VirtioDriver;
 using PerfLab.Vhost.Interop;
 using PerfLab.Vhost.Virtq;
 

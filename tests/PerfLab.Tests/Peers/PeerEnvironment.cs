@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using System.Text.RegularExpressions;
-using PerfLab.LoadGen.Peers;
+using PerfLab.Peers;
 using Xunit;
 
 namespace PerfLab.Tests.Peers;

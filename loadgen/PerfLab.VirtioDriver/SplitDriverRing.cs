@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
+using PerfLab.Vhost.Virtq;
 
-namespace PerfLab.Vhost.Virtq;
+namespace PerfLab.VirtioDriver;
 
 /// <summary>
 /// Driver (guest) side of a split virtqueue, over memory the driver owns. The load generator
