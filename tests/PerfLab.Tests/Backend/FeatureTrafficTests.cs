@@ -131,7 +131,7 @@ public class FeatureTrafficTests
         RunClean(be, Options(be.SocketPath) with { Regions = 509, MemoryMb = 64 }, (gen, _) =>
         {
             Assert.True((gen.AckedProtocolFeatures & ProtocolFeatures.ConfigureMemSlots) != 0);
-            Assert.Equal(509, be.Server.CurrentHandler!.Memory.RegionCount);
+            Assert.Equal(509, be.Server.CurrentSession!.Memory.RegionCount);
             Assert.Equal(509, gen.Frontend.Sent.Count(r => r == VhostUserRequest.AddMemReg));
             Assert.DoesNotContain(VhostUserRequest.SetMemTable, gen.Frontend.Sent);
         });
@@ -149,7 +149,7 @@ public class FeatureTrafficTests
         {
             Assert.True(r.MemoryRemaps >= 5, $"only {r.MemoryRemaps} memory-table changes");
             // Every change was a real one: remapped (SET_MEM_TABLE) or added/removed (mem slots).
-            Assert.True(be.Server.CurrentHandler!.MemoryChanges >= r.MemoryRemaps);
+            Assert.True(be.Server.CurrentSession!.MemoryChanges >= r.MemoryRemaps);
         });
     }
 
@@ -162,7 +162,7 @@ public class FeatureTrafficTests
         using var be = new InProcessBackend();
         RunClean(be, Options(be.SocketPath) with { DirtyLog = true, EventIdx = eventIdx, InOrder = inOrder, FrameSize = 200 }, (gen, r) =>
         {
-            Assert.NotNull(be.Server.CurrentHandler!.DirtyLog);
+            Assert.NotNull(be.Server.CurrentSession!.DirtyLog);
             Assert.True(r.DirtyPagesExpected > 0, "the check did not run");
             Assert.Equal(r.DirtyPagesExpected, r.DirtyPagesLogged);
             Assert.Equal(0, r.DirtyLogMismatches);
@@ -183,7 +183,7 @@ public class FeatureTrafficTests
         RunClean(be, Options(be.SocketPath) with { Mtu = 9000 }, (gen, _) =>
         {
             Assert.True(VirtioFeatures.Has(gen.AckedFeatures, VirtioFeatures.NetMtu));
-            Assert.Equal(9000u, be.Server.CurrentHandler!.Mtu);
+            Assert.Equal(9000u, be.Server.CurrentSession!.Mtu);
         });
     }
 

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using PerfLab.Backend.Devices;
+using PerfLab.Backend.Rings;
 using PerfLab.LoadGen;
 using PerfLab.LoadGen.Guest;
 using PerfLab.LoadGen.Guest.Rings;
