@@ -72,7 +72,7 @@ public sealed class StatsServer : IDisposable
             }
             catch (Exception e)
             {
-                Log.Warn($"stats socket: {e.Message}");
+                Log.Default.StatsSocketFailed(e.Message);
             }
             finally
             {
