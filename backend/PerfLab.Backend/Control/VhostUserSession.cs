@@ -1,4 +1,5 @@
 using PerfLab.Backend.Devices;
+using PerfLab.Backend.Rings;
 using PerfLab.Vhost.Interop;
 using PerfLab.Vhost.Memory;
 using PerfLab.Vhost.Protocol;
@@ -173,6 +174,6 @@ public sealed class VhostUserSession : IDisposable
         DropDirtyLog();
         LibC.CloseQuietly(BackendReqFd);
         BackendReqFd = -1;
-        Device.ClearNeedsReset();
+        Device.NeedsReset.Clear();
     }
 }
