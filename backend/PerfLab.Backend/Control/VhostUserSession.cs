@@ -145,7 +145,8 @@ public sealed class VhostUserSession : IDisposable
         Memory = MemoryTable.Current,
         Vrings = Vrings,
         AckedFeatures = AckedFeatures,
-        // Device writes are logged while LOG_ALL is acked and a log is mapped (reference §6.4).
+        // Device writes are logged while LOG_ALL is acked and a log is mapped
+        // (docs/protocol.md#dirty-log).
         Log = VirtioFeatures.Has(AckedFeatures, VirtioFeatures.LogAll) ? DirtyLog : null,
         RarpMac = PendingRarp,
         Mtu = Mtu,
@@ -161,7 +162,8 @@ public sealed class VhostUserSession : IDisposable
     }
 
     /// <summary>Ends the session: stops the data plane before unmapping, closes every fd the
-    /// front-end gave us, forgets all negotiated state (reference §10.5).</summary>
+    /// front-end gave us, forgets all negotiated state
+    /// (docs/protocol.md#disconnect-and-reconnect).</summary>
     public void Dispose()
     {
         if (_disposed)

@@ -270,8 +270,8 @@ public static class NetDataPath
 
     /// <summary>
     /// MRG_RXBUF: the frame fills as many RX buffers as it needs; only the first carries the
-    /// header, whose num_buffers says how many (reference §9.2). If RX runs out mid-frame, every
-    /// buffer taken for this frame is given back.
+    /// header, whose num_buffers says how many (docs/protocol.md#the-virtio-net-header). If RX runs
+    /// out mid-frame, every buffer taken for this frame is given back.
     /// </summary>
     private static Delivery DeliverMergeable<TRing>(QueuePair p, ref TRing rx, GuestMemory mem, uint hdr, uint frameLen, DirtyLog? log)
         where TRing : struct, IDeviceRing
@@ -341,8 +341,9 @@ public static class NetDataPath
     }
 
     /// <summary>
-    /// Injects one RARP frame announcing <paramref name="mac"/> on RX (SEND_RARP, reference §2.2,
-    /// as DPDK builds it). Returns false if no RX buffer is posted yet (retry next round).
+    /// Injects one RARP frame announcing <paramref name="mac"/> on RX (SEND_RARP,
+    /// docs/protocol.md#front-end-requests, as DPDK builds it). Returns false if no RX buffer is
+    /// posted yet (retry next round).
     /// </summary>
     public static bool InjectRarp<TRing>(QueuePair p, ref TRing rx, GuestMemory mem, uint hdr, byte[] mac, DirtyLog? log)
         where TRing : struct, IDeviceRing

@@ -136,7 +136,7 @@ public sealed class NetDevice : IVhostDevice
             if (v is { IsActive: true })
             {
                 // Used-ring writes go to the dirty log while LOG_ALL is on and the front-end set
-                // the ring's log flag (reference §6.4).
+                // the ring's log flag (docs/protocol.md#dirty-log).
                 v.Layout!.SetUsedLog(v, view.Log != null && v.LogUsed ? view.Log : null);
             }
         }

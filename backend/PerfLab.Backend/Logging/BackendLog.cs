@@ -111,6 +111,9 @@ internal static partial class BackendLog
 
     [LoggerMessage(500, LogLevel.Warning, "stats socket: {Reason}")]
     public static partial void StatsSocketFailed(this ILogger log, string reason);
+
+    [LoggerMessage(501, LogLevel.Warning, "stats socket: a client {Why} ({Done} of {Total} bytes taken); dropped")]
+    public static partial void StatsClientDropped(this ILogger log, string why, int done, int total);
 }
 
 /// <summary>Rendered as 0x-prefixed hex when a record is written.</summary>
