@@ -19,8 +19,24 @@ public unsafe struct rusage
     public fixed long rest[14];
 }
 
+/// <summary><c>struct rlimit</c>: soft and hard limit.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct rlimit
+{
+    public ulong rlim_cur;
+    public ulong rlim_max;
+}
+
 public static unsafe partial class LibC
 {
+    public const int RLIMIT_NOFILE = 7;
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int getrlimit(int resource, rlimit* rlim);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int setrlimit(int resource, rlimit* rlim);
+
     public const int RUSAGE_SELF = 0;
     public const int RUSAGE_THREAD = 1;
 
