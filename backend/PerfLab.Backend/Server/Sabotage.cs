@@ -65,7 +65,7 @@ public static class Sabotage
         {
             return;
         }
-        Log.Warn($"{EnvVar}={Environment.GetEnvironmentVariable(EnvVar)}: this back-end is deliberately broken (test only)");
+        Log.Default.SabotageActive(EnvVar, Environment.GetEnvironmentVariable(EnvVar) ?? "");
         if (Has(Kind.LeakManaged))
         {
             new Thread(() =>
