@@ -93,6 +93,11 @@ public sealed class DeviceEndpoint : IDisposable
             {
                 continue;
             }
+            if (Sabotage.DropConnection())
+            {
+                LibC.CloseQuietly(fd);
+                continue;
+            }
             ServeOne(fd);
             Interlocked.Increment(ref _sessions);
             sessionEnded();
@@ -180,6 +185,7 @@ public sealed class DeviceEndpoint : IDisposable
             _current = null;
             CurrentSession = null;
             Logger.SessionEnded(why, session.Handled, session.Rejected);
+            Sabotage.AfterSession();
         }
     }
 

@@ -74,6 +74,7 @@ public sealed class VhostUserServer : IDisposable
             }
         }
         Stats = new StatsCollector(this);
+        Sabotage.OnStart(Device);
     }
 
     /// <summary>The devices, in socket order; null where a device could not be set up.</summary>

@@ -29,6 +29,12 @@ public sealed record BackendStats
     public long TotalAllocatedBytes { get; init; }
     /// <summary>One entry per device (socket), in device order (docs/stats.md).</summary>
     public List<DeviceStats> Devices { get; init; } = [];
+    /// <summary>The managed heap now, garbage included (GC.GetTotalMemory without a GC).</summary>
+    public long HeapBytes { get; init; }
+    /// <summary>GCs forced by heap probes (SIGUSR1); each also counts in gen0, gen1 and gen2.</summary>
+    public int ForcedCollections { get; init; }
+    /// <summary>Bytes alive after the last forced GC (-1: no probe yet).</summary>
+    public long LiveHeapBytes { get; init; } = -1;
     public List<QueueStats> Queues { get; init; } = [];
     public List<WorkerStats> Workers { get; init; } = [];
 
@@ -100,6 +106,10 @@ public sealed record WorkerStats
     public long BusyNs { get; init; }
     public long CpuNs { get; init; }
     public long AllocatedBytes { get; init; }
+    /// <summary>The worker's thread runs (false: not started yet, stopped, or crashed).</summary>
+    public bool Running { get; init; }
+    /// <summary>Queue pollers it runs now (0 while no session has running rings).</summary>
+    public int Pollers { get; init; }
 }
 
 /// <summary>A queue pair a worker polls.</summary>
