@@ -215,13 +215,16 @@ public sealed class DeviceEndpoint : IDisposable
             {
                 return false;
             }
-            if (fds.Length > 1 && (fds[1].revents & PollEvents.POLLIN) != 0)
-            {
-                RefuseSecondFrontend();
-            }
+            // The session's own socket first: a front-end that closes and reconnects at once
+            // has its EOF here and its new connection waiting; the EOF ends the session, and the
+            // next accept takes the new connection.
             if (fds[0].revents != 0)
             {
                 return true;
+            }
+            if (fds.Length > 1 && (fds[1].revents & PollEvents.POLLIN) != 0)
+            {
+                RefuseSecondFrontend();
             }
         }
     }

@@ -167,35 +167,26 @@ internal static class FdBudget
 
     public static int PerDevice(int queuePairs) => 2 + 3 * 2 * queuePairs + RegionsPerDevice + 3;
 
-    public static unsafe long SoftLimit()
-    {
-        rlimit r;
-        return LibC.getrlimit(LibC.RLIMIT_NOFILE, &r) == 0 ? (long)Math.Min(r.rlim_cur, long.MaxValue) : 1024;
-    }
+    public static long SoftLimit() =>
+        LibC.GetFdLimit(out ulong soft, out _) ? (long)Math.Min(soft, long.MaxValue) : 1024;
 
-    public static unsafe int DevicesThatFit(int devices, int queuePairs, int workers)
+    public static int DevicesThatFit(int devices, int queuePairs, int workers)
     {
         long need = Reserve + 2L * workers + (long)devices * PerDevice(queuePairs);
-        rlimit r;
-        if (LibC.getrlimit(LibC.RLIMIT_NOFILE, &r) != 0)
+        if (!LibC.GetFdLimit(out ulong soft, out ulong hard))
         {
             return devices;
         }
-        if ((long)Math.Min(r.rlim_cur, long.MaxValue) < need && r.rlim_cur < r.rlim_max)
+        if ((long)Math.Min(soft, long.MaxValue) < need && soft < hard)
         {
-            ulong from = r.rlim_cur;
-            r.rlim_cur = Math.Min(r.rlim_max, (ulong)need);
-            if (LibC.setrlimit(LibC.RLIMIT_NOFILE, &r) == 0)
+            ulong raised = Math.Min(hard, (ulong)need);
+            if (LibC.SetFdSoftLimit(raised, hard))
             {
-                Log.Default.FdLimitRaised((long)from, (long)r.rlim_cur, devices);
-            }
-            else
-            {
-                LibC.getrlimit(LibC.RLIMIT_NOFILE, &r);
+                Log.Default.FdLimitRaised((long)soft, (long)raised, devices);
+                soft = raised;
             }
         }
-        long limit = (long)Math.Min(r.rlim_cur, long.MaxValue);
-        long fit = (limit - Reserve - 2L * workers) / PerDevice(queuePairs);
+        long fit = ((long)Math.Min(soft, long.MaxValue) - Reserve - 2L * workers) / PerDevice(queuePairs);
         return (int)Math.Clamp(fit, 0, devices);
     }
 }

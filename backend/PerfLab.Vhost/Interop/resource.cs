@@ -37,6 +37,22 @@ public static unsafe partial class LibC
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int setrlimit(int resource, rlimit* rlim);
 
+    /// <summary>The open-file limit (soft, hard); false if it cannot be read.</summary>
+    public static bool GetFdLimit(out ulong soft, out ulong hard)
+    {
+        rlimit r;
+        bool ok = getrlimit(RLIMIT_NOFILE, &r) == 0;
+        (soft, hard) = (r.rlim_cur, r.rlim_max);
+        return ok;
+    }
+
+    /// <summary>Sets the soft open-file limit (at most the hard one); false if refused.</summary>
+    public static bool SetFdSoftLimit(ulong soft, ulong hard)
+    {
+        rlimit r = new() { rlim_cur = soft, rlim_max = hard };
+        return setrlimit(RLIMIT_NOFILE, &r) == 0;
+    }
+
     public const int RUSAGE_SELF = 0;
     public const int RUSAGE_THREAD = 1;
 

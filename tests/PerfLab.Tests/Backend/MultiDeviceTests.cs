@@ -195,12 +195,16 @@ public class MultiDeviceTests
         }, "one device churning beside another");
     }
 
-    /// <summary>What the worker's thread has allocated, as of a sleep that began after this call
-    /// (a worker publishes its count as it goes to sleep).</summary>
+    /// <summary>What the worker's thread had allocated by the time of this call: the worker
+    /// publishes its count as it goes to sleep, and at most 10 ms apart while it polls, so a
+    /// sleep or a whole round that begins 20 ms from now comes after a publication that
+    /// followed this call.</summary>
     private static long WorkerAllocated(Worker worker)
     {
-        long sleeps = worker.Counters.Sleeps;
-        Assert.True(Timeouts.WaitUntil(() => worker.Counters.Sleeps > sleeps + 1, Timeouts.Short), "the worker never slept");
+        Thread.Sleep(20);
+        long sleeps = worker.Counters.Sleeps, rounds = worker.Counters.Rounds;
+        Assert.True(Timeouts.WaitUntil(() => worker.Counters.Sleeps > sleeps || worker.Counters.Rounds > rounds + 1, Timeouts.Short),
+            "the worker neither slept nor polled");
         return worker.Counters.AllocatedBytes;
     }
 
