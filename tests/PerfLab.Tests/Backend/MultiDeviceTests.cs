@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using PerfLab.Backend.Devices;
 using PerfLab.Backend.Server;
+using PerfLab.Backend.Stats;
 using PerfLab.Backend.Workers;
 using PerfLab.LoadGen;
 using PerfLab.LoadGen.Frontend;
@@ -143,7 +144,7 @@ public class MultiDeviceTests
         Worker worker = be.Server.Workers[0];
         Timeouts.Run(Timeouts.Process, () =>
         {
-            using var genB = new LoadGenerator(Traffic.Quick(be.Options.SocketPaths[1]) with { DurationS = 1.5 });
+            using var genB = new LoadGenerator(Traffic.Quick(be.Options.SocketPaths[1]) with { DurationS = 3 });
             genB.Setup();
             long pausesB = be.Server.Devices[1]!.Device.Pauses;
             LoadGenResult? rB = null;
@@ -198,12 +199,13 @@ public class MultiDeviceTests
     /// <summary>What the worker's thread had allocated by the time of this call: the worker
     /// publishes its count as it goes to sleep, and at most 10 ms apart while it polls, so a
     /// sleep or a whole round that begins 20 ms from now comes after a publication that
-    /// followed this call.</summary>
+    /// followed this call; a worker asleep now published its count before and has not run since.</summary>
     private static long WorkerAllocated(Worker worker)
     {
         Thread.Sleep(20);
         long sleeps = worker.Counters.Sleeps, rounds = worker.Counters.Rounds;
-        Assert.True(Timeouts.WaitUntil(() => worker.Counters.Sleeps > sleeps || worker.Counters.Rounds > rounds + 1, Timeouts.Short),
+        WorkerCounters c = worker.Counters;
+        Assert.True(Timeouts.WaitUntil(() => c.Sleeps > sleeps || c.Rounds > rounds + 1 || c.Sleeps > c.Wakeups, Timeouts.Short),
             "the worker neither slept nor polled");
         return worker.Counters.AllocatedBytes;
     }
