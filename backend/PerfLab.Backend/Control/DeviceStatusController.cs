@@ -1,4 +1,4 @@
-using PerfLab.Backend.Devices;
+using PerfLab.Backend.Rings;
 using PerfLab.Backend.Logging;
 using PerfLab.Vhost.Protocol;
 
@@ -14,7 +14,7 @@ internal sealed class DeviceStatusController
 
     public DeviceStatusController(VhostUserSession session) => _s = session;
 
-    public ulong CurrentStatus() => (ulong)(_s.Status | (_s.Device.NeedsReset ? (byte)VirtioStatus.DeviceNeedsReset : (byte)0));
+    public ulong CurrentStatus() => (ulong)(_s.Status | (_s.Device.NeedsReset.IsRaised ? (byte)VirtioStatus.DeviceNeedsReset : (byte)0));
 
     public void SetStatus(ulong status)
     {
@@ -27,7 +27,7 @@ internal sealed class DeviceStatusController
         _s.Status = (byte)status;
         if (status == 0)
         {
-            _s.Device.ClearNeedsReset();
+            _s.Device.NeedsReset.Clear();
         }
     }
 
@@ -49,7 +49,7 @@ internal sealed class DeviceStatusController
         _s.Mtu = 0;
         _s.PendingRarp = null;
         _s.DropDirtyLog();
-        _s.Device.ClearNeedsReset();
+        _s.Device.NeedsReset.Clear();
         Log.Info($"{RequestNames.Of(r)}: device reset");
     }
 

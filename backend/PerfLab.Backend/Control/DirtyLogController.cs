@@ -14,9 +14,9 @@ internal sealed class DirtyLogController
     public DirtyLogController(VhostUserSession session) => _s = session;
 
     /// <summary>
-    /// SET_LOG_BASE: maps the dirty bitmap (reference §6.4) and hands it to the workers; the
-    /// previous log stays mapped until they run with the new one. The reply is a u64 0 (as
-    /// libvhost-user; QEMU checks only the request code).
+    /// SET_LOG_BASE: maps the dirty bitmap (docs/protocol.md#dirty-log) and hands it to the
+    /// workers; the previous log stays mapped until they run with the new one. The reply is a u64 0
+    /// (as libvhost-user; QEMU checks only the request code).
     /// </summary>
     public void SetLogBase(ReceivedMessage m)
     {

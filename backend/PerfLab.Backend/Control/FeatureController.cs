@@ -63,12 +63,13 @@ internal sealed class FeatureController
     public void SetBackendReqFd(ReceivedMessage m)
     {
         _s.Require(VhostUserRequest.SetBackendReqFd, ProtocolFeatures.BackendReq, "BACKEND_REQ");
-        // Kept for the session, never written: a net device needs no back-end requests (§3).
+        // Kept for the session, never written: a net device needs no back-end requests
+        // (docs/protocol.md#back-end-requests).
         LibC.CloseQuietly(_s.BackendReqFd);
         _s.BackendReqFd = m.TakeFd(0);
     }
 
-    /// <summary>GET_INFLIGHT_FD without INFLIGHT_SHMFD (never offered, see README.md, "Features"):
+    /// <summary>GET_INFLIGHT_FD without INFLIGHT_SHMFD (never offered, see docs/features.md):
     /// answered with mmap_size 0 and no fd, which QEMU reads as "no inflight tracking".</summary>
     public static byte[] GetInflightFd()
     {

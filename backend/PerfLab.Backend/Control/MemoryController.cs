@@ -1,11 +1,9 @@
 using System.Runtime.InteropServices;
-using PerfLab.Backend.Devices;
+using PerfLab.Backend.Rings;
 using PerfLab.Backend.Logging;
-using PerfLab.Vhost.Interop;
 using PerfLab.Vhost.Memory;
 using PerfLab.Vhost.Protocol;
 using PerfLab.Vhost.Transport;
-using PerfLab.Vhost.Virtq;
 
 namespace PerfLab.Backend.Control;
 
@@ -127,28 +125,9 @@ internal sealed class MemoryController
                 _vrings.StartIfMapped(v, r);
                 continue;
             }
-            RingAddressError? e = v.IsPacked
-                ? PackedRingAddresses.RetranslatePacked(Table.Current, v.Addr, v.Num, ref v.Packed)
-                : RingAddresses.RetranslateSplit(Table.Current, v.Addr, v.Num, ref v.Split);
-            if (e is { } err)
+            if (v.Layout!.Retranslate(v, Table.Current) is { } err)
             {
-                if (v.IsPacked)
-                {
-                    v.Packed.Fault = RingFault.RingUnmapped;
-                }
-                else
-                {
-                    v.Split.Fault = RingFault.RingUnmapped;
-                }
-                // As a data-plane fault: counted, the err fd signalled, DEVICE_NEEDS_RESET.
-                v.Counters.Faults++;
-                v.Counters.Rejected++;
-                if (v.ErrFd >= 0)
-                {
-                    EventFd.Signal(v.ErrFd);
-                }
-                _s.Device.RaiseNeedsReset();
-                Log.Error($"{RequestNames.Of(r)}: vring {i} {err.Field}=0x{err.Value:x} {err.Limit} in the new table; ring marked broken");
+                VringFaultReporter.Unmapped(v, r, err, _s.Device.NeedsReset);
             }
         }
     }

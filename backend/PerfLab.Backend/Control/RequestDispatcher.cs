@@ -84,7 +84,8 @@ internal sealed class RequestDispatcher
     private static void SendReply(IMessageSender ch, VhostUserRequest r, ReadOnlySpan<byte> payload) =>
         ch.SendRaw(r, VhostUserFlags.Version1 | VhostUserFlags.Reply, payload);
 
-    /// <summary>Requests that always get a reply of their own (reference §2.2, "Reply").</summary>
+    /// <summary>Requests that always get a reply of their own (docs/protocol.md#front-end-requests,
+    /// the "reply" column).</summary>
     public static bool HasOwnReply(VhostUserRequest r) => r is VhostUserRequest.GetFeatures
         or VhostUserRequest.GetProtocolFeatures or VhostUserRequest.GetVringBase
         or VhostUserRequest.GetQueueNum or VhostUserRequest.GetStatus

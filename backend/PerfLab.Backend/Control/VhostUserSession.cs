@@ -1,4 +1,5 @@
 using PerfLab.Backend.Devices;
+using PerfLab.Backend.Rings;
 using PerfLab.Vhost.Interop;
 using PerfLab.Vhost.Memory;
 using PerfLab.Vhost.Protocol;
@@ -138,7 +139,8 @@ public sealed class VhostUserSession : IDisposable
         Memory = MemoryTable.Current,
         Vrings = Vrings,
         AckedFeatures = AckedFeatures,
-        // Device writes are logged while LOG_ALL is acked and a log is mapped (reference §6.4).
+        // Device writes are logged while LOG_ALL is acked and a log is mapped
+        // (docs/protocol.md#dirty-log).
         Log = VirtioFeatures.Has(AckedFeatures, VirtioFeatures.LogAll) ? DirtyLog : null,
         RarpMac = PendingRarp,
         Mtu = Mtu,
@@ -154,7 +156,8 @@ public sealed class VhostUserSession : IDisposable
     }
 
     /// <summary>Ends the session: stops the data plane before unmapping, closes every fd the
-    /// front-end gave us, forgets all negotiated state (reference §10.5).</summary>
+    /// front-end gave us, forgets all negotiated state
+    /// (docs/protocol.md#disconnect-and-reconnect).</summary>
     public void Dispose()
     {
         if (_disposed)
@@ -173,6 +176,6 @@ public sealed class VhostUserSession : IDisposable
         DropDirtyLog();
         LibC.CloseQuietly(BackendReqFd);
         BackendReqFd = -1;
-        Device.ClearNeedsReset();
+        Device.NeedsReset.Clear();
     }
 }

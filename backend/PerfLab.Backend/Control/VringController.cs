@@ -1,5 +1,5 @@
 using System.Runtime.InteropServices;
-using PerfLab.Backend.Devices;
+using PerfLab.Backend.Rings;
 using PerfLab.Backend.Logging;
 using PerfLab.Vhost.Interop;
 using PerfLab.Vhost.Protocol;
@@ -9,11 +9,11 @@ using PerfLab.Vhost.Virtq;
 namespace PerfLab.Backend.Control;
 
 /// <summary>
-/// Ring lifecycle (reference §5): SET_VRING_NUM / ADDR / BASE collect a ring's configuration,
-/// SET_VRING_KICK starts it once it has memory, GET_VRING_BASE stops it, SET_VRING_CALL / ERR
-/// swap its fds, SET_VRING_ENABLE enables it. Started and enabled are independent. Accepts the
-/// orders QEMU 7.2 and DPDK 22.11 really send (reference §10.7), including SET_VRING_ENABLE
-/// before any ring is configured.
+/// Ring lifecycle (docs/protocol.md#ring-lifecycle): SET_VRING_NUM / ADDR / BASE collect a ring's
+/// configuration, SET_VRING_KICK starts it once it has memory, GET_VRING_BASE stops it,
+/// SET_VRING_CALL / ERR swap its fds, SET_VRING_ENABLE enables it. Started and enabled are
+/// independent. Accepts the orders QEMU 7.2 and DPDK 22.11 really send
+/// (docs/protocol.md#message-orders), including SET_VRING_ENABLE before any ring is configured.
 /// </summary>
 internal sealed class VringController
 {
@@ -21,19 +21,17 @@ internal sealed class VringController
 
     public VringController(VhostUserSession session) => _s = session;
 
-    /// <summary>Rings are packed (VIRTIO_F_RING_PACKED acked).</summary>
-    private bool PackedRings => VirtioFeatures.Has(_s.AckedFeatures, VirtioFeatures.RingPacked);
+    /// <summary>The layout the negotiated features select, for rings not started yet.</summary>
+    private VringLayout Layout => VringLayout.For(_s.AckedFeatures);
 
     public void SetVringNum(VringState s)
     {
         const VhostUserRequest r = VhostUserRequest.SetVringNum;
         Vring v = _s.Ring(r, s.Index);
         RequireStopped(r, v);
-        if (PackedRings ? !PackedLayout.IsValidSize(s.Num) : !SplitLayout.IsValidSize(s.Num))
+        if (Layout.CheckSize(s.Num) is { } why)
         {
-            throw new VhostProtocolException(r, "num", s.Num, PackedRings
-                ? $"packed ring size must be 1..{PackedLayout.MaxQueueSize}"
-                : $"split ring size must be a power of two in 1..{SplitLayout.MaxQueueSize}");
+            throw new VhostProtocolException(r, "num", s.Num, why);
         }
         v.Num = s.Num;
     }
@@ -42,13 +40,14 @@ internal sealed class VringController
     {
         const VhostUserRequest r = VhostUserRequest.SetVringAddr;
         Vring v = _s.Ring(r, a.Index);
-        if ((PackedRings ? PackedRingAddresses.CheckSyntax(a) : RingAddresses.CheckSyntax(a)) is { } bad)
+        if (Layout.CheckSyntax(a) is { } bad)
         {
             throw new VhostProtocolException(r, bad.Field, bad.Value, bad.Limit);
         }
         if (v.Started)
         {
-            // While running only the log flag may change (migration, reference §5).
+            // While running only the log flag may change (migration,
+            // docs/protocol.md#ring-lifecycle).
             if (a.DescUserAddr != v.Addr.DescUserAddr || a.AvailUserAddr != v.Addr.AvailUserAddr || a.UsedUserAddr != v.Addr.UsedUserAddr)
             {
                 throw new VhostProtocolException(r, "addresses", a.DescUserAddr, "ring is running: stop it with GET_VRING_BASE first");
@@ -74,18 +73,9 @@ internal sealed class VringController
         const VhostUserRequest r = VhostUserRequest.SetVringBase;
         Vring v = _s.Ring(r, s.Index);
         RequireStopped(r, v);
-        if (PackedRings)
+        if (Layout.CheckBase(s.Num, v.Num) is { } bad)
         {
-            // Bits 0-14 avail index, 15 avail wrap, 16-30 used index, 31 used wrap.
-            uint size = v.Num != 0 ? v.Num : PackedLayout.MaxQueueSize;
-            if (PackedRingAddresses.CheckBase(s.Num, size) is { } bad)
-            {
-                throw new VhostProtocolException(r, bad.Field, bad.Value, bad.Limit);
-            }
-        }
-        else if (s.Num > 0xFFFF)
-        {
-            throw new VhostProtocolException(r, "num", s.Num, "split ring index is 16 bits");
+            throw new VhostProtocolException(r, bad.Field, bad.Value, bad.Limit);
         }
         v.Base = s.Num;
     }
@@ -190,7 +180,7 @@ internal sealed class VringController
             return;
         }
         // Recorded whether or not the ring is configured yet: QEMU enables before ring setup
-        // and never again (reference §10.7).
+        // and never again (docs/protocol.md#what-qemu-72-sends).
         if (v.Started)
         {
             _s.Reconfigure(() => v.Enabled = enable);
@@ -211,10 +201,8 @@ internal sealed class VringController
         }
     }
 
-    /// <summary>Are a ring's three parts inside the current memory (split or packed layout)?</summary>
-    private RingAddressError? CheckRing(in VringAddr a, uint num) => PackedRings
-        ? PackedRingAddresses.CheckPacked(_s.Memory, a, num)
-        : RingAddresses.CheckSplit(_s.Memory, a, num);
+    /// <summary>Are a ring's three parts inside the current memory?</summary>
+    private RingAddressError? CheckRing(in VringAddr a, uint num) => Layout.CheckInMemory(_s.Memory, a, num);
 
     private static void RequireStopped(VhostUserRequest r, Vring v)
     {
@@ -236,32 +224,18 @@ internal sealed class VringController
         {
             return;
         }
-        ulong f = _s.AckedFeatures;
-        bool eventIdx = VirtioFeatures.Has(f, VirtioFeatures.RingEventIdx);
-        bool indirect = VirtioFeatures.Has(f, VirtioFeatures.RingIndirectDesc);
-        bool packed = PackedRings;
-        bool inOrder = VirtioFeatures.Has(f, VirtioFeatures.InOrder);
-        bool resynced = false;
-        RingAddressError? e = (packed ? PackedRingAddresses.CheckSyntax(v.Addr) : RingAddresses.CheckSyntax(v.Addr)) ?? (packed
-            ? PackedRingAddresses.AttachPacked(_s.Memory, v.Addr, v.Num, v.Base, eventIdx, indirect, ref v.Packed, out resynced)
-            : RingAddresses.AttachSplit(_s.Memory, v.Addr, v.Num, (ushort)v.Base, eventIdx, indirect, ref v.Split, out resynced, inOrder));
-        if (e is { } err)
+        VringLayout layout = Layout;
+        if (layout.Attach(v, _s.Memory, _s.AckedFeatures, out bool resynced) is { } err)
         {
             throw new VhostProtocolException(r, err.Field, err.Value, $"{err.Limit} (vring {v.Index})");
         }
-        v.IsPacked = packed;
         v.ResyncedAtStart = resynced;
-        if (packed)
-        {
-            // Where the device writes in a packed ring, for the dirty log.
-            _s.Memory.TryFvaToGpa(v.Addr.DescUserAddr, out v.PackedDescGpa);
-            _s.Memory.TryFvaToGpa(v.Addr.UsedUserAddr, out v.PackedDeviceEventGpa);
-        }
         if (resynced)
         {
             Log.Warn($"vring {v.Index}: base 0x{v.Base:x} disagrees with the used position in guest memory; resynced to it (in-flight buffers will be re-offered)");
         }
         v.Started = true;
-        Log.Info($"vring {v.Index} started: {(packed ? "packed" : "split")}, size {v.Num}, base 0x{v.NextAvailForBase:x}, event_idx={eventIdx}, in_order={inOrder}, enabled={v.Enabled}");
+        ulong f = _s.AckedFeatures;
+        Log.Info($"vring {v.Index} started: {layout.Name}, size {v.Num}, base 0x{v.NextAvailForBase:x}, event_idx={VirtioFeatures.Has(f, VirtioFeatures.RingEventIdx)}, in_order={VirtioFeatures.Has(f, VirtioFeatures.InOrder)}, enabled={v.Enabled}");
     }
 }

@@ -1,4 +1,5 @@
 using PerfLab.Backend.Devices;
+using PerfLab.Backend.Rings;
 using PerfLab.Backend.Control;
 using PerfLab.Backend.Logging;
 using PerfLab.Backend.Stats;

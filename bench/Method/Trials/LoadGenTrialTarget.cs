@@ -2,6 +2,8 @@ using HdrHistogram;
 using PerfLab.Bench.EndToEnd;
 using PerfLab.LoadGen;
 using PerfLab.LoadGen.Guest;
+using PerfLab.LoadGen.Measurement;
+using PerfLab.LoadGen.Results;
 using PerfLab.Vhost.Diagnostics;
 using PerfLab.Vhost.Polling;
 
@@ -86,13 +88,13 @@ public sealed class LoadGenTrialTarget : ITrialTarget
         TrafficEngine e = gen.Engine!;
         e.Sending = true;
         e.Histogram.Reset();
-        var begin = LoadGenerator.Window.Begin(gen);
+        var begin = MeasurementWindow.Begin(gen);
         e.StartSchedule();
         e.Measuring = true;
         e.RunUntil(Clock.Now() + (long)(durationS * Clock.TicksPerSecond));
         e.Measuring = false;
-        var end = LoadGenerator.Window.End(gen);
-        LoadGenResult r = gen.BuildResult(begin, end);
+        var end = MeasurementWindow.End(gen);
+        LoadGenResult r = ResultBuilder.Build(gen, begin, end);
         LongHistogram latency = e.Histogram.Copy() as LongHistogram ?? new LongHistogram(TrafficEngine.MaxLatencyNs, 3);
         e.Drain(DrainS);
         long received = e.C.Received - begin.C.Received;

@@ -1,5 +1,7 @@
 using PerfLab.Backend.Devices;
 using PerfLab.LoadGen;
+using PerfLab.LoadGen.Guest;
+using PerfLab.LoadGen.Guest.Rings;
 using PerfLab.Tests.Infrastructure;
 using PerfLab.Vhost.Interop;
 using PerfLab.Vhost.Polling;
@@ -223,10 +225,10 @@ public class FeatureTrafficTests
         {
             using var gen = new LoadGenerator(Options(be.SocketPath));
             gen.Setup();
-            var p = gen.Pairs[0];
+            var p = (PairDriver<SplitGuestRing>)gen.Pairs[0];
             Assert.True(Timeouts.WaitUntil(() => be.Server.Vrings[1].IsActive, Timeouts.Short));
-            p.Tx.Post(0xFFFF); // a head beyond the ring: the device must refuse it, not crash
-            p.Tx.PublishNoKick();
+            p.Tx.Ring.Post(0xFFFF); // a head beyond the ring: the device must refuse it, not crash
+            p.Tx.Ring.PublishNoKick();
             EventFd.Signal(p.KickTx);
             Assert.True(Timeouts.WaitUntil(() => be.Server.Vrings[1].IsBroken, Timeouts.Short));
             Assert.True(Timeouts.WaitUntil(() => EventFd.Drain(p.ErrTx) > 0, Timeouts.Short), "no signal on the err fd");

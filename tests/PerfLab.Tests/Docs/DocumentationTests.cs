@@ -153,7 +153,7 @@ public sealed partial class DocumentationTests
 
     private static IEnumerable<string> SourceFiles()
     {
-        string[] folders = ["backend", "loadgen", "bench", "reports", "tests", "scripts", ".ci"];
+        string[] folders = ["backend", "loadgen", "peers", "bench", "reports", "tests", "scripts", ".ci"];
         foreach (string folder in folders)
         {
             string dir = Path.Combine(Root, folder);

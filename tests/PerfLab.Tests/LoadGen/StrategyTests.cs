@@ -51,7 +51,8 @@ public class StrategyTests
                 ConnectTimeoutS = 5,
             });
             gen.Setup();
-            var worker = (Worker<Interrupt>)server.Device.Workers[0];
+            Worker worker = server.Device.Workers[0];
+            Assert.IsType<AgentRunner<Interrupt>>(worker.Runner);
             Assert.True(Timeouts.WaitUntil(() => worker.ActivePairCount == 1, Timeouts.Short));
             TrafficEngine e = gen.Engine!;
             e.Sending = false;
