@@ -63,6 +63,10 @@ internal sealed class FeatureController
     public void SetBackendReqFd(ReceivedMessage m)
     {
         _s.Require(VhostUserRequest.SetBackendReqFd, ProtocolFeatures.BackendReq, "BACKEND_REQ");
+        if (UnixSocket.CheckForeignStream(m.Fds[0]) is { } why)
+        {
+            throw new VhostProtocolException(VhostUserRequest.SetBackendReqFd, "fd", $"{m.Fds[0]}", why) { Fatal = false };
+        }
         // Kept for the session, never written: a net device needs no back-end requests
         // (docs/protocol.md#back-end-requests).
         LibC.CloseQuietly(_s.BackendReqFd);

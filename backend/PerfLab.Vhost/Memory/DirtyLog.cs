@@ -45,7 +45,7 @@ public sealed unsafe class DirtyLog : IDisposable
             }
             if (Syscall.fstat(fd, out Stat st) != 0 || (st.st_mode & FilePermissions.S_IFMT) != FilePermissions.S_IFREG)
             {
-                throw new VhostProtocolException(r, "fd", (ulong)fd, "must be a memory file") { Fatal = false };
+                throw new VhostProtocolException(r, "fd", (ulong)fd, $"must be a memory file, not {LibC.FdTarget(fd)}") { Fatal = false };
             }
             ulong end = desc.MmapOffset + desc.MmapSize;
             if ((ulong)st.st_size < end)
