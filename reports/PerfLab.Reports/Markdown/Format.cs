@@ -49,8 +49,9 @@ public static class Format
     public static string Interval(Statistics.MedianInterval m, int maxDecimals = 2) =>
         m.N == 0 ? Unknown : m.HasInterval ? WithSpread(m.Median, m.Low, m.High, maxDecimals) : Num(m.Median, maxDecimals);
 
-    /// <summary>A per-round ratio for a table cell: "×0.85 (0.80–0.90)", or, when its interval
-    /// contains 1, "no significant difference (×0.98, 0.93–1.04)".</summary>
+    /// <summary>A per-round ratio for a table cell: "**×0.85** (0.80–0.90)"; "no significant
+    /// difference (×0.98, 0.93–1.04)" when its interval contains 1; "same within 1 %" when
+    /// it lies inside 0.99–1.01; no verdict with fewer than 5 rounds.</summary>
     public static string RatioCell(Statistics.PairedRatio? p)
     {
         if (p is not { } r || r.Ratio.N == 0)
@@ -62,7 +63,8 @@ public static class Format
         return r.Verdict switch
         {
             Statistics.RatioVerdict.NoSignificantDifference => $"no significant difference (×{RatioNum(m.Median)}, {range})",
-            Statistics.RatioVerdict.Unknown => $"×{RatioNum(m.Median)} ({range})",
+            Statistics.RatioVerdict.Same => $"same within {Statistics.PairedRatio.Negligible * 100:0} % (×{RatioNum(m.Median)}, {range})",
+            Statistics.RatioVerdict.Unknown => m.HasInterval ? $"×{RatioNum(m.Median)} ({range}; too few rounds to judge)" : $"×{RatioNum(m.Median)} ({range})",
             _ => $"**×{RatioNum(m.Median)}** ({range})",
         };
     }

@@ -3,8 +3,13 @@ namespace PerfLab.Reports.Statistics;
 /// <summary>What a ratio's interval says about the difference.</summary>
 public enum RatioVerdict
 {
-    /// <summary>Too few rounds with both sides measured.</summary>
+    /// <summary>Too few rounds with both sides measured for the interval to mean much
+    /// (its coverage below <see cref="PairedRatio.MinCoverage"/>).</summary>
     Unknown,
+
+    /// <summary>The whole interval lies within ±<see cref="PairedRatio.Negligible"/> of 1:
+    /// a difference too small to matter, even if the rounds agree on its sign.</summary>
+    Same,
 
     /// <summary>The interval contains 1: the difference is inside the noise of this run.</summary>
     NoSignificantDifference,
@@ -24,6 +29,12 @@ public enum RatioVerdict
 /// </summary>
 public readonly record struct PairedRatio(MedianInterval Ratio, RatioVerdict Verdict)
 {
+    /// <summary>Below this coverage (fewer than 5 rounds) no verdict is given.</summary>
+    public const double MinCoverage = 0.9;
+
+    /// <summary>Ratios within 1 ± this are the same for every practical purpose.</summary>
+    public const double Negligible = 0.01;
+
     public static PairedRatio Of(IReadOnlyDictionary<int, double> byRound, IReadOnlyDictionary<int, double> referenceByRound)
     {
         var ratios = new List<double>();
@@ -39,7 +50,8 @@ public readonly record struct PairedRatio(MedianInterval Ratio, RatioVerdict Ver
     }
 
     public static RatioVerdict VerdictOf(MedianInterval m) =>
-        !m.HasInterval ? RatioVerdict.Unknown
+        !m.HasInterval || m.Coverage < MinCoverage ? RatioVerdict.Unknown
+        : m.Low >= 1 - Negligible && m.High <= 1 + Negligible ? RatioVerdict.Same
         : m.Low > 1 ? RatioVerdict.Higher
         : m.High < 1 ? RatioVerdict.Lower
         : RatioVerdict.NoSignificantDifference;

@@ -76,6 +76,13 @@ public sealed class StatisticsTests
         Assert.True(q.Ratio.Contains(1));
         Assert.Equal(RatioVerdict.NoSignificantDifference, q.Verdict);
 
+        // A difference of a fraction of a percent, however consistent, is the same.
+        var tiny = b.ToDictionary(kv => kv.Key, kv => kv.Value * (1.002 + kv.Key / 10000.0));
+        Assert.Equal(RatioVerdict.Same, PairedRatio.Of(tiny, b).Verdict);
+        // Two rounds: an interval that covers the median half the time judges nothing.
+        var two = new Dictionary<int, double> { [1] = 15, [2] = 30 };
+        Assert.Equal(RatioVerdict.Unknown, PairedRatio.Of(two, b).Verdict);
+
         var missing = new Dictionary<int, double> { [1] = 11, [9] = 99 };
         Assert.Equal(1, PairedRatio.Of(missing, b).Ratio.N);
         Assert.Equal(RatioVerdict.Unknown, PairedRatio.Of(missing, b).Verdict);
