@@ -85,6 +85,29 @@ print(d.decode())
 PY
 }
 
+# perflab_stats_field STATS KEY: one top-level field of a stats snapshot.
+perflab_stats_field() { perflab_stats_json "$1" | python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"; }
+
+# perflab_heap_probe PID STATS: the back-end's live managed heap in bytes, after one forced
+# full GC (SIGUSR1; its stats snapshots then report live_heap_bytes and count the forced GC in
+# forced_collections). Returns 1 if the probe does not show within 10 s.
+perflab_heap_probe() {
+    local pid=$1 stats=$2 n0 i
+    n0=$(perflab_stats_field "$stats" forced_collections) || return 1
+    kill -USR1 "$pid" 2>/dev/null || return 1
+    for ((i = 0; i < 100; i++)); do
+        if [[ $(perflab_stats_field "$stats" forced_collections) -gt $n0 ]]; then
+            perflab_stats_field "$stats" live_heap_bytes
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# perflab_threads PID: the process's thread count.
+perflab_threads() { awk '/^Threads:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
 # perflab_report ARGS...: perflab-report (built on first use, or PERFLAB_REPORT_BIN): the
 # statistics every comparison script shares with the bench. "order" gives a round's visiting
 # order, "record" appends a visit's figures to a journal, "summarize" prints medians with

@@ -14,7 +14,7 @@ public static class C2cClass
     public const string Unknown = "unknown";
 
     /// <summary>Upper end of "near" and lower end of "far", in ns.</summary>
-    public const double NearMaxNs = 120;
+    public const double NearMaxNs = 150;
     public const double FarMinNs = 250;
 
     public static string Of(double ns) =>
