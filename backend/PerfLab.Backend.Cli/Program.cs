@@ -66,6 +66,13 @@ Stops on SIGINT or SIGTERM, printing a summary with CPU time and GC counts.
 
     public static int Main(string[] args)
     {
+        // A front-end that shrinks guest memory must not kill the daemon: this re-runs the
+        // program with the runtime knob that makes such a fault catchable (docs/robustness.md).
+        // Only as the process's own program: tests call Main inside their host.
+        if (System.Reflection.Assembly.GetEntryAssembly() == typeof(Program).Assembly)
+        {
+            PerfLab.Vhost.Memory.GuestMemoryFaults.EnsureCatchable();
+        }
         BackendOptions o;
         try
         {
