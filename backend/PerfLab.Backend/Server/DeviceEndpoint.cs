@@ -6,6 +6,7 @@ using PerfLab.Backend.Logging;
 using PerfLab.Backend.Rings;
 using PerfLab.Backend.Workers;
 using PerfLab.Vhost.Interop;
+using PerfLab.Vhost.Memory;
 using PerfLab.Vhost.Net;
 using PerfLab.Vhost.Protocol;
 using PerfLab.Vhost.Transport;
@@ -129,6 +130,16 @@ public sealed class DeviceEndpoint : IDisposable
         _current = channel;
         CurrentSession = session;
         string why = "front-end closed the connection";
+        string? revoked = null;
+        session.MemoryTable.OnRevoked = (r, size) =>
+        {
+            // On the thread that caught the fault (a worker, or this one): stop polling this
+            // device's rings before the next round, then end the session like a disconnect.
+            Device.Withdraw();
+            Logger.GuestMemoryRevoked(r.Desc.ToString(), size, r.MappedLength);
+            Volatile.Write(ref revoked, $"guest memory revoked: the front-end shrank region {r.Desc}");
+            channel.Shutdown();
+        };
         try
         {
             int firstTimeoutMs = _o.FirstMessageTimeout > TimeSpan.Zero ? (int)_o.FirstMessageTimeout.TotalMilliseconds : -1;
@@ -164,7 +175,16 @@ public sealed class DeviceEndpoint : IDisposable
             why = e.Message;
             Logger.ConnectionDropped(e.Message);
         }
-        catch (Exception e)
+        catch (AccessViolationException) when (GuestMemoryFaults.Catchable)
+        {
+            // The control plane touched a region whose file the front-end shrank (the callback
+            // above reports it); anything else is a bug.
+            if (!GuestMemoryFaults.TryRecover())
+            {
+                throw;
+            }
+        }
+        catch (Exception e) when (e is not AccessViolationException)
         {
             // A bug, not the front-end's doing: end this session only, and say so.
             why = $"internal error: {e.GetType().Name}: {e.Message}";
@@ -173,6 +193,7 @@ public sealed class DeviceEndpoint : IDisposable
         finally
         {
             msg.CloseFds();
+            why = Volatile.Read(ref revoked) ?? why;
             try
             {
                 session.Dispose();
