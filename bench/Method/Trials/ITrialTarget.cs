@@ -27,6 +27,12 @@ public sealed record TrialOutcome
     /// <summary>Frames the generator itself could not offer in time (CPU-bound): not loss of
     /// the device under test, but a warning that the generator set the pace.</summary>
     public long GeneratorShortfall { get; init; }
+    /// <summary>Scheduled frames the TX ring had no room for (the back-end did not take them in
+    /// time); part of <see cref="Lost"/>. -1: not known.</summary>
+    public long TxDropped { get; init; } = -1;
+    /// <summary>Frames the back-end dropped because the guest had posted no RX buffer (the guest
+    /// side fell behind); part of <see cref="Lost"/>. -1: not known.</summary>
+    public long BackendDropped { get; init; } = -1;
 
     public HistogramBase? Latency { get; init; }
 
