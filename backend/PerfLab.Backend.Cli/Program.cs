@@ -40,6 +40,9 @@ Device
   --drop-when-full         loopback: drop and count frames when the guest posted no RX buffer
                            (default: back-pressure, the frame waits on TX)
   --batch N                most frames taken from a TX queue per round (64)
+  --tx-return immediate|deferred
+                           when TX buffers go back to the guest: with each burst, or one burst
+                           late (split rings; docs/envelope.md) (immediate)
   --queues N               queue pairs offered (GET_QUEUE_NUM; MQ offered if N > 1) (8)
   --pairs-per-worker K     queue pairs served by one worker thread (1)
   --cpus LIST              pin worker i to CPU LIST[i % n], e.g. 1 or 0,1 (default: no pinning)
@@ -63,6 +66,13 @@ Stops on SIGINT or SIGTERM, printing a summary with CPU time and GC counts.
 
     public static int Main(string[] args)
     {
+        // A front-end that shrinks guest memory must not kill the daemon: this re-runs the
+        // program with the runtime knob that makes such a fault catchable (docs/robustness.md).
+        // Only as the process's own program: tests call Main inside their host.
+        if (System.Reflection.Assembly.GetEntryAssembly() == typeof(Program).Assembly)
+        {
+            PerfLab.Vhost.Memory.GuestMemoryFaults.EnsureCatchable();
+        }
         BackendOptions o;
         try
         {
@@ -190,6 +200,17 @@ Stops on SIGINT or SIGTERM, printing a summary with CPU time and GC counts.
                     };
                     break;
                 case "--drop-when-full": d = d with { Backpressure = false }; break;
+                case "--tx-return":
+                    d = d with
+                    {
+                        DeferTxReturn = a.String() switch
+                        {
+                            "immediate" => false,
+                            "deferred" => true,
+                            var m => throw new ArgumentException($"--tx-return: '{m}' is not immediate or deferred"),
+                        },
+                    };
+                    break;
                 case "--batch": d = d with { Batch = Positive(a.Int(), "--batch", 4096) }; break;
                 case "--queues": d = d with { MaxQueuePairs = Positive(a.Int(), "--queues", 128) }; break;
                 case "--pairs-per-worker": d = d with { PairsPerWorker = Positive(a.Int(), "--pairs-per-worker", 128) }; break;
