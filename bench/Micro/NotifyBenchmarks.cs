@@ -116,5 +116,7 @@ public class IdleStrategyBenchmarks
         }
 
         public long NsUntilDeadline => long.MaxValue;
+
+        public long NotificationsSent => 0;
     }
 }

@@ -90,7 +90,7 @@ public sealed class NetDevice : IVhostDevice
         return p.Mode switch
         {
             PollMode.Busy => new Worker<BusyPoll>(this, id, pairs, cpu, default, name),
-            PollMode.Interrupt => new Worker<Interrupt>(this, id, pairs, cpu, default, name),
+            PollMode.Interrupt => new Worker<Interrupt>(this, id, pairs, cpu, PollOptions.CreateInterrupt(), name),
             PollMode.Hybrid => new Worker<Hybrid>(this, id, pairs, cpu, p.CreateHybrid(), name),
             PollMode.Backoff => new Worker<Backoff>(this, id, pairs, cpu, p.CreateBackoff(), name),
             _ => throw new ArgumentOutOfRangeException(nameof(p.Mode)),

@@ -77,6 +77,9 @@ public abstract class Worker : IDisposable
     /// <summary>The strategy's idle decision, once (tests).</summary>
     internal abstract void IdleOnce();
 
+    /// <summary>Tells the strategy a round did work (tests driving rounds themselves).</summary>
+    internal abstract void WorkedOnce();
+
     private void Run()
     {
         Tid = LibC.gettid();
@@ -351,6 +354,23 @@ public abstract class Worker : IDisposable
         return pending;
     }
 
+    /// <summary>Calls signalled so far on the rings this worker serves: a call means the guest
+    /// was asleep (the hybrid strategy's view of its peer).</summary>
+    internal long CallsSent
+    {
+        get
+        {
+            long n = 0;
+            QueuePair[] active = _active;
+            for (int i = 0; i < active.Length; i++)
+            {
+                QueuePair p = active[i];
+                n += p.Tx!.Counters.Calls + (p.Rx?.Counters.Calls ?? 0);
+            }
+            return n;
+        }
+    }
+
     internal void DisarmAll()
     {
         QueuePair[] active = _active;
@@ -479,6 +499,8 @@ public sealed class Worker<TIdle> : Worker where TIdle : struct, IIdleStrategy
         _idle.Idle(ref target);
     }
 
+    internal override void WorkedOnce() => _idle.OnWork();
+
     /// <summary>One round plus idle decision, for tests driving the worker on their own thread.</summary>
     public int RunOnce()
     {
@@ -510,4 +532,6 @@ public readonly struct BackendWaitTarget : IWaitTarget
     public void Block() => _worker.Block();
 
     public long NsUntilDeadline => long.MaxValue;
+
+    public long NotificationsSent => _worker.CallsSent;
 }

@@ -86,6 +86,7 @@ public sealed unsafe class TrafficEngine : IDisposable
         _maxInFlight = o.MaxInFlight > 0 ? Math.Max(o.MaxInFlight, _burst) : long.MaxValue;
         _burstIntervalTicks = _rateMode ? Clock.TicksPerSecond * (double)_burst / o.RatePps : 0;
         _mode = o.Poll.Mode;
+        _interrupt = PollOptions.CreateInterrupt();
         _hybrid = o.Poll.CreateHybrid();
         _backoff = o.Poll.CreateBackoff();
         _inFlight = pairs.Select(p => new bool[p.QueueSize]).ToArray();
@@ -611,6 +612,18 @@ public sealed unsafe class TrafficEngine : IDisposable
         }
     }
 
+    /// <summary>Tells the configured strategy a step did work (tests driving steps themselves).</summary>
+    internal void WorkedOnce()
+    {
+        switch (_mode)
+        {
+            case PollMode.Busy: _busy.OnWork(); break;
+            case PollMode.Interrupt: _interrupt.OnWork(); break;
+            case PollMode.Hybrid: _hybrid.OnWork(); break;
+            default: _backoff.OnWork(); break;
+        }
+    }
+
     /// <summary>Stops sending and runs until the rings are <see cref="Quiescent"/> (every frame
     /// back, every TX buffer reclaimed) or the timeout passes.</summary>
     public void Drain(double timeoutS)
@@ -716,4 +729,6 @@ public readonly struct LoadGenWaitTarget : IWaitTarget
     public void Block() => _engine.BlockOnCalls();
 
     public long NsUntilDeadline => _engine.NsUntilDeadline();
+
+    public long NotificationsSent => _engine.C.Kicks;
 }
