@@ -35,8 +35,8 @@ Device
                            pair's RX with source and destination MAC swapped; sink: count and
                            drop, without reading the frame; copy: copy each frame once into the
                            back-end's own 2 KiB slots, then drop (one ring, one copy: the
-                           like-for-like of the C loopback in ../shared/limits and of DPDK's
-                           vhost dequeue into mbufs)
+                           like-for-like of a C virtqueue loopback (scripts/compare-limits)
+                           and of DPDK's vhost dequeue into mbufs)
   --drop-when-full         loopback: drop and count frames when the guest posted no RX buffer
                            (default: back-pressure, the frame waits on TX)
   --batch N                most frames taken from a TX queue per round (64)
@@ -47,7 +47,7 @@ Device
                            mtu,log-all or 0xMASK
   --disable-protocol LIST  withhold protocol features: reply-ack,status,backend-req,mq,
                            log-shmfd,rarp,net-mtu,reset-device,mem-slots or 0xMASK
-                           (README.md, "Features", lists what is offered, and why not the rest)
+                           (docs/features.md lists what is offered, and why not the rest)
 
 Polling (per worker)
 {POLL}

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using PerfLab.LoadGen;
+using PerfLab.Peers;
 using PerfLab.Vhost.Polling;
 
 namespace PerfLab.Bench.EndToEnd;
@@ -18,8 +19,7 @@ public enum Peer
 /// <summary>
 /// The back-end under test, running as its own process as in production, serving a
 /// vhost-user socket that the load generator connects to. Implementations: PerfLab's daemon
-/// (<see cref="PerfLabBackend"/>) and DPDK's testpmd (<c>DpdkBackend</c>, compiled in when
-/// <c>PerfLab.LoadGen.Peers.Testpmd</c> exists).
+/// (<see cref="PerfLabBackend"/>) and DPDK's testpmd (<see cref="DpdkBackend"/>).
 /// </summary>
 public interface IBackendUnderTest : IDisposable
 {
@@ -37,7 +37,7 @@ public interface IBackendUnderTest : IDisposable
 }
 
 /// <summary>Starts the back-end a benchmark case asks for.</summary>
-public static partial class BackendLauncher
+public static class BackendLauncher
 {
     /// <summary>The back-end's data-plane thread runs here; the load generator on <see cref="LoadGenCpu"/>.</summary>
     public const int BackendCpu = 1;
@@ -46,21 +46,16 @@ public static partial class BackendLauncher
     public static IBackendUnderTest Start(Peer peer, PollMode poll, string socketPath, string dir, int pairs = 1) => peer switch
     {
         Peer.PerfLab => PerfLabBackend.Start(socketPath, Path.Combine(dir, "stats.sock"), poll, pairs),
-        _ => StartDpdk(socketPath, Path.Combine(dir, "testpmd.log"), pairs) ?? throw new InvalidOperationException(
-            "the DPDK peer is not available: testpmd is not installed, or PerfLab.LoadGen.Peers.Testpmd is not part of this build"),
+        _ => Testpmd.IsInstalled
+            ? DpdkBackend.Start(socketPath, Path.Combine(dir, "testpmd.log"), pairs)
+            : throw new InvalidOperationException("the DPDK peer is not available: testpmd is not installed (scripts/install-peers)"),
     };
 
     /// <summary>True when DPDK runs can be part of a profile (testpmd installed and supported).</summary>
-    public static bool DpdkAvailable => DpdkInstalled();
+    public static bool DpdkAvailable => Testpmd.IsInstalled;
 
     /// <summary>The DPDK version for the report, or null.</summary>
-    public static string? DpdkVersion => DpdkVersionText();
-
-    private static partial IBackendUnderTest? StartDpdk(string socketPath, string logPath, int pairs);
-
-    private static partial bool DpdkInstalled();
-
-    private static partial string? DpdkVersionText();
+    public static string? DpdkVersion => Testpmd.Version();
 
     /// <summary>Waits for a UNIX socket file to appear; false on timeout or if the process died.</summary>
     public static bool WaitForSocket(string path, Process p, TimeSpan limit)

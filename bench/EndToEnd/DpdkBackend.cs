@@ -1,12 +1,11 @@
-using PerfLab.LoadGen.Peers;
+using PerfLab.Peers;
 
 namespace PerfLab.Bench.EndToEnd;
 
 /// <summary>
 /// DPDK's testpmd as the back-end under test: the vhost PMD serves the socket, forwarding in
 /// macswap mode on one queue, its lcores pinned to <see cref="BackendLauncher.BackendCpu"/>.
-/// It has no stats socket: its CPU time comes from /proc. Compiled only when
-/// PerfLab.LoadGen.Peers.Testpmd is part of the build (see PerfLab.Bench.csproj).
+/// It has no stats socket: its CPU time comes from /proc.
 /// </summary>
 public sealed class DpdkBackend : IBackendUnderTest
 {
@@ -41,14 +40,4 @@ public sealed class DpdkBackend : IBackendUnderTest
         }
         _testpmd.Dispose();
     }
-}
-
-public static partial class BackendLauncher
-{
-    private static partial IBackendUnderTest? StartDpdk(string socketPath, string logPath, int pairs) =>
-        Testpmd.IsInstalled ? DpdkBackend.Start(socketPath, logPath, pairs) : null;
-
-    private static partial bool DpdkInstalled() => Testpmd.IsInstalled;
-
-    private static partial string? DpdkVersionText() => Testpmd.Version();
 }

@@ -2,6 +2,8 @@ using BenchmarkDotNet.Attributes;
 using HdrHistogram;
 using PerfLab.LoadGen;
 using PerfLab.LoadGen.Guest;
+using PerfLab.LoadGen.Measurement;
+using PerfLab.LoadGen.Results;
 using PerfLab.Vhost.Diagnostics;
 using PerfLab.Vhost.Interop;
 using PerfLab.Vhost.Polling;
@@ -47,7 +49,7 @@ public class EndToEndBenchmark
     private LoadGenerator? _gen;
     private TrafficEngine? _engine;
     private string _dir = "";
-    private LoadGenerator.Window? _begin;
+    private MeasurementWindow? _begin;
     private long _target;
     private long _beginMs;
     private long _deadlineTicks;
@@ -142,7 +144,7 @@ public class EndToEndBenchmark
         e.Sending = true;
         e.Histogram.Reset();
         _beginMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        _begin = LoadGenerator.Window.Begin(_gen!);
+        _begin = MeasurementWindow.Begin(_gen!);
         _target = e.C.Received + (Load < 100 ? ThrottledFramesPerInvoke : FramesPerInvoke);
         e.StartSchedule();
         e.Measuring = true;
@@ -164,8 +166,8 @@ public class EndToEndBenchmark
     {
         TrafficEngine e = _engine!;
         e.Measuring = false;
-        LoadGenerator.Window end = LoadGenerator.Window.End(_gen!);
-        LoadGenerator.Window begin = _begin!;
+        MeasurementWindow end = MeasurementWindow.End(_gen!);
+        MeasurementWindow begin = _begin!;
         HistogramBase h = e.Histogram.Copy();
         int index = _records.Count;
         h.Tag = index.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -178,7 +180,7 @@ public class EndToEndBenchmark
             Index = index,
             Missing = Math.Max(0, _target - b.Received),
             Errors = (b.SeqErrors - a.SeqErrors) + (b.BadLength - a.BadLength) + (b.Corrupt - a.Corrupt) + (b.BadIds - a.BadIds) + (b.Unswapped - a.Unswapped),
-            Result = _gen!.BuildResult(begin, end) with { LatencyPercentiles = [] },
+            Result = ResultBuilder.Build(_gen!, begin, end) with { LatencyPercentiles = [] },
             BackendCpuNs = begin.Backend is { } sa && end.Backend is { } sb ? sb.CpuNs - sa.CpuNs : -1,
             BackendIntervalNs = begin.Backend is { } ta && end.Backend is { } tb ? tb.TimestampNs - ta.TimestampNs : -1,
         });

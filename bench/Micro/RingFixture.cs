@@ -1,4 +1,5 @@
 using PerfLab.LoadGen.Memory;
+using PerfLab.VirtioDriver;
 using PerfLab.Vhost.Interop;
 using PerfLab.Vhost.Memory;
 using PerfLab.Vhost.Protocol;

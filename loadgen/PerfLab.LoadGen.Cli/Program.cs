@@ -1,3 +1,4 @@
+using PerfLab.LoadGen.Results;
 using PerfLab.Vhost.Cli;
 using PerfLab.Vhost.Polling;
 
@@ -127,7 +128,7 @@ payload or protocol errors, 2 on bad usage.
             Console.Error.WriteLine($"perflab-loadgen: {e.Message}");
             return 1;
         }
-        Console.Write(json ? r.ToJson() + Environment.NewLine : LoadGenerator.Human(r));
+        Console.Write(json ? r.ToJson() + Environment.NewLine : ResultText.Human(r));
         bool ok = r.Lost == 0 && r.SeqErrors == 0 && r.Corrupt == 0 && r.VerifyErrors == 0 && r.BadIds == 0 && r.RingErrors == 0
             && r.DirtyLogMismatches <= 0 && !r.ReconnectMs.Contains(-1) && (!o.SendRarp || r.RarpReceived > 0);
         return ok ? 0 : 1;

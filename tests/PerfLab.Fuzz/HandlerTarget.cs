@@ -1,5 +1,6 @@
 using PerfLab.Backend.Devices;
-using PerfLab.Backend.Handler;
+using PerfLab.Backend.Rings;
+using PerfLab.Backend.Control;
 using PerfLab.Vhost.Interop;
 using PerfLab.Vhost.Net;
 using PerfLab.Vhost.Polling;
@@ -12,7 +13,7 @@ namespace PerfLab.Fuzz;
 /// Target 1: the message parser and the handler. The input is a device configuration byte and
 /// a sequence of records; message records go over a real socketpair with real fds
 /// (<see cref="MessageChannel.Receive"/> parses them), then to
-/// <see cref="VhostUserHandler.Handle"/> on a real <see cref="NetDevice"/> without threads,
+/// <see cref="VhostUserSession.Handle"/> on a real <see cref="NetDevice"/> without threads,
 /// exactly as <c>VhostUserServer.ServeOne</c> does. Other records play the guest (writes into
 /// its memory files), run the data path (worker rounds), or reconnect. A
 /// <see cref="VhostProtocolException"/> or an I/O error ends the session as the server does
@@ -129,7 +130,7 @@ public static class HandlerTarget
     {
         private readonly MessageChannel _front;
         private readonly MessageChannel _back;
-        private readonly VhostUserHandler _handler;
+        private readonly VhostUserSession _session;
         private readonly ReceivedMessage _msg = new();
         private readonly RecordingSender _replies = new();
         private readonly FuzzFds _fds;
@@ -139,7 +140,7 @@ public static class HandlerTarget
             var (a, b) = UnixSocket.Pair();
             _front = new MessageChannel(a);
             _back = new MessageChannel(b) { MidMessageTimeoutMs = 100 };
-            _handler = new VhostUserHandler(device, vrings);
+            _session = new VhostUserSession(device, vrings);
             _fds = fds;
         }
 
@@ -200,7 +201,7 @@ public static class HandlerTarget
             bool ok = true;
             try
             {
-                _handler.Handle(_msg, _replies);
+                _session.Handle(_msg, _replies);
             }
             catch (VhostProtocolException e)
             {
@@ -218,7 +219,7 @@ public static class HandlerTarget
         public void Dispose()
         {
             _msg.CloseFds();
-            _handler.Dispose();
+            _session.Dispose();
             _back.Dispose();
             _front.Dispose();
         }
@@ -242,7 +243,7 @@ public static class HandlerTarget
         /// </summary>
         public void Check(in VhostUserHeader h, bool handled)
         {
-            bool own = VhostUserHandler.HasOwnReply(h.Request);
+            bool own = RequestDispatcher.HasOwnReply(h.Request);
             foreach (var r in _sent)
             {
                 if (r.Request != h.Request || r.Flags != (VhostUserFlags.Version1 | VhostUserFlags.Reply)

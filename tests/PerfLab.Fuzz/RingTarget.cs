@@ -1,4 +1,5 @@
 using PerfLab.Backend.Devices;
+using PerfLab.Backend.Rings;
 using PerfLab.Vhost.Interop;
 using PerfLab.Vhost.Memory;
 using PerfLab.Vhost.Net;
@@ -140,7 +141,6 @@ public static unsafe class RingTarget
         QueuePair p = st.Pair;
         p.Tx = st.Tx;
         p.Rx = st.Rx;
-        p.Packed = packed;
         p.Dead = false;
         p.TxBlocked = false;
         p.PendingRarp = null;
@@ -174,21 +174,21 @@ public static unsafe class RingTarget
         }
     }
 
-    /// <summary>Attaches a ring as the handler's StartRingIfReady does, after the checks
+    /// <summary>Attaches a ring through its layout, as the handler starts one, after the checks
     /// SET_VRING_NUM, SET_VRING_BASE and SET_VRING_ADDR make; false if they refuse.</summary>
     private static bool Attach(Vring v, GuestMemory mem, bool packed, uint num, ushort baseSel, ReadOnlySpan<ushort> parts,
         bool eventIdx, bool indirect, bool inOrder, DirtyLog? log)
     {
         v.Split = default;
         v.Packed = default;
-        v.IsPacked = packed;
+        v.Layout = null;
         v.Num = num;
         v.Started = true;
         v.Enabled = true;
         ulong desc = GuestArena.Gpa0 + ((ulong)parts[0] << 4);
         ulong driver = GuestArena.Gpa0 + ((ulong)parts[1] << 2);
         ulong device = GuestArena.Gpa0 + ((ulong)parts[2] << 2);
-        var a = new VringAddr
+        v.Addr = new VringAddr
         {
             Index = (uint)v.Index,
             DescUserAddr = desc + GuestArena.FvaOffset,
@@ -197,23 +197,18 @@ public static unsafe class RingTarget
             LogGuestAddr = device,
             Flags = log != null ? VringAddr.FlagLog : 0,
         };
-        v.Addr = a;
-        RingAddressError? e;
-        if (packed)
+        v.UsedLogGpa = device;
+        // Packed: bits 0-14 index, 15 wrap; the used position equals the avail one (bits 16-31 zero).
+        v.Base = packed ? (uint)(baseSel & 0x7fff) % num | (uint)(baseSel & 0x8000) : baseSel;
+        ulong features = (eventIdx ? VirtioFeatures.RingEventIdx : 0) | (indirect ? VirtioFeatures.RingIndirectDesc : 0)
+            | (inOrder ? VirtioFeatures.InOrder : 0);
+        VringLayout layout = packed ? VringLayout.Packed : VringLayout.Split;
+        if (layout.Attach(v, mem, features, out _) != null)
         {
-            // Bits 0-14 index, 15 wrap; the used position equals the avail one (bits 16-31 zero).
-            uint encoded = (uint)(baseSel & 0x7fff) % num | (uint)(baseSel & 0x8000);
-            e = PackedRingAddresses.CheckSyntax(a)
-                ?? PackedRingAddresses.AttachPacked(mem, a, num, encoded, eventIdx, indirect, ref v.Packed, out _);
-            v.Packed.SetUsedLog(log, desc, device);
+            return false;
         }
-        else
-        {
-            e = RingAddresses.CheckSyntax(a)
-                ?? RingAddresses.AttachSplit(mem, a, num, baseSel, eventIdx, indirect, ref v.Split, out _, inOrder);
-            v.Split.SetUsedLog(log, device);
-        }
-        return e == null;
+        layout.SetUsedLog(v, log);
+        return true;
     }
 
     private static void Drive<TRing>(ref TRing txRing, ref TRing rxRing, ref FuzzInput input, State st, GuestArena arena,
@@ -354,19 +349,9 @@ public static unsafe class RingTarget
 
     private static void Retranslate(Vring v, GuestMemory mem)
     {
-        RingAddressError? e = v.IsPacked
-            ? PackedRingAddresses.RetranslatePacked(mem, v.Addr, v.Num, ref v.Packed)
-            : RingAddresses.RetranslateSplit(mem, v.Addr, v.Num, ref v.Split);
-        if (e != null)
+        if (v.Layout!.Retranslate(v, mem) != null)
         {
-            if (v.IsPacked)
-            {
-                v.Packed.Fault = RingFault.RingUnmapped;
-            }
-            else
-            {
-                v.Split.Fault = RingFault.RingUnmapped;
-            }
+            v.Layout.SetFault(v, RingFault.RingUnmapped);
         }
     }
 }

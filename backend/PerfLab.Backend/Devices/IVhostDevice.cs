@@ -1,3 +1,4 @@
+using PerfLab.Backend.Rings;
 using PerfLab.Vhost.Memory;
 
 namespace PerfLab.Backend.Devices;
@@ -19,19 +20,15 @@ public interface IVhostDevice : IDisposable
     /// <summary>Queue pairs (for net, GET_QUEUE_NUM is read as pairs).</summary>
     int MaxQueuePairs { get; }
 
-    /// <summary>Stops all workers at a round boundary and waits until they have stopped.</summary>
+    /// <summary>Takes the device's queues out of the data plane at a round boundary and waits
+    /// until no worker touches them (other devices' queues keep running).</summary>
     void Pause();
 
-    /// <summary>Hands workers the new configuration and restarts them.</summary>
+    /// <summary>Hands the workers the queues <paramref name="view"/> makes active.</summary>
     void Resume(DeviceView view);
 
-    /// <summary>A ring was found broken by the data plane (sticky until reset).</summary>
-    bool NeedsReset { get; }
-
-    void ClearNeedsReset();
-
-    /// <summary>The control plane found a ring broken (its memory went away): as a data-plane fault.</summary>
-    void RaiseNeedsReset();
+    /// <summary>DEVICE_NEEDS_RESET: raised when a ring is found broken (sticky until reset).</summary>
+    FaultFlag NeedsReset { get; }
 }
 
 /// <summary>An immutable view of what the data plane should run, built by the handler.</summary>

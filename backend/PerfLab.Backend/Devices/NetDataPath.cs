@@ -1,5 +1,5 @@
 using System.Runtime.CompilerServices;
-using PerfLab.Backend.Logging;
+using PerfLab.Backend.Rings;
 using PerfLab.Backend.Stats;
 using PerfLab.Vhost.Interop;
 using PerfLab.Vhost.Memory;
@@ -271,8 +271,8 @@ public static class NetDataPath
 
     /// <summary>
     /// MRG_RXBUF: the frame fills as many RX buffers as it needs; only the first carries the
-    /// header, whose num_buffers says how many (reference §9.2). If RX runs out mid-frame, every
-    /// buffer taken for this frame is given back.
+    /// header, whose num_buffers says how many (docs/protocol.md#the-virtio-net-header). If RX runs
+    /// out mid-frame, every buffer taken for this frame is given back.
     /// </summary>
     private static Delivery DeliverMergeable<TRing>(QueuePair p, ref TRing rx, GuestMemory mem, uint hdr, uint frameLen, DirtyLog? log)
         where TRing : struct, IDeviceRing
@@ -342,8 +342,9 @@ public static class NetDataPath
     }
 
     /// <summary>
-    /// Injects one RARP frame announcing <paramref name="mac"/> on RX (SEND_RARP, reference §2.2,
-    /// as DPDK builds it). Returns false if no RX buffer is posted yet (retry next round).
+    /// Injects one RARP frame announcing <paramref name="mac"/> on RX (SEND_RARP,
+    /// docs/protocol.md#front-end-requests, as DPDK builds it). Returns false if no RX buffer is
+    /// posted yet (retry next round).
     /// </summary>
     public static bool InjectRarp<TRing>(QueuePair p, ref TRing rx, GuestMemory mem, uint hdr, byte[] mac, DirtyLog? log)
         where TRing : struct, IDeviceRing
@@ -403,8 +404,8 @@ public static class NetDataPath
         }
     }
 
-    /// <summary>A ring broke: count it, log it once (rate-limited), signal the error fd, and
-    /// take the pair out of service until the front-end resets the ring.</summary>
+    /// <summary>A ring broke: take the pair out of service until the front-end resets the ring,
+    /// and report it (once).</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     public static void ReportFault(QueuePair p, Vring v)
     {
@@ -413,46 +414,6 @@ public static class NetDataPath
             return;
         }
         p.Dead = true;
-        v.Counters.Faults++;
-        v.Counters.Rejected++;
-        Log.RateLimited($"vring {v.Index} (pair {p.Index}) marked broken: {v.Fault}: {RingFaults.Describe(v.Fault, v.FaultValue, v.Num)}; the pair stops until the front-end resets the ring");
-        if (v.ErrFd >= 0)
-        {
-            EventFd.Signal(v.ErrFd);
-        }
-        p.DeviceFault?.Raise();
-    }
-}
-
-/// <summary>A device's sticky "a ring broke" flag, raised by the data plane and read by the
-/// control plane for GET_STATUS (DEVICE_NEEDS_RESET), so neither knows the other.</summary>
-public sealed class FaultFlag
-{
-    private int _raised;
-
-    public bool IsRaised => Volatile.Read(ref _raised) != 0;
-
-    public void Raise() => Volatile.Write(ref _raised, 1);
-
-    public void Clear() => Volatile.Write(ref _raised, 0);
-}
-
-/// <summary>The RARP frame DPDK's vhost builds for SEND_RARP (60 bytes, padded).</summary>
-public static class RarpFrame
-{
-    public static void Build(Span<byte> frame, ReadOnlySpan<byte> mac)
-    {
-        frame.Clear();
-        frame[..6].Fill(0xff);                  // broadcast destination
-        mac[..6].CopyTo(frame[6..]);            // source: the guest's MAC
-        frame[12] = 0x80;
-        frame[13] = 0x35;                       // ethertype RARP
-        frame[14] = 0x00; frame[15] = 0x01;     // hardware type Ethernet
-        frame[16] = 0x08; frame[17] = 0x00;     // protocol IPv4
-        frame[18] = 6;                          // hardware address length
-        frame[19] = 4;                          // protocol address length
-        frame[20] = 0x00; frame[21] = 0x03;     // opcode: reverse request
-        mac[..6].CopyTo(frame[22..]);           // sender hardware address
-        mac[..6].CopyTo(frame[32..]);           // target hardware address
+        VringFaultReporter.FoundByDataPath(v, p.Index, p.DeviceFault);
     }
 }

@@ -1,51 +1,62 @@
+using PerfLab.Backend.Rings;
 using PerfLab.Backend.Workers;
-using PerfLab.Vhost.Polling;
+using PerfLab.Vhost.Memory;
 using PerfLab.Vhost.Protocol;
 
 namespace PerfLab.Backend.Devices;
 
 /// <summary>
-/// The virtio-net device: queue pairs served by workers. Workers are created up front (one per
-/// <see cref="NetDeviceOptions.PairsPerWorker"/> pairs) and block on an eventfd while they
-/// have nothing to serve, so an idle daemon uses no CPU whatever the strategy.
+/// The virtio-net device: queue pairs, each polled by one worker. A pause takes the device's
+/// pollers back from its workers (other owners' pollers keep running); a resume builds a
+/// poller for every pair the view makes active and hands it to the pair's worker. Workers
+/// sleep while they have nothing to poll, so an idle daemon uses no CPU whatever the strategy.
 /// </summary>
 public sealed class NetDevice : IVhostDevice
 {
-    private readonly Worker[] _workers;
+    private readonly WorkerPool _pool;
+    private readonly bool _ownsPool;
+    private readonly Worker[] _workerOfPair;
+    private readonly Worker[] _workers; // distinct, in pool order
 
+    /// <summary>A device with a pool of its own: one worker per
+    /// <see cref="NetDeviceOptions.PairsPerWorker"/> pairs, pinned as <see cref="NetDeviceOptions.Cpus"/> says.</summary>
     public NetDevice(NetDeviceOptions options, bool startThreads = true)
+        : this(options, OwnPool(options, startThreads), ownsPool: true)
+    {
+    }
+
+    private NetDevice(NetDeviceOptions options, WorkerPool pool, bool ownsPool)
     {
         if (options.MaxQueuePairs < 1 || options.MaxQueuePairs > Vhost.Net.NetQueues.MaxQueuePairs)
         {
             throw new ArgumentOutOfRangeException(nameof(options), $"queue pairs must be 1..{Vhost.Net.NetQueues.MaxQueuePairs}");
         }
         Options = options;
+        _pool = pool;
+        _ownsPool = ownsPool;
         Pairs = Enumerable.Range(0, options.MaxQueuePairs).Select(i => new QueuePair(i)).ToArray();
         int per = Math.Max(1, options.PairsPerWorker);
-        int count = (options.MaxQueuePairs + per - 1) / per;
-        _workers = new Worker[count];
-        for (int w = 0; w < count; w++)
-        {
-            int[] pairs = Enumerable.Range(w * per, Math.Min(per, options.MaxQueuePairs - w * per)).ToArray();
-            int cpu = options.Cpus is { Length: > 0 } cpus ? cpus[w % cpus.Length] : -1;
-            _workers[w] = CreateWorker(w, pairs, cpu);
-        }
-        if (startThreads)
-        {
-            foreach (Worker w in _workers)
-            {
-                w.Start();
-            }
-        }
+        _workerOfPair = Pairs.Select(p => pool[p.Index / per % pool.Count]).ToArray();
+        _workers = pool.Workers.Where(w => _workerOfPair.Contains(w)).ToArray();
+    }
+
+    private static WorkerPool OwnPool(NetDeviceOptions o, bool start)
+    {
+        int per = Math.Max(1, o.PairsPerWorker);
+        return new WorkerPool((Math.Max(1, o.MaxQueuePairs) + per - 1) / per, o.Poll, o.Cpus, start);
     }
 
     public NetDeviceOptions Options { get; }
 
     public QueuePair[] Pairs { get; }
 
+    /// <summary>The workers that poll this device's pairs.</summary>
     public IReadOnlyList<Worker> Workers => _workers;
 
-    public FaultFlag Fault { get; } = new();
+    /// <summary>The queue pairs <paramref name="w"/> polls for this device.</summary>
+    public IEnumerable<int> PairsOf(Worker w) => Pairs.Where(p => _workerOfPair[p.Index] == w).Select(p => p.Index);
+
+    public FaultFlag NeedsReset { get; } = new();
 
     public ulong OfferedFeatures =>
         NetDeviceOptions.SupportedFeatures
@@ -57,51 +68,93 @@ public sealed class NetDevice : IVhostDevice
 
     public int MaxQueuePairs => Options.MaxQueuePairs;
 
-    public bool NeedsReset => Fault.IsRaised;
+    /// <summary>Takes this device's pollers back from every worker; returns when none runs them.</summary>
+    public void Pause() => Hand(_workers.Select(w => (w, (IReadOnlyList<QueuePoller>)[])));
 
-    public void ClearNeedsReset() => Fault.Clear();
-
-    public void RaiseNeedsReset() => Fault.Raise();
-
-    public void Pause()
-    {
-        foreach (Worker w in _workers)
-        {
-            w.RequestPause();
-        }
-        foreach (Worker w in _workers)
-        {
-            w.WaitPaused();
-        }
-    }
-
+    /// <summary>Builds a poller for each pair the view makes active (control-plane work: it may
+    /// allocate) and hands each to its worker; returns when they run.</summary>
     public void Resume(DeviceView view)
     {
-        foreach (Worker w in _workers)
+        ulong f = view.AckedFeatures;
+        var cfg = new DataPathConfig(
+            Options.Mode,
+            Options.Backpressure,
+            Options.Batch,
+            (uint)Vhost.Net.VirtioNetHeader.SizeFor(f),
+            VirtioFeatures.Has(f, VirtioFeatures.NetMrgRxbuf),
+            view.Log);
+        var byWorker = _workers.ToDictionary(w => w, _ => new List<QueuePoller>());
+        foreach (QueuePair p in Pairs)
         {
-            w.Resume(view);
+            if (Activate(p, view, cfg) is { } poller)
+            {
+                byWorker[_workerOfPair[p.Index]].Add(poller);
+            }
+        }
+        Hand(byWorker.Select(kv => (kv.Key, (IReadOnlyList<QueuePoller>)kv.Value)));
+    }
+
+    /// <summary>Registers each worker's new set first and waits for them after, so that the
+    /// workers' round boundaries overlap.</summary>
+    private void Hand(IEnumerable<(Worker Worker, IReadOnlyList<QueuePoller> Pollers)> sets)
+    {
+        var pending = sets.Select(s => (s.Worker, Ticket: s.Worker.Begin(this, s.Pollers))).ToList();
+        foreach (var (w, ticket) in pending)
+        {
+            w.Complete(ticket);
         }
     }
 
-    private Worker CreateWorker(int id, int[] pairs, int cpu)
+    /// <summary>Prepares pair <paramref name="p"/> for the view (no worker runs it now) and
+    /// returns its poller, or null if the view does not make it active.</summary>
+    private QueuePoller? Activate(QueuePair p, DeviceView view, in DataPathConfig cfg)
     {
-        PollOptions p = Options.Poll;
-        string name = p.Describe();
-        return p.Mode switch
+        int pi = p.Index;
+        p.Rx = 2 * pi < view.Vrings.Count ? view.Vrings[2 * pi] : null;
+        p.Tx = 2 * pi + 1 < view.Vrings.Count ? view.Vrings[2 * pi + 1] : null;
+        bool txOk = p.Tx is { IsActive: true };
+        bool rxOk = p.Rx is { IsActive: true } && p.Rx.Layout == p.Tx?.Layout;
+        if (!(cfg.Mode == NetMode.Loopback ? txOk && rxOk : txOk))
         {
-            PollMode.Busy => new Worker<BusyPoll>(this, id, pairs, cpu, default, name),
-            PollMode.Interrupt => new Worker<Interrupt>(this, id, pairs, cpu, PollOptions.CreateInterrupt(), name),
-            PollMode.Hybrid => new Worker<Hybrid>(this, id, pairs, cpu, p.CreateHybrid(), name),
-            PollMode.Backoff => new Worker<Backoff>(this, id, pairs, cpu, p.CreateBackoff(), name),
-            _ => throw new ArgumentOutOfRangeException(nameof(p.Mode)),
-        };
+            p.PendingRarp = null;
+            return null;
+        }
+        p.EnsureScratch((int)Math.Max(p.Tx!.Num, p.Rx?.Num ?? 0), cfg.Batch, cfg.Mode == NetMode.Copy);
+        p.Dead = false;
+        p.TxBlocked = false;
+        // SEND_RARP: one frame, on pair 0; kept across resumes until a buffer takes it.
+        p.PendingRarp = !rxOk ? null : pi == 0 && view.RarpMac != null ? view.RarpMac : p.PendingRarp;
+        p.DeviceFault = NeedsReset;
+        foreach (Vring? v in (Vring?[])[p.Rx, p.Tx])
+        {
+            if (v is { IsActive: true })
+            {
+                // Used-ring writes go to the dirty log while LOG_ALL is on and the front-end set
+                // the ring's log flag (docs/protocol.md#dirty-log).
+                v.Layout!.SetUsedLog(v, view.Log != null && v.LogUsed ? view.Log : null);
+            }
+        }
+        QueuePoller poller = p.Tx.Layout!.Specialise(new PollerFactory(this, p, view.Memory, cfg));
+        // Kicks off while processing; the idle strategy re-arms them before sleeping.
+        poller.Disarm();
+        return poller;
+    }
+
+    /// <summary>Builds the pair's poller for its rings' layout.</summary>
+    private sealed class PollerFactory(NetDevice device, QueuePair p, GuestMemory mem, DataPathConfig cfg) : IVringLayoutUser<QueuePoller>
+    {
+        public QueuePoller Use<TRing, TAccess>()
+            where TRing : struct, Vhost.Virtq.IDeviceRing
+            where TAccess : struct, IVringAccess<TRing> =>
+            new NetPairPoller<TRing, TAccess>(device, p, mem, cfg);
     }
 
     public void Dispose()
     {
-        foreach (Worker w in _workers)
+        Pause();
+        if (_ownsPool)
         {
-            w.Dispose();
+            _pool.Dispose();
         }
         foreach (QueuePair p in Pairs)
         {

@@ -1,3 +1,4 @@
+using PerfLab.Backend.Rings;
 using PerfLab.Vhost.Virtq;
 
 namespace PerfLab.Backend.Devices;
@@ -20,9 +21,6 @@ public sealed class QueuePair : IDisposable
 
     /// <summary>The last round stopped with TX frames waiting for RX buffers.</summary>
     public bool TxBlocked;
-
-    /// <summary>Both rings are packed (RING_PACKED negotiated).</summary>
-    public bool Packed;
 
     /// <summary>A fault was reported; the pair is skipped until the next resume.</summary>
     public bool Dead;

@@ -1,5 +1,6 @@
 using PerfLab.Backend.Devices;
-using PerfLab.Backend.Handler;
+using PerfLab.Backend.Rings;
+using PerfLab.Backend.Control;
 using PerfLab.Backend.Logging;
 using PerfLab.Backend.Stats;
 using PerfLab.Vhost.Interop;
@@ -50,8 +51,8 @@ public sealed class VhostUserServer : IDisposable
     /// <summary>Sessions that have ended.</summary>
     public int SessionsServed => Volatile.Read(ref _sessions);
 
-    /// <summary>The handler of the session in progress (tests, diagnostics).</summary>
-    public VhostUserHandler? CurrentHandler { get; private set; }
+    /// <summary>The session in progress (tests, diagnostics).</summary>
+    public VhostUserSession? CurrentSession { get; private set; }
 
     public CancellationToken Stopping => _cts.Token;
 
@@ -93,10 +94,10 @@ public sealed class VhostUserServer : IDisposable
     public void ServeOne(int fd)
     {
         var channel = new MessageChannel(fd) { MidMessageTimeoutMs = (int)_o.MidMessageTimeout.TotalMilliseconds };
-        var handler = new VhostUserHandler(Device, Vrings);
+        var session = new VhostUserSession(Device, Vrings);
         var msg = new ReceivedMessage();
         _current = channel;
-        CurrentHandler = handler;
+        CurrentSession = session;
         string why = "front-end closed the connection";
         try
         {
@@ -110,7 +111,7 @@ public sealed class VhostUserServer : IDisposable
                 channel.ReceiveTimeoutMs = -1; // QEMU may stay silent for hours once running
                 try
                 {
-                    handler.Handle(msg, channel);
+                    session.Handle(msg, channel);
                 }
                 finally
                 {
@@ -131,11 +132,11 @@ public sealed class VhostUserServer : IDisposable
         finally
         {
             msg.CloseFds();
-            handler.Dispose();
+            session.Dispose();
             channel.Dispose();
             _current = null;
-            CurrentHandler = null;
-            Log.Info($"session ended ({why}): {handler.Handled} requests handled, {handler.Rejected} rejected; all rings stopped, memory unmapped");
+            CurrentSession = null;
+            Log.Info($"session ended ({why}): {session.Handled} requests handled, {session.Rejected} rejected; all rings stopped, memory unmapped");
         }
     }
 

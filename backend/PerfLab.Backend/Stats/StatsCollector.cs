@@ -1,4 +1,5 @@
 using PerfLab.Backend.Devices;
+using PerfLab.Backend.Rings;
 using PerfLab.Backend.Workers;
 using PerfLab.Vhost.Diagnostics;
 using PerfLab.Vhost.Net;
@@ -88,7 +89,7 @@ public sealed class StatsCollector
             {
                 Id = w.Id,
                 Tid = w.Tid,
-                Pairs = w.PairIndices.ToArray(),
+                Pairs = _device.PairsOf(w).ToArray(),
                 Rounds = c.Rounds,
                 EmptyPolls = c.EmptyPolls,
                 Sleeps = c.Sleeps,

@@ -3,80 +3,47 @@ using HdrHistogram;
 using PerfLab.Vhost.Diagnostics;
 using PerfLab.Vhost.Interop;
 using PerfLab.Vhost.Polling;
-using PerfLab.Vhost.Virtq;
 
 namespace PerfLab.LoadGen.Guest;
-
-/// <summary>The guest side's counters (one writer: the traffic thread).</summary>
-public sealed class EngineCounters
-{
-    public long Sent;
-    public long Received;
-    public long SeqErrors;
-    public long Unswapped;
-    public long BadLength;
-    public long Corrupt;
-    public long VerifyErrors;
-    public long BadIds;
-    public long Kicks;
-    public long CallsReceived;
-    public long Sleeps;
-    public long TxFullStalls;
-    public long EmptyPolls;
-    public long Steps;
-    /// <summary>RARP frames received (the back-end's SEND_RARP announcement).</summary>
-    public long RarpReceived;
-    /// <summary>Continuation buffers of mergeable frames (num_buffers &gt; 1).</summary>
-    public long MergeBuffers;
-    /// <summary>TX used elements read with IN_ORDER (fewer than buffers when the device batches).</summary>
-    public long TxUsedElements;
-    /// <summary>Clock tick of the first frame back since this was last zeroed (reconnect time).</summary>
-    public long FirstRxTick;
-
-    public EngineCounters Clone() => (EngineCounters)MemberwiseClone();
-}
 
 /// <summary>
 /// The guest's traffic loop over all queue pairs, on one thread: reclaim TX buffers, harvest
 /// RX frames (checking sequence, MAC swap and optionally the payload; recording round-trip
 /// latency), send bursts. Open-loop mode (<c>RatePps &gt; 0</c>) sends each burst at its
 /// scheduled time and stamps it with that time, so a stall shows as latency (no coordinated
-/// omission). <see cref="Step"/> allocates nothing.
+/// omission).
+/// <para>
+/// This base holds what does not depend on the ring layout or the idle strategy (counters,
+/// the schedule, the checks on each received frame, draining, sleeping on calls); the loop is
+/// <see cref="TrafficEngine{TRing, TIdle}"/>, specialised per layout and strategy, chosen once
+/// by <see cref="Create"/>. <see cref="Step"/> allocates nothing.
+/// </para>
 /// </summary>
-public sealed unsafe class TrafficEngine : IDisposable
+public abstract unsafe class TrafficEngine : IDisposable
 {
     /// <summary>Latencies above this are clamped (10 s); HdrHistogram would throw otherwise.</summary>
     public const long MaxLatencyNs = 10_000_000_000;
 
-    private readonly PairDriver[] _pairs;
-    private readonly int _burst;
-    private readonly bool _txOnly;
+    private readonly PairDriver[] _allPairs;
+    private protected readonly int _burst;
+    private protected readonly bool _txOnly;
     private readonly bool _mergeable;
-    private readonly bool _inOrder;
+    private protected readonly bool _inOrder;
     private readonly bool _verify;
-    private readonly bool _rateMode;
-    private readonly long _maxInFlight;
-    private readonly double _burstIntervalTicks;
+    private protected readonly bool _rateMode;
+    private protected readonly long _maxInFlight;
+    private protected readonly double _burstIntervalTicks;
     private readonly EpollSet _epoll = new();
-    private readonly bool[][] _inFlight;
-    private double _nextBurstTick;
-    private bool _sendBlocked; // the scheduled burst is due but the rings (or the cap) are full
-    private int _nextPair;
-    private long _phaseEndTick = long.MaxValue;
-    private long _now;
+    private protected readonly bool[][] _inFlight;
+    private protected double _nextBurstTick;
+    private protected bool _sendBlocked; // the scheduled burst is due but the rings (or the cap) are full
+    private protected int _nextPair;
+    private protected long _phaseEndTick = long.MaxValue;
+    private protected long _now;
 
-    // Idle strategies; mutable structs, never readonly.
-    private BusyPoll _busy;
-    private Interrupt _interrupt;
-    private Hybrid _hybrid;
-    private Backoff _backoff;
-    private readonly PollMode _mode;
-
-    /// <param name="inOrder">VIRTIO_F_IN_ORDER was negotiated: TX buffers are posted in ring
-    /// order (id = ring position) and reclaimed by batch (see <see cref="ReclaimInOrder"/>).</param>
-    public TrafficEngine(PairDriver[] pairs, LoadGenOptions o, bool mergeable, bool inOrder = false)
+    private protected TrafficEngine(PairDriver[] pairs, LoadGenOptions o, bool mergeable, bool inOrder)
     {
-        _pairs = pairs;
+        _allPairs = pairs;
         _inOrder = inOrder;
         _burst = Math.Clamp(o.Burst, 1, o.QueueSize);
         _txOnly = o.TxOnly;
@@ -85,10 +52,6 @@ public sealed unsafe class TrafficEngine : IDisposable
         _rateMode = o.RatePps > 0;
         _maxInFlight = o.MaxInFlight > 0 ? Math.Max(o.MaxInFlight, _burst) : long.MaxValue;
         _burstIntervalTicks = _rateMode ? Clock.TicksPerSecond * (double)_burst / o.RatePps : 0;
-        _mode = o.Poll.Mode;
-        _interrupt = PollOptions.CreateInterrupt();
-        _hybrid = o.Poll.CreateHybrid();
-        _backoff = o.Poll.CreateBackoff();
         _inFlight = pairs.Select(p => new bool[p.QueueSize]).ToArray();
         foreach (PairDriver p in pairs)
         {
@@ -110,6 +73,25 @@ public sealed unsafe class TrafficEngine : IDisposable
         }
     }
 
+    /// <summary>
+    /// The engine for <paramref name="pairs"/>, specialised for their ring layout and for the
+    /// guest's idle strategy (<see cref="LoadGenOptions.Poll"/>): the one place that picks the strategy.
+    /// </summary>
+    /// <param name="inOrder">VIRTIO_F_IN_ORDER was negotiated: TX buffers are posted in ring
+    /// order (id = ring position) and reclaimed by batch.</param>
+    public static TrafficEngine Create<TRing>(PairDriver<TRing>[] pairs, LoadGenOptions o, bool mergeable, bool inOrder = false)
+        where TRing : struct, Rings.IGuestRing => o.Poll.Mode switch
+    {
+        PollMode.Busy => new TrafficEngine<TRing, BusyPoll>(pairs, o, mergeable, inOrder, default),
+        PollMode.Interrupt => new TrafficEngine<TRing, Interrupt>(pairs, o, mergeable, inOrder, PollOptions.CreateInterrupt()),
+        PollMode.Hybrid => new TrafficEngine<TRing, Hybrid>(pairs, o, mergeable, inOrder, o.Poll.CreateHybrid()),
+        _ => new TrafficEngine<TRing, Backoff>(pairs, o, mergeable, inOrder, o.Poll.CreateBackoff()),
+    };
+
+    /// <summary>The engine over <paramref name="pairs"/>, whose layout decides the specialisation.</summary>
+    public static TrafficEngine Create(IReadOnlyList<PairDriver> pairs, LoadGenOptions o, bool mergeable, bool inOrder = false) =>
+        pairs.Count > 0 ? pairs[0].CreateEngine(pairs, o, mergeable, inOrder) : throw new ArgumentException("no queue pairs");
+
     public EngineCounters C { get; } = new();
 
     /// <summary>Round-trip latency in ns of frames received while <see cref="Measuring"/>.</summary>
@@ -120,7 +102,7 @@ public sealed unsafe class TrafficEngine : IDisposable
     /// <summary>When false, nothing more is sent (drain).</summary>
     public bool Sending { get; set; } = true;
 
-    public IReadOnlyList<PairDriver> Pairs => _pairs;
+    public IReadOnlyList<PairDriver> Pairs => _allPairs;
 
     /// <summary>Frames sent and not yet back.</summary>
     public long Outstanding => C.Sent - C.Received;
@@ -141,7 +123,7 @@ public sealed unsafe class TrafficEngine : IDisposable
             {
                 return false;
             }
-            foreach (PairDriver p in _pairs)
+            foreach (PairDriver p in _allPairs)
             {
                 if (p.TxFreeCount < p.QueueSize)
                 {
@@ -156,151 +138,62 @@ public sealed unsafe class TrafficEngine : IDisposable
     public void StartSchedule() => _nextBurstTick = Clock.Now();
 
     /// <summary>One pass over every pair: reclaim, receive, send. Returns the work done.</summary>
-    public int Step()
-    {
-        long now = Clock.Now();
-        _now = now;
-        int work = 0;
-        PairDriver[] pairs = _pairs;
-        for (int i = 0; i < pairs.Length; i++)
-        {
-            PairDriver p = pairs[i];
-            if (p.Packed)
-            {
-                work += ReclaimPacked(p, _inFlight[i], now);
-                if (!_txOnly)
-                {
-                    work += ReceivePacked(p, now);
-                }
-                continue;
-            }
-            work += _inOrder ? ReclaimInOrder(p, _inFlight[i], now) : Reclaim(p, _inFlight[i], now);
-            if (!_txOnly)
-            {
-                work += Receive(p, now);
-            }
-        }
-        if (Sending)
-        {
-            work += _rateMode ? SendScheduled(now) : SendMax();
-        }
-        C.Steps++;
-        return work;
-    }
+    public abstract int Step();
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private int Reclaim(PairDriver p, bool[] inFlight, long now)
-    {
-        int n = p.Tx.UsedAvailable();
-        for (int i = 0; i < n; i++)
-        {
-            VirtqUsedElem e = p.Tx.TakeUsed();
-            uint id = e.Id;
-            if (id >= p.QueueSize || !inFlight[id])
-            {
-                C.BadIds++;
-                continue;
-            }
-            inFlight[id] = false;
-            p.TxFree[p.TxFreeCount++] = (ushort)id;
-            if (_txOnly)
-            {
-                TxOnlyCompleted(p, id, now);
-            }
-        }
-        return n;
-    }
+    /// <summary>Runs steps until <paramref name="untilTick"/> with the configured strategy.</summary>
+    public abstract void RunUntil(long untilTick);
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private int ReclaimPacked(PairDriver p, bool[] inFlight, long now)
-    {
-        int n = 0;
-        while (p.TxP.TryTakeUsed(out ushort id, out _))
-        {
-            n++;
-            if (id >= p.QueueSize || !inFlight[id])
-            {
-                C.BadIds++;
-                continue;
-            }
-            inFlight[id] = false;
-            p.TxFree[p.TxFreeCount++] = id;
-            if (_txOnly)
-            {
-                TxOnlyCompleted(p, id, now);
-            }
-        }
-        return n;
-    }
+    /// <summary>Runs until <paramref name="received"/> frames have come back in total, or the
+    /// deadline passes (the bench moves a fixed number of frames per invocation).</summary>
+    public abstract void RunUntilReceived(long received, long deadlineTick);
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private int ReceivePacked(PairDriver p, long now)
-    {
-        int n = 0;
-        while (p.RxP.TryTakeUsed(out ushort id, out uint len))
-        {
-            n++;
-            if (id >= p.QueueSize)
-            {
-                C.BadIds++;
-                continue;
-            }
-            HandleRx(p, id, len, now);
-            p.PostRxPacked(id);
-        }
-        if (n > 0 && p.RxP.Publish())
-        {
-            EventFd.Signal(p.KickRx);
-            C.Kicks++;
-        }
-        return n;
-    }
+    /// <summary>Sends exactly <paramref name="frames"/> frames on pair 0 in bursts, if the ring
+    /// has room (tests that need exact counts).</summary>
+    internal abstract int SendNow(int frames);
 
     /// <summary>
-    /// IN_ORDER reclaim: TX buffers were posted in ring order (id = position mod size), so the
-    /// device may return a batch as one used element holding the id of its last buffer, with
-    /// used.idx advanced by the batch size (reference §7.2). Each element read says how many
-    /// buffers, from the next position on, it completes.
+    /// Runs the configured strategy's idle decision once (tests: call it when the back-end has
+    /// just returned buffers, so that arming finds them and does not sleep).
     /// </summary>
-    private int ReclaimInOrder(PairDriver p, bool[] inFlight, long now)
+    internal abstract void IdleOnce();
+
+    /// <summary>Tells the strategy a step did work (tests driving steps themselves).</summary>
+    internal abstract void WorkedOnce();
+
+    /// <summary>The guest strategy's decisions (null for busy polling).</summary>
+    public abstract PollStats? PollStats { get; }
+
+    /// <summary>Re-enables calls on every ring the loop waits on, fence, re-check: true if work
+    /// is pending.</summary>
+    internal abstract bool ArmAll();
+
+    internal abstract void DisarmAll();
+
+    /// <summary>Stops sending and runs until the rings are <see cref="Quiescent"/> (every frame
+    /// back, every TX buffer reclaimed) or the timeout passes.</summary>
+    public void Drain(double timeoutS)
     {
-        int n = p.Tx.UsedAvailable();
-        int mask = p.QueueSize - 1;
-        int left = n;
-        while (left > 0)
+        Sending = false;
+        long end = Clock.Now() + (long)(timeoutS * Clock.TicksPerSecond);
+        while (!Quiescent && Clock.Now() < end)
         {
-            VirtqUsedElem e = p.Tx.PeekUsed();
-            C.TxUsedElements++;
-            int first = p.Tx.LastUsed & mask;
-            int batch = (int)((e.Id - (uint)first) & (uint)mask) + 1;
-            if (e.Id >= p.QueueSize || batch > left)
+            if (Step() == 0)
             {
-                C.BadIds++;
-                batch = left;
-            }
-            for (int k = 0; k < batch; k++)
-            {
-                int id = (first + k) & mask;
-                if (!inFlight[id])
+                // Slow polling: the back-end may be sleeping; nudge every ring as a guest would.
+                NanoSleep.Sleep(20_000);
+                foreach (PairDriver p in _allPairs)
                 {
-                    C.BadIds++;
-                    continue;
-                }
-                inFlight[id] = false;
-                p.TxFreeCount++;
-                if (_txOnly)
-                {
-                    TxOnlyCompleted(p, (uint)id, now);
+                    EventFd.Signal(p.KickTx);
+                    EventFd.Signal(p.KickRx);
                 }
             }
-            p.Tx.SkipUsed(batch);
-            left -= batch;
         }
-        return n;
     }
 
+    // ---- what every layout does with a completed buffer ----------------------------------------
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void TxOnlyCompleted(PairDriver p, uint id, long now)
+    private protected void TxOnlyCompleted(PairDriver p, uint id, long now)
     {
         C.Received++;
         p.Received++;
@@ -314,35 +207,10 @@ public sealed unsafe class TrafficEngine : IDisposable
         }
     }
 
+    /// <summary>Checks a received buffer (a frame, or a mergeable frame's continuation) and
+    /// records its round trip.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private int Receive(PairDriver p, long now)
-    {
-        int n = p.Rx.UsedAvailable();
-        if (n == 0)
-        {
-            return 0;
-        }
-        for (int i = 0; i < n; i++)
-        {
-            VirtqUsedElem e = p.Rx.TakeUsed();
-            if (e.Id >= p.QueueSize)
-            {
-                C.BadIds++;
-                continue;
-            }
-            HandleRx(p, e.Id, e.Len, now);
-            p.Rx.Post((ushort)e.Id);
-        }
-        if (p.Rx.Publish())
-        {
-            EventFd.Signal(p.KickRx);
-            C.Kicks++;
-        }
-        return n;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void HandleRx(PairDriver p, uint id, uint len, long now)
+    private protected void HandleRx(PairDriver p, uint id, uint len, long now)
     {
         byte* buf = p.RxBuffer(id);
         if (p.MergeRemaining > 0)
@@ -370,7 +238,8 @@ public sealed unsafe class TrafficEngine : IDisposable
         ushort nb = _mergeable ? Unsafe.ReadUnaligned<ushort>(buf + 10) : (ushort)1;
         if (nb > 1)
         {
-            // MRG_RXBUF: the frame goes on in the next nb - 1 used buffers (reference §9.2).
+            // MRG_RXBUF: the frame goes on in the next nb - 1 used buffers
+            // (docs/protocol.md#the-virtio-net-header).
             p.MergeRemaining = Math.Min(nb - 1, p.QueueSize);
             p.MergeBytes = len - (uint)hdr;
         }
@@ -454,233 +323,9 @@ public sealed unsafe class TrafficEngine : IDisposable
         Histogram.RecordValue(Math.Clamp(ns, 1, MaxLatencyNs));
     }
 
-    private int SendMax()
-    {
-        int sent = 0;
-        PairDriver[] pairs = _pairs;
-        for (int i = 0; i < pairs.Length; i++)
-        {
-            PairDriver p = pairs[i];
-            while (p.TxFreeCount >= _burst && p.Sent - p.Received + _burst <= p.InFlightCap && C.Sent - C.Received + _burst <= _maxInFlight)
-            {
-                SendBurst(p, _inFlight[i], _now);
-                sent += _burst;
-            }
-        }
-        if (sent == 0)
-        {
-            C.TxFullStalls++;
-        }
-        return sent;
-    }
+    // ---- waiting for calls -------------------------------------------------------------------
 
-    private int SendScheduled(long now)
-    {
-        int sent = 0;
-        while (_nextBurstTick <= now)
-        {
-            int pi = _nextPair;
-            PairDriver p = _pairs[pi];
-            if (p.TxFreeCount < _burst || p.Sent - p.Received + _burst > p.InFlightCap || C.Sent - C.Received + _burst > _maxInFlight)
-            {
-                C.TxFullStalls++; // still due: its latency will include the wait
-                _sendBlocked = true;
-                break;
-            }
-            _sendBlocked = false;
-            SendBurst(p, _inFlight[pi], (long)_nextBurstTick);
-            _nextBurstTick += _burstIntervalTicks;
-            _nextPair = pi + 1 == _pairs.Length ? 0 : pi + 1;
-            sent += _burst;
-        }
-        return sent;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void SendBurst(PairDriver p, bool[] inFlight, long stamp)
-    {
-        for (int j = 0; j < _burst; j++)
-        {
-            ushort id;
-            if (_inOrder)
-            {
-                id = (ushort)(p.Tx.NextAvail & (p.QueueSize - 1)); // ring order (IN_ORDER)
-                p.TxFreeCount--;
-            }
-            else
-            {
-                id = p.TxFree[--p.TxFreeCount];
-            }
-            inFlight[id] = true;
-            p.StampTx(id, p.NextSeq++, stamp);
-            if (p.Packed)
-            {
-                p.PostTxPacked(id);
-            }
-            else
-            {
-                p.Tx.Post(id);
-            }
-        }
-        C.Sent += _burst;
-        p.Sent += _burst;
-        if (p.Packed ? p.TxP.Publish() : p.Tx.Publish())
-        {
-            EventFd.Signal(p.KickTx);
-            C.Kicks++;
-        }
-    }
-
-    // ---- running ---------------------------------------------------------------------------
-
-    /// <summary>Runs steps until <paramref name="untilTick"/> with the configured strategy.</summary>
-    public void RunUntil(long untilTick)
-    {
-        _phaseEndTick = untilTick;
-        switch (_mode)
-        {
-            case PollMode.Busy: Loop(ref _busy, untilTick, long.MaxValue); break;
-            case PollMode.Interrupt: Loop(ref _interrupt, untilTick, long.MaxValue); break;
-            case PollMode.Hybrid: Loop(ref _hybrid, untilTick, long.MaxValue); break;
-            default: Loop(ref _backoff, untilTick, long.MaxValue); break;
-        }
-    }
-
-    /// <summary>Runs until <paramref name="received"/> frames have come back in total, or the
-    /// deadline passes (the bench moves a fixed number of frames per invocation).</summary>
-    public void RunUntilReceived(long received, long deadlineTick)
-    {
-        _phaseEndTick = deadlineTick;
-        switch (_mode)
-        {
-            case PollMode.Busy: Loop(ref _busy, deadlineTick, received); break;
-            case PollMode.Interrupt: Loop(ref _interrupt, deadlineTick, received); break;
-            case PollMode.Hybrid: Loop(ref _hybrid, deadlineTick, received); break;
-            default: Loop(ref _backoff, deadlineTick, received); break;
-        }
-    }
-
-    private void Loop<TIdle>(ref TIdle idle, long untilTick, long untilReceived) where TIdle : struct, IIdleStrategy
-    {
-        var target = new LoadGenWaitTarget(this);
-        while (true)
-        {
-            int work = Step();
-            if (_now >= untilTick || C.Received >= untilReceived)
-            {
-                return;
-            }
-            if (work > 0)
-            {
-                idle.OnWork();
-            }
-            else
-            {
-                C.EmptyPolls++;
-                idle.Idle(ref target);
-            }
-        }
-    }
-
-    /// <summary>Sends exactly <paramref name="frames"/> frames on pair 0 in bursts, if the ring
-    /// has room (tests that need exact counts).</summary>
-    internal int SendNow(int frames)
-    {
-        int sent = 0;
-        PairDriver p = _pairs[0];
-        while (sent + _burst <= frames && p.TxFreeCount >= _burst)
-        {
-            SendBurst(p, _inFlight[0], Clock.Now());
-            sent += _burst;
-        }
-        return sent;
-    }
-
-    /// <summary>
-    /// Runs the configured strategy's idle decision once (tests: call it when the back-end has
-    /// just returned buffers, so that arming finds them and does not sleep).
-    /// </summary>
-    internal void IdleOnce()
-    {
-        var target = new LoadGenWaitTarget(this);
-        switch (_mode)
-        {
-            case PollMode.Busy: _busy.Idle(ref target); break;
-            case PollMode.Interrupt: _interrupt.Idle(ref target); break;
-            case PollMode.Hybrid: _hybrid.Idle(ref target); break;
-            default: _backoff.Idle(ref target); break;
-        }
-    }
-
-    /// <summary>Tells the configured strategy a step did work (tests driving steps themselves).</summary>
-    internal void WorkedOnce()
-    {
-        switch (_mode)
-        {
-            case PollMode.Busy: _busy.OnWork(); break;
-            case PollMode.Interrupt: _interrupt.OnWork(); break;
-            case PollMode.Hybrid: _hybrid.OnWork(); break;
-            default: _backoff.OnWork(); break;
-        }
-    }
-
-    /// <summary>Stops sending and runs until the rings are <see cref="Quiescent"/> (every frame
-    /// back, every TX buffer reclaimed) or the timeout passes.</summary>
-    public void Drain(double timeoutS)
-    {
-        Sending = false;
-        long end = Clock.Now() + (long)(timeoutS * Clock.TicksPerSecond);
-        while (!Quiescent && Clock.Now() < end)
-        {
-            if (Step() == 0)
-            {
-                // Slow polling: the back-end may be sleeping; nudge every ring as a guest would.
-                NanoSleep.Sleep(20_000);
-                foreach (PairDriver p in _pairs)
-                {
-                    EventFd.Signal(p.KickTx);
-                    EventFd.Signal(p.KickRx);
-                }
-            }
-        }
-    }
-
-    internal bool ArmAll()
-    {
-        bool pending = false;
-        PairDriver[] pairs = _pairs;
-        for (int i = 0; i < pairs.Length; i++)
-        {
-            PairDriver p = pairs[i];
-            if (!_txOnly)
-            {
-                pending |= p.Packed ? p.RxP.EnableInterrupts() : p.Rx.EnableInterrupts();
-            }
-            if (_txOnly || p.TxFreeCount < _burst)
-            {
-                pending |= p.Packed ? p.TxP.EnableInterrupts() : p.Tx.EnableInterrupts();
-            }
-        }
-        return pending;
-    }
-
-    internal void DisarmAll()
-    {
-        foreach (PairDriver p in _pairs)
-        {
-            if (p.Packed)
-            {
-                p.RxP.DisableInterrupts();
-                p.TxP.DisableInterrupts();
-            }
-            else
-            {
-                p.Rx.DisableInterrupts();
-                p.Tx.DisableInterrupts();
-            }
-        }
-    }
-
+    /// <summary>Sleeps in epoll on every call fd until one fires or the deadline; drains what fired.</summary>
     internal void BlockOnCalls()
     {
         long ns = NsUntilDeadline();
@@ -694,7 +339,7 @@ public sealed unsafe class TrafficEngine : IDisposable
         for (int i = 0; i < n; i++)
         {
             int tag = (int)ready[i];
-            PairDriver p = _pairs[tag / 2];
+            PairDriver p = _allPairs[tag / 2];
             C.CallsReceived += (long)EventFd.Drain((tag & 1) == 0 ? p.CallRx : p.CallTx);
         }
     }
@@ -713,22 +358,4 @@ public sealed unsafe class TrafficEngine : IDisposable
     }
 
     public void Dispose() => _epoll.Dispose();
-}
-
-/// <summary>The guest's wait target: calls on the rings it drives.</summary>
-public readonly struct LoadGenWaitTarget : IWaitTarget
-{
-    private readonly TrafficEngine _engine;
-
-    public LoadGenWaitTarget(TrafficEngine engine) => _engine = engine;
-
-    public bool Arm() => _engine.ArmAll();
-
-    public void Disarm() => _engine.DisarmAll();
-
-    public void Block() => _engine.BlockOnCalls();
-
-    public long NsUntilDeadline => _engine.NsUntilDeadline();
-
-    public long NotificationsSent => _engine.C.Kicks;
 }

@@ -1,5 +1,7 @@
 using PerfLab.Backend.Devices;
 using PerfLab.LoadGen;
+using PerfLab.LoadGen.Guest;
+using PerfLab.LoadGen.Guest.Rings;
 using PerfLab.Tests.Infrastructure;
 using PerfLab.Vhost.Interop;
 using PerfLab.Vhost.Polling;
@@ -129,7 +131,7 @@ public class FeatureTrafficTests
         RunClean(be, Options(be.SocketPath) with { Regions = 509, MemoryMb = 64 }, (gen, _) =>
         {
             Assert.True((gen.AckedProtocolFeatures & ProtocolFeatures.ConfigureMemSlots) != 0);
-            Assert.Equal(509, be.Server.CurrentHandler!.Memory.RegionCount);
+            Assert.Equal(509, be.Server.CurrentSession!.Memory.RegionCount);
             Assert.Equal(509, gen.Frontend.Sent.Count(r => r == VhostUserRequest.AddMemReg));
             Assert.DoesNotContain(VhostUserRequest.SetMemTable, gen.Frontend.Sent);
         });
@@ -147,7 +149,7 @@ public class FeatureTrafficTests
         {
             Assert.True(r.MemoryRemaps >= 5, $"only {r.MemoryRemaps} memory-table changes");
             // Every change was a real one: remapped (SET_MEM_TABLE) or added/removed (mem slots).
-            Assert.True(be.Server.CurrentHandler!.MemoryChanges >= r.MemoryRemaps);
+            Assert.True(be.Server.CurrentSession!.MemoryChanges >= r.MemoryRemaps);
         });
     }
 
@@ -160,7 +162,7 @@ public class FeatureTrafficTests
         using var be = new InProcessBackend();
         RunClean(be, Options(be.SocketPath) with { DirtyLog = true, EventIdx = eventIdx, InOrder = inOrder, FrameSize = 200 }, (gen, r) =>
         {
-            Assert.NotNull(be.Server.CurrentHandler!.DirtyLog);
+            Assert.NotNull(be.Server.CurrentSession!.DirtyLog);
             Assert.True(r.DirtyPagesExpected > 0, "the check did not run");
             Assert.Equal(r.DirtyPagesExpected, r.DirtyPagesLogged);
             Assert.Equal(0, r.DirtyLogMismatches);
@@ -181,7 +183,7 @@ public class FeatureTrafficTests
         RunClean(be, Options(be.SocketPath) with { Mtu = 9000 }, (gen, _) =>
         {
             Assert.True(VirtioFeatures.Has(gen.AckedFeatures, VirtioFeatures.NetMtu));
-            Assert.Equal(9000u, be.Server.CurrentHandler!.Mtu);
+            Assert.Equal(9000u, be.Server.CurrentSession!.Mtu);
         });
     }
 
@@ -223,10 +225,10 @@ public class FeatureTrafficTests
         {
             using var gen = new LoadGenerator(Options(be.SocketPath));
             gen.Setup();
-            var p = gen.Pairs[0];
+            var p = (PairDriver<SplitGuestRing>)gen.Pairs[0];
             Assert.True(Timeouts.WaitUntil(() => be.Server.Vrings[1].IsActive, Timeouts.Short));
-            p.Tx.Post(0xFFFF); // a head beyond the ring: the device must refuse it, not crash
-            p.Tx.PublishNoKick();
+            p.Tx.Ring.Post(0xFFFF); // a head beyond the ring: the device must refuse it, not crash
+            p.Tx.Ring.PublishNoKick();
             EventFd.Signal(p.KickTx);
             Assert.True(Timeouts.WaitUntil(() => be.Server.Vrings[1].IsBroken, Timeouts.Short));
             Assert.True(Timeouts.WaitUntil(() => EventFd.Drain(p.ErrTx) > 0, Timeouts.Short), "no signal on the err fd");

@@ -33,7 +33,7 @@ public class HandshakeTests
             using var gen = new LoadGenerator(Options(be.SocketPath, order));
             gen.Setup();
             Assert.True(Timeouts.WaitUntil(() => be.Server.Vrings[1].IsActive && be.Server.Vrings[0].IsActive, Timeouts.Short));
-            var h = be.Server.CurrentHandler!;
+            var h = be.Server.CurrentSession!;
             Assert.True(h.HasOwner);
             Assert.True(VirtioFeatures.Has(h.AckedFeatures, VirtioFeatures.Version1));
             Assert.True(VirtioFeatures.Has(h.AckedFeatures, VirtioFeatures.RingEventIdx));

@@ -43,8 +43,8 @@ public sealed class HostileBackend : IDisposable
     /// and serves none.</summary>
     public void WaitSessions(int sessions)
     {
-        Assert.True(Timeouts.WaitUntil(() => Be.Server.SessionsServed >= sessions && Be.Server.CurrentHandler == null, Timeouts.Short),
-            $"the back-end ended {Be.Server.SessionsServed} sessions, {sessions} expected, and {(Be.Server.CurrentHandler == null ? "serves none" : "still serves one")}");
+        Assert.True(Timeouts.WaitUntil(() => Be.Server.SessionsServed >= sessions && Be.Server.CurrentSession == null, Timeouts.Short),
+            $"the back-end ended {Be.Server.SessionsServed} sessions, {sessions} expected, and {(Be.Server.CurrentSession == null ? "serves none" : "still serves one")}");
     }
 
     /// <summary>A good session: full handshake, verified traffic, disconnect; the back-end must

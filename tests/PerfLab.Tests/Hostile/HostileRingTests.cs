@@ -1,7 +1,9 @@
 using System.Runtime.CompilerServices;
 using PerfLab.Backend.Devices;
+using PerfLab.Backend.Rings;
 using PerfLab.LoadGen;
 using PerfLab.LoadGen.Guest;
+using PerfLab.LoadGen.Guest.Rings;
 using PerfLab.Tests.Infrastructure;
 using PerfLab.Vhost.Interop;
 using PerfLab.Vhost.Protocol;
@@ -35,6 +37,11 @@ public sealed unsafe class HostileRingTests(HostileBackend backend)
         public LoadGenerator Gen => gen;
         public HostileBackend Backend => backend;
         public PairDriver P => gen.Pairs[0];
+
+        /// <summary>Pair 0 with split rings (split cases), and with packed rings (packed cases).</summary>
+        public PairDriver<SplitGuestRing> Split => (PairDriver<SplitGuestRing>)P;
+
+        public PairDriver<PackedGuestRing> Packed => (PairDriver<PackedGuestRing>)P;
         public ulong EndGpa => gen.Ram.EndGpa;
 
         /// <summary>A valid TX buffer (TX buffer 0's, which no traffic uses here).</summary>
@@ -46,18 +53,18 @@ public sealed unsafe class HostileRingTests(HostileBackend backend)
         {
             for (int i = 0; i < descs.Length; i++)
             {
-                P.Tx.Desc(i) = descs[i];
+                Split.Tx.Ring.Desc(i) = descs[i];
             }
-            P.Tx.Post(0);
-            P.Tx.PublishNoKick();
+            Split.Tx.Ring.Post(0);
+            Split.Tx.Ring.PublishNoKick();
             EventFd.Signal(P.KickTx);
         }
 
         /// <summary>Makes <paramref name="descs"/> available verbatim on the packed TX ring and kicks.</summary>
         public void PackedTx(params PD[] descs)
         {
-            Assert.True(P.TxP.PostRaw(descs));
-            P.TxP.PublishNoKick();
+            Assert.True(Packed.Tx.Ring.PostRaw(descs));
+            Packed.Tx.Ring.PublishNoKick();
             EventFd.Signal(P.KickTx);
         }
 
@@ -72,15 +79,15 @@ public sealed unsafe class HostileRingTests(HostileBackend backend)
         /// <summary>Sends one good frame on pair 0 (the RX buffer it lands in is what the case broke).</summary>
         public void OneTxFrame()
         {
-            if (P.Packed)
+            if (P is PairDriver<PackedGuestRing> packed)
             {
-                P.PostTxPacked(1);
-                P.TxP.PublishNoKick();
+                packed.Tx.Post(1);
+                packed.Tx.PublishNoKick();
             }
             else
             {
-                P.Tx.Post(1);
-                P.Tx.PublishNoKick();
+                Split.Tx.Post(1);
+                Split.Tx.PublishNoKick();
             }
             EventFd.Signal(P.KickTx);
         }
@@ -128,13 +135,13 @@ public sealed unsafe class HostileRingTests(HostileBackend backend)
             c.SplitTx(new D { Addr = c.TxBuf, Len = 64, Flags = N, Next = 256 }), Value: "next=0x100 must be below the size of its table"),
         new("split: head beyond the queue", false, 1, RingFault.HeadOutOfRange, c =>
         {
-            c.P.Tx.Post(300);
-            c.P.Tx.PublishNoKick();
+            c.Split.Tx.Ring.Post(300);
+            c.Split.Tx.Ring.PublishNoKick();
             EventFd.Signal(c.P.KickTx);
         }, Value: "head=0x12c must be below the queue size (256)"),
         new("split: avail index jumps past the queue size", false, 1, RingFault.AvailIndexJump, c =>
         {
-            *(ushort*)(c.Gen.Ram.Host(c.P.TxAvailGpa) + 2) = 300;
+            *(ushort*)(c.Gen.Ram.Host(c.Split.Tx.DriverAreaGpa) + 2) = 300;
             EventFd.Signal(c.P.KickTx);
         }, Value: "avail.idx=0x12c is more than the queue size (256)"),
         new("split: write-only descriptor on TX", false, 1, RingFault.WrongDirection, c =>
@@ -173,12 +180,12 @@ public sealed unsafe class HostileRingTests(HostileBackend backend)
         // ---- split ring, RX (vring 0): the device takes the next posted RX buffer (id 0) -----------
         new("split: read-only descriptor on RX", false, 0, RingFault.WrongDirection, c =>
         {
-            c.P.Rx.Desc(0).Flags = 0;
+            c.Split.Rx.Ring.Desc(0).Flags = 0;
             c.OneTxFrame();
         }, Value: "flags=0x0: the WRITE bit is wrong"),
         new("split: RX descriptor outside guest memory", false, 0, RingFault.DescOutsideMemory, c =>
         {
-            c.P.Rx.Desc(0).Addr = Far;
+            c.Split.Rx.Ring.Desc(0).Addr = Far;
             c.OneTxFrame();
         }, Value: "addr=0x8000000000"),
 
@@ -208,7 +215,7 @@ public sealed unsafe class HostileRingTests(HostileBackend backend)
             c.PackedTx(new PD { Addr = c.Table(new PD { Addr = c.TxBuf, Len = 64 }), Len = 16, Flags = PD.FlagIndirect | PD.FlagNext }, new PD { Addr = c.TxBuf, Len = 64 }), Indirect: true, Value: "flags=0x85: INDIRECT may not be chained with NEXT"),
         new("packed: read-only descriptor on RX", true, 0, RingFault.WrongDirection, c =>
         {
-            c.P.RxP.Desc(0).Flags &= unchecked((ushort)~PD.FlagWrite);
+            c.Packed.Rx.Ring.Desc(0).Flags &= unchecked((ushort)~PD.FlagWrite);
             c.OneTxFrame();
         }, Value: "flags=0x80: the WRITE bit is wrong"),
 
@@ -233,11 +240,11 @@ public sealed unsafe class HostileRingTests(HostileBackend backend)
         // ---- a broken pair does not stop the others ---------------------------------------------------
         new("pair 0 broken, pair 1 keeps carrying traffic", false, 1, RingFault.HeadOutOfRange, c =>
         {
-            c.P.Tx.Post(300);
-            c.P.Tx.PublishNoKick();
+            c.Split.Tx.Ring.Post(300);
+            c.Split.Tx.Ring.PublishNoKick();
             EventFd.Signal(c.P.KickTx);
             Assert.True(Timeouts.WaitUntil(() => c.Backend.Be.Server.Vrings[1].IsBroken, Timeouts.Short));
-            Ping(c.Gen.Pairs[1], 200);
+            Ping((PairDriver<SplitGuestRing>)c.Gen.Pairs[1], 200);
             Assert.False(c.Backend.Be.Server.Vrings[2].IsBroken || c.Backend.Be.Server.Vrings[3].IsBroken);
         }, Queues: 2, Value: "head=0x12c"),
 
@@ -289,7 +296,7 @@ public sealed unsafe class HostileRingTests(HostileBackend backend)
                 Assert.Equal(8, (int)LibC.write(call, &brim, 8));
                 c.Gen.Frontend.SetVringCall(0, call);
                 c.Gen.Frontend.SetVringCall(1, call);
-                Ping(c.P, 50);
+                Ping(c.Split, 50);
                 // The control plane still pauses and resumes the worker.
                 c.Gen.Frontend.SetVringCall(0, c.P.CallRx);
                 c.Gen.Frontend.SetVringCall(1, c.P.CallTx);
@@ -303,22 +310,22 @@ public sealed unsafe class HostileRingTests(HostileBackend backend)
 
     /// <summary>Sends <paramref name="frames"/> frames one at a time on a split pair, by hand,
     /// and checks each comes back on its RX with its sequence number; every wait bounded.</summary>
-    private static void Ping(PairDriver p, int frames)
+    private static void Ping(PairDriver<SplitGuestRing> p, int frames)
     {
         for (int i = 0; i < frames; i++)
         {
             ulong seq = 0x5EED_0000UL + (ulong)i;
             p.StampTx(2, seq, 0);
-            p.Tx.Post(2);
-            p.Tx.PublishNoKick();
+            p.Tx.Ring.Post(2);
+            p.Tx.Ring.PublishNoKick();
             EventFd.Signal(p.KickTx);
-            Assert.True(Timeouts.WaitUntil(() => p.Tx.UsedAvailable() > 0 && p.Rx.UsedAvailable() > 0, Timeouts.Short),
+            Assert.True(Timeouts.WaitUntil(() => p.Tx.Ring.UsedAvailable() > 0 && p.Rx.Ring.UsedAvailable() > 0, Timeouts.Short),
                 $"pair {p.Index}: frame {i} did not come back");
-            Assert.Equal(2u, p.Tx.TakeUsed().Id);
-            VirtqUsedElem rx = p.Rx.TakeUsed();
+            Assert.Equal(2u, p.Tx.Ring.TakeUsed().Id);
+            VirtqUsedElem rx = p.Rx.Ring.TakeUsed();
             Assert.Equal(seq, Unsafe.ReadUnaligned<ulong>(p.RxFrame(rx.Id) + FrameLayout.SeqOffset));
-            p.Rx.Post((ushort)rx.Id);
-            p.Rx.PublishNoKick();
+            p.Rx.Ring.Post((ushort)rx.Id);
+            p.Rx.Ring.PublishNoKick();
         }
     }
 

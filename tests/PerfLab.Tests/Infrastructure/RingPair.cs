@@ -1,3 +1,4 @@
+using PerfLab.VirtioDriver;
 using PerfLab.Vhost.Protocol;
 using PerfLab.Vhost.Virtq;
 

@@ -1,5 +1,5 @@
 using PerfLab.LoadGen;
-using PerfLab.LoadGen.Peers;
+using PerfLab.Peers;
 using PerfLab.Tests.Infrastructure;
 using Xunit;
 

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using System.Text.RegularExpressions;
-using PerfLab.LoadGen.Peers;
+using PerfLab.Peers;
 using Xunit;
 
 namespace PerfLab.Tests.Peers;
@@ -136,26 +136,8 @@ public sealed record ScriptResult(int ExitCode, string Output)
     }
 }
 
-/// <summary>A fact that skips, saying why, when QEMU cannot boot a guest here.</summary>
-public sealed class RequiresQemuFactAttribute : FactAttribute
-{
-    public RequiresQemuFactAttribute()
-    {
-        if (PeerEnvironment.QemuMissing() is string why)
-        {
-            Skip = why;
-        }
-    }
-}
+/// <summary>A fact that needs QEMU and a guest kernel (<see cref="PeerFactAttribute"/>).</summary>
+public sealed class RequiresQemuFactAttribute() : PeerFactAttribute(PeerEnvironment.QemuMissing());
 
-/// <summary>A fact that skips, saying why, when dpdk-testpmd is not installed.</summary>
-public sealed class RequiresTestpmdFactAttribute : FactAttribute
-{
-    public RequiresTestpmdFactAttribute()
-    {
-        if (PeerEnvironment.TestpmdMissing() is string why)
-        {
-            Skip = why;
-        }
-    }
-}
+/// <summary>A fact that needs dpdk-testpmd (<see cref="PeerFactAttribute"/>).</summary>
+public sealed class RequiresTestpmdFactAttribute() : PeerFactAttribute(PeerEnvironment.TestpmdMissing());

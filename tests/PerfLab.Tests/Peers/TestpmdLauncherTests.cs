@@ -1,4 +1,4 @@
-using PerfLab.LoadGen.Peers;
+using PerfLab.Peers;
 using PerfLab.Tests.Infrastructure;
 using Xunit;
 

@@ -1,15 +1,16 @@
 using PerfLab.Backend.Stats;
+using PerfLab.Vhost.Interop;
 using PerfLab.Vhost.Protocol;
 using PerfLab.Vhost.Virtq;
 
-namespace PerfLab.Backend.Devices;
+namespace PerfLab.Backend.Rings;
 
 /// <summary>
 /// One virtqueue: the configuration the control plane collects from SET_VRING_* messages,
 /// and the data-plane ring it becomes when started. The control plane changes a Vring only
 /// while the device's workers are paused; workers read it only between a resume and the next
-/// pause. Ring lifecycle (reference §5): started/stopped (SET_VRING_KICK / GET_VRING_BASE) and
-/// enabled/disabled (SET_VRING_ENABLE) are independent.
+/// pause. Ring lifecycle (docs/protocol.md#ring-lifecycle): started/stopped (SET_VRING_KICK /
+/// GET_VRING_BASE) and enabled/disabled (SET_VRING_ENABLE) are independent.
 /// </summary>
 public sealed class Vring
 {
@@ -41,13 +42,16 @@ public sealed class Vring
     public bool LogUsed => (Addr.Flags & VringAddr.FlagLog) != 0;
 
     // ---- data plane -------------------------------------------------------------------------
-    // Mutable ring structs: never readonly, always accessed by ref. Which one is live
-    // depends on RING_PACKED, fixed when the ring starts.
+    // Mutable ring structs: never readonly, always accessed by ref. Which one is live is the
+    // ring's layout, fixed when the ring starts.
     public SplitRing Split;
     public PackedRing Packed;
 
+    /// <summary>The layout the ring started with (null while stopped).</summary>
+    public VringLayout? Layout;
+
     /// <summary>The ring was started as a packed ring (VIRTIO_F_RING_PACKED).</summary>
-    public bool IsPacked;
+    public bool IsPacked => Layout == VringLayout.Packed;
 
     /// <summary>Packed rings: guest-physical addresses of the descriptor ring and the device
     /// event area, where the device writes (for the dirty log).</summary>
@@ -60,10 +64,10 @@ public sealed class Vring
     public ulong UsedLogGpa;
 
     /// <summary>Set by the worker when it found the ring malformed.</summary>
-    public RingFault Fault => IsPacked ? Packed.Fault : Split.Fault;
+    public RingFault Fault => Layout?.Fault(this) ?? RingFault.None;
 
     /// <summary>The offending value of <see cref="Fault"/> (an address, a length, an index).</summary>
-    public ulong FaultValue => IsPacked ? Packed.FaultValue : Split.FaultValue;
+    public ulong FaultValue => Layout?.FaultValue(this) ?? 0;
 
     public bool IsBroken => Started && Fault != RingFault.None;
 
@@ -71,28 +75,15 @@ public sealed class Vring
     public bool IsActive => Started && Enabled && !IsBroken;
 
     /// <summary>The avail index to hand back in GET_VRING_BASE (packed: wrap-encoded).</summary>
-    public uint NextAvailForBase => !Started ? Base : IsPacked ? Packed.EncodeBase() : Split.LastAvail;
-
-    /// <summary>Turns kicks off on whichever ring is live.</summary>
-    public void DisableKicks()
-    {
-        if (IsPacked)
-        {
-            Packed.DisableKicks();
-        }
-        else
-        {
-            Split.DisableKicks();
-        }
-    }
-
-    /// <summary>Re-enables kicks (full fence, re-check); true if work is pending.</summary>
-    public bool EnableKicks() => IsPacked ? Packed.EnableKicks() : Split.EnableKicks();
+    public uint NextAvailForBase => Started && Layout != null ? Layout.NextAvailForBase(this) : Base;
 
     /// <summary>Forgets the configuration and closes the ring's fds; counters stay.</summary>
     public void ResetConfig()
     {
-        Interop.CloseAll(ref KickFd, ref CallFd, ref ErrFd);
+        LibC.CloseQuietly(KickFd);
+        LibC.CloseQuietly(CallFd);
+        LibC.CloseQuietly(ErrFd);
+        KickFd = CallFd = ErrFd = -1;
         Num = 0;
         Addr = default;
         AddrSet = false;
@@ -103,19 +94,10 @@ public sealed class Vring
         ResyncedAtStart = false;
         Split = default;
         Packed = default;
-        IsPacked = false;
+        Layout = null;
+        PackedDescGpa = 0;
+        PackedDeviceEventGpa = 0;
         UsedLogGpa = 0;
-    }
-
-    private static class Interop
-    {
-        public static void CloseAll(ref int a, ref int b, ref int c)
-        {
-            Vhost.Interop.LibC.CloseQuietly(a);
-            Vhost.Interop.LibC.CloseQuietly(b);
-            Vhost.Interop.LibC.CloseQuietly(c);
-            a = b = c = -1;
-        }
     }
 
     public override string ToString() =>

@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 using Mono.Unix.Native;
 using PerfLab.Vhost.Interop;
 
-namespace PerfLab.LoadGen.Peers;
+namespace PerfLab.Peers;
 
 /// <summary>
 /// Launches and drives DPDK's <c>dpdk-testpmd</c> as a real peer: a vhost-user back-end

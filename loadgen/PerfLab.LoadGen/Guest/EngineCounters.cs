@@ -1,0 +1,30 @@
+namespace PerfLab.LoadGen.Guest;
+
+/// <summary>The guest side's counters (one writer: the traffic thread).</summary>
+public sealed class EngineCounters
+{
+    public long Sent;
+    public long Received;
+    public long SeqErrors;
+    public long Unswapped;
+    public long BadLength;
+    public long Corrupt;
+    public long VerifyErrors;
+    public long BadIds;
+    public long Kicks;
+    public long CallsReceived;
+    public long Sleeps;
+    public long TxFullStalls;
+    public long EmptyPolls;
+    public long Steps;
+    /// <summary>RARP frames received (the back-end's SEND_RARP announcement).</summary>
+    public long RarpReceived;
+    /// <summary>Continuation buffers of mergeable frames (num_buffers &gt; 1).</summary>
+    public long MergeBuffers;
+    /// <summary>TX used elements read with IN_ORDER (fewer than buffers when the device batches).</summary>
+    public long TxUsedElements;
+    /// <summary>Clock tick of the first frame back since this was last zeroed (reconnect time).</summary>
+    public long FirstRxTick;
+
+    public EngineCounters Clone() => (EngineCounters)MemberwiseClone();
+}

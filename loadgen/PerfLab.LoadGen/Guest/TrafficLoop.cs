@@ -1,0 +1,306 @@
+using System.Runtime.CompilerServices;
+using PerfLab.LoadGen.Guest.Rings;
+using PerfLab.Vhost.Diagnostics;
+using PerfLab.Vhost.Interop;
+using PerfLab.Vhost.Polling;
+
+namespace PerfLab.LoadGen.Guest;
+
+/// <summary>
+/// The traffic loop for one ring layout and one idle strategy, both generic struct arguments,
+/// so the JIT specialises it with no interface calls on the traffic thread (as the back-end's
+/// data path is over <c>IDeviceRing</c>). Created by <see cref="TrafficEngine.Create{TRing}"/>.
+/// </summary>
+public sealed class TrafficEngine<TRing, TIdle> : TrafficEngine
+    where TRing : struct, IGuestRing
+    where TIdle : struct, IIdleStrategy
+{
+    private readonly PairDriver<TRing>[] _pairs;
+    private TIdle _idle; // mutable struct: never readonly
+
+    internal TrafficEngine(PairDriver<TRing>[] pairs, LoadGenOptions o, bool mergeable, bool inOrder, TIdle idle)
+        : base(pairs, o, mergeable, inOrder)
+    {
+        _pairs = pairs;
+        _idle = idle;
+    }
+
+    public override int Step()
+    {
+        long now = Clock.Now();
+        _now = now;
+        int work = 0;
+        PairDriver<TRing>[] pairs = _pairs;
+        for (int i = 0; i < pairs.Length; i++)
+        {
+            PairDriver<TRing> p = pairs[i];
+            work += _inOrder ? ReclaimInOrder(p, _inFlight[i], now) : Reclaim(p, _inFlight[i], now);
+            if (!_txOnly)
+            {
+                work += Receive(p, now);
+            }
+        }
+        if (Sending)
+        {
+            work += _rateMode ? SendScheduled(now) : SendMax();
+        }
+        C.Steps++;
+        return work;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int Reclaim(PairDriver<TRing> p, bool[] inFlight, long now)
+    {
+        int bound = p.Tx.PollUsed();
+        int n = 0;
+        while (n < bound && p.Tx.TryTakeUsed(out uint id, out _))
+        {
+            n++;
+            if (id >= p.QueueSize || !inFlight[id])
+            {
+                C.BadIds++;
+                continue;
+            }
+            inFlight[id] = false;
+            p.TxFree[p.TxFreeCount++] = (ushort)id;
+            if (_txOnly)
+            {
+                TxOnlyCompleted(p, id, now);
+            }
+        }
+        return n;
+    }
+
+    /// <summary>
+    /// IN_ORDER reclaim: TX buffers were posted in ring order (id = position mod size), so the
+    /// device may return a batch as one used element holding the id of its last buffer, with
+    /// used.idx advanced by the batch size (docs/protocol.md#descriptor-chains). Each element read
+    /// says how many buffers, from the next position on, it completes.
+    /// </summary>
+    private int ReclaimInOrder(PairDriver<TRing> p, bool[] inFlight, long now)
+    {
+        int n = p.Tx.PollUsed();
+        int mask = p.QueueSize - 1;
+        int left = n;
+        while (left > 0)
+        {
+            C.TxUsedElements++;
+            if (!p.Tx.TryTakeUsedInOrder(left, out int first, out int batch))
+            {
+                C.BadIds++;
+            }
+            for (int k = 0; k < batch; k++)
+            {
+                int id = (first + k) & mask;
+                if (!inFlight[id])
+                {
+                    C.BadIds++;
+                    continue;
+                }
+                inFlight[id] = false;
+                p.TxFreeCount++;
+                if (_txOnly)
+                {
+                    TxOnlyCompleted(p, (uint)id, now);
+                }
+            }
+            left -= batch;
+        }
+        return n;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int Receive(PairDriver<TRing> p, long now)
+    {
+        int bound = p.Rx.PollUsed();
+        int n = 0;
+        while (n < bound && p.Rx.TryTakeUsed(out uint id, out uint len))
+        {
+            n++;
+            if (id >= p.QueueSize)
+            {
+                C.BadIds++;
+                continue;
+            }
+            HandleRx(p, id, len, now);
+            p.Rx.Post((ushort)id);
+        }
+        if (n > 0 && p.Rx.Publish())
+        {
+            EventFd.Signal(p.KickRx);
+            C.Kicks++;
+        }
+        return n;
+    }
+
+    private int SendMax()
+    {
+        int sent = 0;
+        PairDriver<TRing>[] pairs = _pairs;
+        for (int i = 0; i < pairs.Length; i++)
+        {
+            PairDriver<TRing> p = pairs[i];
+            while (p.TxFreeCount >= _burst && p.Sent - p.Received + _burst <= p.InFlightCap && C.Sent - C.Received + _burst <= _maxInFlight)
+            {
+                SendBurst(p, _inFlight[i], _now);
+                sent += _burst;
+            }
+        }
+        if (sent == 0)
+        {
+            C.TxFullStalls++;
+        }
+        return sent;
+    }
+
+    private int SendScheduled(long now)
+    {
+        int sent = 0;
+        while (_nextBurstTick <= now)
+        {
+            int pi = _nextPair;
+            PairDriver<TRing> p = _pairs[pi];
+            if (p.TxFreeCount < _burst || p.Sent - p.Received + _burst > p.InFlightCap || C.Sent - C.Received + _burst > _maxInFlight)
+            {
+                C.TxFullStalls++; // still due: its latency will include the wait
+                _sendBlocked = true;
+                break;
+            }
+            _sendBlocked = false;
+            SendBurst(p, _inFlight[pi], (long)_nextBurstTick);
+            _nextBurstTick += _burstIntervalTicks;
+            _nextPair = pi + 1 == _pairs.Length ? 0 : pi + 1;
+            sent += _burst;
+        }
+        return sent;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void SendBurst(PairDriver<TRing> p, bool[] inFlight, long stamp)
+    {
+        for (int j = 0; j < _burst; j++)
+        {
+            ushort id;
+            if (_inOrder)
+            {
+                id = p.Tx.NextPostPosition; // ring order (IN_ORDER)
+                p.TxFreeCount--;
+            }
+            else
+            {
+                id = p.TxFree[--p.TxFreeCount];
+            }
+            inFlight[id] = true;
+            p.StampTx(id, p.NextSeq++, stamp);
+            p.Tx.Post(id);
+        }
+        C.Sent += _burst;
+        p.Sent += _burst;
+        if (p.Tx.Publish())
+        {
+            EventFd.Signal(p.KickTx);
+            C.Kicks++;
+        }
+    }
+
+    // ---- running ---------------------------------------------------------------------------
+
+    public override void RunUntil(long untilTick)
+    {
+        _phaseEndTick = untilTick;
+        Loop(untilTick, long.MaxValue);
+    }
+
+    public override void RunUntilReceived(long received, long deadlineTick)
+    {
+        _phaseEndTick = deadlineTick;
+        Loop(deadlineTick, received);
+    }
+
+    private void Loop(long untilTick, long untilReceived)
+    {
+        var target = new WaitTarget(this);
+        while (true)
+        {
+            int work = Step();
+            if (_now >= untilTick || C.Received >= untilReceived)
+            {
+                return;
+            }
+            if (work > 0)
+            {
+                _idle.OnWork();
+            }
+            else
+            {
+                C.EmptyPolls++;
+                _idle.Idle(ref target);
+            }
+        }
+    }
+
+    internal override int SendNow(int frames)
+    {
+        int sent = 0;
+        PairDriver<TRing> p = _pairs[0];
+        while (sent + _burst <= frames && p.TxFreeCount >= _burst)
+        {
+            SendBurst(p, _inFlight[0], Clock.Now());
+            sent += _burst;
+        }
+        return sent;
+    }
+
+    internal override void IdleOnce()
+    {
+        var target = new WaitTarget(this);
+        _idle.Idle(ref target);
+    }
+
+    internal override void WorkedOnce() => _idle.OnWork();
+
+    public override PollStats? PollStats => _idle.Stats;
+
+    internal override bool ArmAll()
+    {
+        bool pending = false;
+        PairDriver<TRing>[] pairs = _pairs;
+        for (int i = 0; i < pairs.Length; i++)
+        {
+            PairDriver<TRing> p = pairs[i];
+            if (!_txOnly)
+            {
+                pending |= p.Rx.EnableInterrupts();
+            }
+            if (_txOnly || p.TxFreeCount < _burst)
+            {
+                pending |= p.Tx.EnableInterrupts();
+            }
+        }
+        return pending;
+    }
+
+    internal override void DisarmAll()
+    {
+        foreach (PairDriver<TRing> p in _pairs)
+        {
+            p.Rx.DisableInterrupts();
+            p.Tx.DisableInterrupts();
+        }
+    }
+
+    /// <summary>The guest's wait target: calls on the rings it drives (a struct over the sealed
+    /// engine, so the strategy's calls into it are direct).</summary>
+    private readonly struct WaitTarget(TrafficEngine<TRing, TIdle> engine) : IWaitTarget
+    {
+        public bool Arm() => engine.ArmAll();
+
+        public void Disarm() => engine.DisarmAll();
+
+        public void Block() => engine.BlockOnCalls();
+
+        public long NsUntilDeadline => engine.NsUntilDeadline();
+
+        public long NotificationsSent => engine.C.Kicks;
+    }
+}
