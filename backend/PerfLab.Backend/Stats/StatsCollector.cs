@@ -2,6 +2,7 @@ using PerfLab.Backend.Devices;
 using PerfLab.Backend.Rings;
 using PerfLab.Backend.Workers;
 using PerfLab.Vhost.Diagnostics;
+using PerfLab.Vhost.Polling;
 using PerfLab.Vhost.Net;
 
 namespace PerfLab.Backend.Stats;
@@ -98,6 +99,7 @@ public sealed class StatsCollector
                 BusyNs = (long)Clock.TicksToNs(c.BusyTicks),
                 CpuNs = w.Tid > 0 ? ThreadCpuNs(pid, w.Tid) : 0,
                 AllocatedBytes = c.AllocatedBytes,
+                Poll = PollDecisions.From(w.PollStats),
             });
         }
         return new BackendStats

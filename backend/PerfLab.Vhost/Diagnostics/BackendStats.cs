@@ -81,6 +81,10 @@ public sealed record WorkerStats
     public long BusyNs { get; init; }
     public long CpuNs { get; init; }
     public long AllocatedBytes { get; init; }
+
+    /// <summary>The idle strategy's decisions: sleeps by length, budget, probes (null for busy
+    /// polling). docs/polling.md#what-the-statistics-say</summary>
+    public Polling.PollDecisions? Poll { get; init; }
 }
 
 /// <summary>Shared JSON settings (snake_case, as every PerfLab JSON output).</summary>
