@@ -199,7 +199,7 @@ Stops on SIGINT or SIGTERM, printing a summary with CPU time and GC counts.
                 case "--stats-interval": o = o with { StatsInterval = a.Double() }; break;
                 case "--stats-socket": o = o with { StatsSocket = a.String() }; break;
                 case "--stats-json": o = o with { StatsJson = a.String() }; break;
-                case "--quiet": Log.Level = 2; break;
+                case "--quiet": Log.MinimumLevel = Microsoft.Extensions.Logging.LogLevel.Warning; break;
                 default: throw new ArgumentException($"unknown option {a.Current}");
             }
         }

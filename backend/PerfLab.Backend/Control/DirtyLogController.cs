@@ -34,7 +34,7 @@ internal sealed class DirtyLogController
             _s.DirtyLog = log;
         }
         old?.Dispose();
-        Log.Info($"dirty log: {d.MmapSize} bytes (pages up to GPA 0x{d.MmapSize * 8 * 4096:x}), logging {(VirtioFeatures.Has(_s.AckedFeatures, VirtioFeatures.LogAll) ? "on" : "off until LOG_ALL")}");
+        _s.Logger.DirtyLogMapped(d.MmapSize, new Hex(d.MmapSize * 8 * 4096), VirtioFeatures.Has(_s.AckedFeatures, VirtioFeatures.LogAll) ? "on" : "off until LOG_ALL");
     }
 
     /// <summary>SET_LOG_FD: an eventfd the front-end may want poked after logging. Kept for the

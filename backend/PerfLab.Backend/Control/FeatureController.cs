@@ -45,7 +45,7 @@ internal sealed class FeatureController
         {
             _s.Reconfigure(null);
         }
-        Log.Info($"features acked: {VirtioFeatures.Describe(features)}");
+        _s.Logger.FeaturesAcked(new VirtioFeatureList(features));
     }
 
     public void SetProtocolFeatures(ulong features)
@@ -57,7 +57,7 @@ internal sealed class FeatureController
                 $"must be a subset of those offered (0x{offered:x}); extra bits 0x{features & ~offered:x}");
         }
         _s.AckedProtocolFeatures = features;
-        Log.Info($"protocol features acked: {ProtocolFeatures.Describe(features)}");
+        _s.Logger.ProtocolFeaturesAcked(new ProtocolFeatureList(features));
     }
 
     public void SetBackendReqFd(ReceivedMessage m)
@@ -75,9 +75,9 @@ internal sealed class FeatureController
 
     /// <summary>GET_INFLIGHT_FD without INFLIGHT_SHMFD (never offered, see docs/features.md):
     /// answered with mmap_size 0 and no fd, which QEMU reads as "no inflight tracking".</summary>
-    public static byte[] GetInflightFd()
+    public byte[] GetInflightFd()
     {
-        Log.Warn("GET_INFLIGHT_FD: INFLIGHT_SHMFD is not offered; replying with no inflight area");
+        _s.Logger.InflightNotOffered();
         return new byte[System.Runtime.CompilerServices.Unsafe.SizeOf<InflightDesc>()];
     }
 }

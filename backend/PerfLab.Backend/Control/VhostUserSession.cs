@@ -1,4 +1,6 @@
+using Microsoft.Extensions.Logging;
 using PerfLab.Backend.Devices;
+using PerfLab.Backend.Logging;
 using PerfLab.Backend.Rings;
 using PerfLab.Vhost.Interop;
 using PerfLab.Vhost.Memory;
@@ -20,15 +22,19 @@ public sealed class VhostUserSession : IDisposable
     private readonly RequestDispatcher _dispatcher;
     private bool _disposed;
 
-    public VhostUserSession(IVhostDevice device, Vring[] vrings)
+    public VhostUserSession(IVhostDevice device, Vring[] vrings, ILogger? logger = null)
     {
         Device = device;
+        Logger = logger ?? Log.Default;
         Vrings = vrings;
         MaxRings = Math.Min(vrings.Length, 2 * device.MaxQueuePairs);
         _dispatcher = new RequestDispatcher(this);
     }
 
     internal IVhostDevice Device { get; }
+
+    /// <summary>Where this session's records go (named after its device when there are several).</summary>
+    internal ILogger Logger { get; }
 
     internal Vring[] Vrings { get; }
 

@@ -232,10 +232,10 @@ internal sealed class VringController
         v.ResyncedAtStart = resynced;
         if (resynced)
         {
-            Log.Warn($"vring {v.Index}: base 0x{v.Base:x} disagrees with the used position in guest memory; resynced to it (in-flight buffers will be re-offered)");
+            _s.Logger.RingResynced(v.Index, new Hex(v.Base));
         }
         v.Started = true;
         ulong f = _s.AckedFeatures;
-        Log.Info($"vring {v.Index} started: {layout.Name}, size {v.Num}, base 0x{v.NextAvailForBase:x}, event_idx={VirtioFeatures.Has(f, VirtioFeatures.RingEventIdx)}, in_order={VirtioFeatures.Has(f, VirtioFeatures.InOrder)}, enabled={v.Enabled}");
+        _s.Logger.RingStarted(v.Index, layout.Name, v.Num, new Hex(v.NextAvailForBase), VirtioFeatures.Has(f, VirtioFeatures.RingEventIdx), VirtioFeatures.Has(f, VirtioFeatures.InOrder), v.Enabled);
     }
 }

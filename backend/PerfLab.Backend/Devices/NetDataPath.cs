@@ -64,8 +64,7 @@ public static class NetDataPath
             uint rxMark = rx.MarkPosition();
             int nr = rx.TakeSingles(mem, rxb, deviceWrites: true);
             // Start every frame's cross-core misses (TX frame, RX header) before the first copy,
-            // so that they overlap instead of arriving one frame at a time (+25% at near
-            // placement, in interleaved runs).
+            // so that they overlap instead of arriving one frame at a time.
             ChainIo.Prefetch(txb[..nr], hdr);
             ChainIo.Prefetch(rxb[..nr], 0);
             DirtyLog? log = c.Log;
@@ -414,6 +413,6 @@ public static class NetDataPath
             return;
         }
         p.Dead = true;
-        VringFaultReporter.FoundByDataPath(v, p.Index, p.DeviceFault);
+        VringFaultReporter.FoundByDataPath(v, p.Index, p.DeviceFault, p.Logger);
     }
 }

@@ -139,7 +139,7 @@ public sealed class StatsServer : IDisposable
         }
         catch (Exception e)
         {
-            Log.Warn($"stats socket: {e.Message}");
+            Log.Default.StatsSocketFailed(e.Message);
             LibC.CloseQuietly(fd);
             return;
         }
@@ -190,7 +190,7 @@ public sealed class StatsServer : IDisposable
     private void Drop(Client c, string why)
     {
         Interlocked.Increment(ref _dropped);
-        Log.Warn($"stats socket: a client {why} ({c.Done} of {c.Data.Length} bytes taken); dropped");
+        Log.Default.StatsClientDropped(why, c.Done, c.Data.Length);
         Close(c);
     }
 

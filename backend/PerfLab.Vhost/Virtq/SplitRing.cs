@@ -289,15 +289,11 @@ public unsafe struct SplitRing : IDeviceRing
         _nextUsed = (ushort)(next + bufs.Length);
     }
 
-    /// <summary>Position for <see cref="Rewind"/>: lets a device give back chains it took but
+    /// <summary>Position for <see cref="RewindTo"/>: lets a device give back chains it took but
     /// could not use (back-pressure in the middle of a mergeable frame).</summary>
-    public readonly ushort Mark() => _lastAvail;
-
-    /// <summary>Gives back every chain taken since <paramref name="mark"/>; nothing was used.</summary>
-    public void Rewind(ushort mark) => _lastAvail = mark;
-
     public readonly uint MarkPosition() => _lastAvail;
 
+    /// <summary>Gives back every chain taken since <paramref name="mark"/>; nothing was used.</summary>
     public void RewindTo(uint mark) => _lastAvail = (ushort)mark;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -54,9 +54,10 @@ public class HybridPairTests
         // Collapsed, each side sleeps once a ring (eight bursts): a sleep per four bursts. Alone
         // on the machine a pair sleeps about once per 10^4-10^5 bursts; with other processes
         // taking its vCPUs now and then, about once per 100. One in 20 tells them apart.
-        Assert.True(20 * sleeps < bursts, $"{r.GuestPoll.Sleeps} guest and {r.BackendPoll.Sleeps} back-end sleeps for {bursts} bursts");
-        // Both budgets grew: polling paid.
-        Assert.True(r.BackendPoll.BudgetNs >= 10_000, $"back-end budget {r.BackendPoll.BudgetNs} ns");
+        // (The budget at the window's end is not asserted: it is one moment's value, and a few
+        // descheduled milliseconds of either side halve it several times over.)
+        Assert.True(20 * sleeps < bursts,
+            $"{r.GuestPoll.Sleeps} guest and {r.BackendPoll.Sleeps} back-end sleeps for {bursts} bursts (budgets {r.GuestPoll.BudgetNs} and {r.BackendPoll.BudgetNs} ns)");
         Assert.Equal(0, r.BackendDataPlaneAllocatedBytes);
     }
 }

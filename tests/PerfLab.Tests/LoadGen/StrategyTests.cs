@@ -80,6 +80,14 @@ public class StrategyTests
             });
             gen.Setup();
             Worker worker = server.Device.Workers[0];
+            Type expected = backendPoll switch
+            {
+                PollMode.Busy => typeof(AgentRunner<PollingAgent.Handle, BusyPoll>),
+                PollMode.Interrupt => typeof(AgentRunner<PollingAgent.Handle, Interrupt>),
+                PollMode.Hybrid => typeof(AgentRunner<PollingAgent.Handle, Hybrid>),
+                _ => typeof(AgentRunner<PollingAgent.Handle, Backoff>),
+            };
+            Assert.IsType(expected, worker.Runner);
             Assert.True(Timeouts.WaitUntil(() => worker.ActivePairCount == 1, Timeouts.Short));
             TrafficEngine e = gen.Engine!;
             e.Sending = false;
