@@ -32,6 +32,9 @@ internal static partial class BackendLog
     [LoggerMessage(106, LogLevel.Warning, "refused a front-end on {Path}: the device already serves one")]
     public static partial void SecondFrontendRefused(this ILogger log, string path);
 
+    [LoggerMessage(109, LogLevel.Error, "the session failed; it is ended")]
+    public static partial void SessionFailed(this ILogger log, Exception error);
+
     [LoggerMessage(107, LogLevel.Error, "device {Device} ({Path}) is not served: {Reason}")]
     public static partial void DeviceNotServed(this ILogger log, int device, string path, string reason);
 
@@ -87,6 +90,9 @@ internal static partial class BackendLog
 
     [LoggerMessage(214, LogLevel.Information, "MTU {Mtu}")]
     public static partial void MtuSet(this ILogger log, ulong mtu);
+
+    [LoggerMessage(215, LogLevel.Error, "guest memory revoked: the front-end shrank the file of region ({Region}) to {Size} bytes under a {Mapped}-byte mapping; ending the session")]
+    public static partial void GuestMemoryRevoked(this ILogger log, string region, long size, ulong mapped);
 
     // ---- rings -------------------------------------------------------------------------------
 
