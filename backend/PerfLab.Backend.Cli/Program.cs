@@ -14,12 +14,15 @@ public static class Program
 {
     private const string Help =
 """
-perflab-backend: a vhost-user back-end for a virtio-net device.
+perflab-backend: a vhost-user back-end for virtio-net devices, one per socket file.
 
 Usage: perflab-backend [options]
 
 Connection
-  --socket PATH            UNIX socket path (default /tmp/perflab-vhost.sock)
+  --socket PATH            UNIX socket path of one device (default /tmp/perflab-vhost.sock);
+                           give it again for more devices (device d is the d-th)
+  --sockets DIR            with --devices N: devices on DIR/vhost-0.sock .. DIR/vhost-<N-1>.sock
+  --devices N              how many devices --sockets makes (1)
   --client                 connect to a front-end that listens (QEMU server=on, DPDK
                            virtio-user server=1) instead of listening; reconnects after
                            every disconnect
@@ -27,6 +30,8 @@ Connection
   --reconnect-max-ms MS    client mode: retry delay cap (1000)
   --socket-mode OCTAL      permissions of the listening socket, 600..777 (600)
   --first-message-s S      drop a connection silent for S seconds after connecting (10; 0: off)
+  --reply-timeout-s S      end a session whose front-end does not read a reply for S seconds
+                           (5; 0: off)
   --max-sessions N         exit after N sessions (default: serve forever)
 
 Device
@@ -40,8 +45,16 @@ Device
   --drop-when-full         loopback: drop and count frames when the guest posted no RX buffer
                            (default: back-pressure, the frame waits on TX)
   --batch N                most frames taken from a TX queue per round (64)
+  --tx-return immediate|deferred
+                           when TX buffers go back to the guest: with each burst, or one burst
+                           late (split rings; docs/envelope.md) (immediate)
   --queues N               queue pairs offered (GET_QUEUE_NUM; MQ offered if N > 1) (8)
-  --pairs-per-worker K     queue pairs served by one worker thread (1)
+  --workers N              worker threads polling every device's queues (default: one per
+                           K queue pairs of one device, K from --pairs-per-worker)
+  --pairs-per-worker K     queue pairs dealt to a worker at a time, round-robin over the
+                           workers: pair 0 of every device first, then pair 1, ... (1)
+  --queue-affinity LIST    pin queue pairs to workers, DEVICE:PAIR=WORKER,... (as OVS's
+                           pmd-rxq-affinity); the others are dealt round-robin
   --cpus LIST              pin worker i to CPU LIST[i % n], e.g. 1 or 0,1 (default: no pinning)
   --disable-features LIST  withhold virtio features: event-idx,indirect,mrg-rxbuf,mq,in-order,
                            mtu,log-all or 0xMASK
@@ -105,6 +118,11 @@ Stops on SIGINT or SIGTERM, printing a summary with CPU time and GC counts.
             Console.Error.WriteLine($"perflab-backend: {e.Message}");
             return 1;
         }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"perflab-backend: {e.Message} (see --help)");
+            return 2;
+        }
         using var stop = stopping.Token.Register(server.Stop); // runs at once if a signal came already
         using var statsServer = o.StatsSocket != null ? new Stats.StatsServer(server.Stats, o.StatsSocket) : null;
         GcSnapshot gc0 = GcSnapshot.Take();
@@ -146,6 +164,28 @@ Stops on SIGINT or SIGTERM, printing a summary with CPU time and GC counts.
         double cpu = (now.CpuNs - prev.CpuNs) / 1e9 / dt * 100;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"stats: pkts={pkts} mpps={pkts / dt / 1e6:F3} batches={batches} avg_batch={(batches > 0 ? (double)pkts / batches : 0):F1} empty_polls={empty} kicks={kicks} wakeups={wakeups} calls={calls} busy={busy:F0}% cpu={cpu:F0}%"));
+        if (now.Devices.Count > 1)
+        {
+            foreach (DeviceStats dv in now.Devices)
+            {
+                DeviceStats? was = prev.Devices.FirstOrDefault(x => x.Id == dv.Id);
+                long dp = dv.Packets - (was?.Packets ?? 0);
+                if (dp > 0 || dv.Connected != (was?.Connected ?? false))
+                {
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"  device {dv.Id}: pkts={dp} mpps={dp / dt / 1e6:F3} connected={(dv.Connected ? 1 : 0)} sessions={dv.Sessions} faults={dv.Faults}"));
+                }
+            }
+        }
+        if (now.Workers.Count > 1 || now.Devices.Count > 1)
+        {
+            foreach (WorkerStats w in now.Workers)
+            {
+                WorkerStats? was = prev.Workers.FirstOrDefault(x => x.Id == w.Id);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  worker {w.Id}: queues={w.Queues.Count} rounds={w.Rounds - (was?.Rounds ?? 0)} empty_polls={w.EmptyPolls - (was?.EmptyPolls ?? 0)} wakeups={w.Wakeups - (was?.Wakeups ?? 0)} busy={(w.BusyNs - (was?.BusyNs ?? 0)) / 1e9 / dt * 100:F0}% cpu={(w.CpuNs - (was?.CpuNs ?? 0)) / 1e9 / dt * 100:F0}%"));
+            }
+        }
         return now;
     }
 
@@ -154,10 +194,15 @@ Stops on SIGINT or SIGTERM, printing a summary with CPU time and GC counts.
         double busyPerPkt = s.Packets > 0 ? (double)s.BusyNs / s.Packets : 0;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"summary: sessions={s.Sessions} packets={s.Packets} bytes={s.Bytes} busy_ns_per_packet={busyPerPkt:F1} cpu_user={s.CpuUserNs / 1e9:F3}s cpu_sys={s.CpuSysNs / 1e9:F3}s {gc}"));
+        foreach (var dv in s.Devices.Where(_ => s.Devices.Count > 1))
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  device {dv.Id} ({dv.Socket}): sessions={dv.Sessions} packets={dv.Packets} delivered={dv.Delivered} faults={dv.Faults}{(dv.Error.Length > 0 ? " error=" + dv.Error : "")}"));
+        }
         foreach (var q in s.Queues)
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  queue {q.Index} ({q.Direction}{q.Pair}): packets={q.Packets} batches={q.Batches} kicks={q.Kicks} calls={q.Calls} suppressed={q.CallsSuppressed} rejected={q.Rejected} dropped={q.Dropped} rx_full={q.RxFull}{(q.Fault.Length > 0 ? " fault=" + q.Fault : "")}"));
+                $"  queue {(s.Devices.Count > 1 ? $"{q.Device}." : "")}{q.Index} ({q.Direction}{q.Pair}): packets={q.Packets} batches={q.Batches} kicks={q.Kicks} calls={q.Calls} suppressed={q.CallsSuppressed} rejected={q.Rejected} dropped={q.Dropped} rx_full={q.RxFull}{(q.Fault.Length > 0 ? " fault=" + q.Fault : "")}"));
         }
     }
 
@@ -166,6 +211,9 @@ Stops on SIGINT or SIGTERM, printing a summary with CPU time and GC counts.
     {
         var o = new BackendOptions();
         var d = new NetDeviceOptions();
+        var sockets = new List<string>();
+        string? socketDir = null;
+        int devices = 1;
         var poll = new PollOptions();
         var a = new ArgReader(args);
         while (a.MoveNext())
@@ -177,7 +225,12 @@ Stops on SIGINT or SIGTERM, printing a summary with CPU time and GC counts.
             switch (a.Current)
             {
                 case "--help" or "-h": return null!;
-                case "--socket": o = o with { SocketPath = a.String() }; break;
+                case "--socket": sockets.Add(a.String()); break;
+                case "--sockets": socketDir = a.String(); break;
+                case "--devices": devices = Positive(a.Int(), "--devices", 4096); break;
+                case "--workers": o = o with { Workers = Positive(a.Int(), "--workers", 1024) }; break;
+                case "--queue-affinity": o = o with { QueueAffinity = Affinity(a.String()) }; break;
+                case "--reply-timeout-s": o = o with { ReplyTimeout = TimeSpan.FromSeconds(a.Double()) }; break;
                 case "--client": o = o with { Client = true }; break;
                 case "--reconnect-min-ms": o = o with { ReconnectMin = TimeSpan.FromMilliseconds(a.Double()) }; break;
                 case "--reconnect-max-ms": o = o with { ReconnectMax = TimeSpan.FromMilliseconds(a.Double()) }; break;
@@ -197,6 +250,17 @@ Stops on SIGINT or SIGTERM, printing a summary with CPU time and GC counts.
                     };
                     break;
                 case "--drop-when-full": d = d with { Backpressure = false }; break;
+                case "--tx-return":
+                    d = d with
+                    {
+                        DeferTxReturn = a.String() switch
+                        {
+                            "immediate" => false,
+                            "deferred" => true,
+                            var m => throw new ArgumentException($"--tx-return: '{m}' is not immediate or deferred"),
+                        },
+                    };
+                    break;
                 case "--batch": d = d with { Batch = Positive(a.Int(), "--batch", 4096) }; break;
                 case "--queues": d = d with { MaxQueuePairs = Positive(a.Int(), "--queues", 128) }; break;
                 case "--pairs-per-worker": d = d with { PairsPerWorker = Positive(a.Int(), "--pairs-per-worker", 128) }; break;
@@ -209,6 +273,26 @@ Stops on SIGINT or SIGTERM, printing a summary with CPU time and GC counts.
                 case "--quiet": Log.MinimumLevel = Microsoft.Extensions.Logging.LogLevel.Warning; break;
                 default: throw new ArgumentException($"unknown option {a.Current}");
             }
+        }
+        if (socketDir != null && sockets.Count > 0)
+        {
+            throw new ArgumentException("--socket and --sockets: give one or the other");
+        }
+        if (socketDir == null && devices != 1)
+        {
+            throw new ArgumentException("--devices needs --sockets DIR");
+        }
+        if (socketDir != null)
+        {
+            sockets.AddRange(Enumerable.Range(0, devices).Select(i => BackendOptions.SocketInFolder(socketDir, i)));
+        }
+        if (sockets.Count > 0)
+        {
+            o = o with { SocketPaths = sockets };
+        }
+        if (sockets.Distinct().Count() != sockets.Count)
+        {
+            throw new ArgumentException("--socket: the same path twice");
         }
         return o with { Device = d with { Poll = poll } };
     }
@@ -231,6 +315,26 @@ Stops on SIGINT or SIGTERM, printing a summary with CPU time and GC counts.
             throw new ArgumentException($"--socket-mode: {s} must be 600..777 in octal: permission bits only, and the owner must be able to read and write");
         }
         return (Mono.Unix.Native.FilePermissions)m;
+    }
+
+    /// <summary>DEVICE:PAIR=WORKER,...</summary>
+    private static Dictionary<(int, int), int> Affinity(string s)
+    {
+        var map = new Dictionary<(int, int), int>();
+        foreach (string item in s.Split(',', StringSplitOptions.RemoveEmptyEntries))
+        {
+            string[] kv = item.Split('=');
+            string[] dp = kv[0].Split(':');
+            if (kv.Length != 2 || dp.Length != 2
+                || !int.TryParse(dp[0], NumberStyles.None, CultureInfo.InvariantCulture, out int dev)
+                || !int.TryParse(dp[1], NumberStyles.None, CultureInfo.InvariantCulture, out int pair)
+                || !int.TryParse(kv[1], NumberStyles.None, CultureInfo.InvariantCulture, out int w))
+            {
+                throw new ArgumentException($"--queue-affinity: '{item}' is not DEVICE:PAIR=WORKER");
+            }
+            map[(dev, pair)] = w;
+        }
+        return map;
     }
 
     private static int Positive(int v, string name, int max) =>

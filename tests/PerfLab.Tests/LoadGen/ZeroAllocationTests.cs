@@ -54,14 +54,22 @@ public class ZeroAllocationTests
     public void SinkAndCopyModesAllocateNothing(NetMode mode, bool indirect) =>
         AssertNoAllocation(o => o with { TxOnly = true, Indirect = indirect }, mode);
 
-    private static void AssertNoAllocation(Func<LoadGenOptions, LoadGenOptions> configure, NetMode mode = NetMode.Loopback)
+    /// <summary>TX buffers returned one burst late (--tx-return deferred), split and packed.</summary>
+    [Theory]
+    [InlineData(NetMode.Sink, false)]
+    [InlineData(NetMode.Loopback, false)]
+    [InlineData(NetMode.Loopback, true)]
+    public void DeferredTxReturnAllocatesNothing(NetMode mode, bool packed) =>
+        AssertNoAllocation(o => o with { TxOnly = mode != NetMode.Loopback, Packed = packed }, mode, deferTx: true);
+
+    private static void AssertNoAllocation(Func<LoadGenOptions, LoadGenOptions> configure, NetMode mode = NetMode.Loopback, bool deferTx = false)
     {
         using var dir = new TempDir();
         var o = new BackendOptions
         {
             SocketPath = dir.File("v.sock"),
             StatsInterval = 0,
-            Device = new NetDeviceOptions { MaxQueuePairs = 1, Mode = mode, Poll = new PollOptions { Mode = PollMode.Interrupt } },
+            Device = new NetDeviceOptions { MaxQueuePairs = 1, Mode = mode, DeferTxReturn = deferTx, Poll = new PollOptions { Mode = PollMode.Interrupt } },
         };
         // No worker threads: the test thread drives the data plane itself.
         using var server = new VhostUserServer(o, startWorkers: false);
