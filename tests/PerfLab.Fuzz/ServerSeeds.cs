@@ -83,6 +83,9 @@ public static class ServerSeeds
             .Message(0, VhostUserRequest.SetOwner).Message(1, VhostUserRequest.GetFeatures)
             .Message(2, VhostUserRequest.GetQueueNum, NeedReply).Message(3, VhostUserRequest.GetFeatures)
             .Close(3).Close(2).Close(1).Read(0).Close(0).ToArray());
+        yield return ("close-then-reconnect-at-once", new ServerInput().Connect()
+            .Message(0, VhostUserRequest.GetFeatures).Read(0).Close(0).Connect()
+            .Message(0, VhostUserRequest.GetFeatures).Read(0).CloseAllAndWait().ToArray());
         yield return ("replies-never-read", new ServerInput().Connect()
             .Message(0, VhostUserRequest.GetFeatures).Message(0, VhostUserRequest.GetFeatures).Message(0, VhostUserRequest.GetFeatures)
             .Message(0, VhostUserRequest.GetProtocolFeatures).Pause(5).CloseAllAndWait().ToArray());

@@ -9,15 +9,16 @@ using PerfLab.Vhost.Transport;
 namespace PerfLab.Fuzz;
 
 /// <summary>
-/// Target 4: the server loop. A <see cref="VhostUserServer"/> per input, listening on a
-/// real UNIX socket and serving one session at a time, as the daemon does, with short
-/// timeouts (first message 30 ms, rest of a message 20 ms). The input opens up to four
-/// connections and interleaves on them raw bytes (partial headers and payloads), well-formed
-/// messages, half-closes, closes, reads and pauses (which let the timeouts fire). Afterwards
-/// every connection is closed: the server must have ended every session it accepted within
-/// 3 s, and then stop within 3 s; a session still open (a hang: a denial of service for the
-/// next front-end), a server that does not stop, or an exception on the server thread is a
-/// crash. Nothing outlives the input (no fd, no thread), so replaying it in a test host
+/// Target 4: the server loop. A <see cref="VhostUserServer"/> per input, one device listening
+/// on a real UNIX socket, as the daemon serves it: one front-end at a time, a connection made
+/// while one is served refused at once (accepted and closed), with short timeouts (first
+/// message 30 ms, rest of a message 20 ms). The input opens up to four connections and
+/// interleaves on them raw bytes (partial headers and payloads), well-formed messages,
+/// half-closes, closes, reads and pauses (which let the timeouts fire). Afterwards every
+/// connection is closed: within 3 s each must be accounted for, as a session the server ended
+/// or a connection it refused, and then the server must stop within 3 s; a connection neither
+/// ended nor refused (a hang: a denial of service for the next front-end), a server that does
+/// not stop, or an exception on the server thread is a crash. Nothing outlives the input (no fd, no thread), so replaying it in a test host
 /// leaves nothing behind.
 /// <code>
 /// input := op*
@@ -161,7 +162,7 @@ public static class ServerTarget
             CloseAll(open);
         }
         WaitServed(srv, connected);
-        Targets.Trace?.Invoke($"{connected} connections, {srv.Backend.SessionsServed} sessions ended");
+        Targets.Trace?.Invoke($"{connected} connections, {srv.Backend.SessionsServed} sessions ended, {srv.Backend.ConnectionsRefused} refused");
     }
 
     private static void CloseAll(List<int> open)
@@ -200,12 +201,12 @@ public static class ServerTarget
         }
     }
 
-    /// <summary>The server ended <paramref name="sessions"/> sessions (every connection made,
-    /// all closed now), or it hangs: a crash.</summary>
-    private static void WaitServed(Server srv, int sessions)
+    /// <summary>The server accounted for all <paramref name="connections"/> connections made
+    /// (all closed now): each one's session ended, or it was refused; otherwise it hangs: a crash.</summary>
+    private static void WaitServed(Server srv, int connections)
     {
         var sw = System.Diagnostics.Stopwatch.StartNew();
-        while (srv.Backend.SessionsServed < sessions)
+        while (srv.Backend.SessionsServed + srv.Backend.ConnectionsRefused < connections)
         {
             if (srv.Failure != null)
             {
@@ -213,7 +214,7 @@ public static class ServerTarget
             }
             if (sw.Elapsed > SessionsEnd)
             {
-                throw new FuzzInvariantException($"hang: {srv.Backend.SessionsServed} sessions ended, {sessions} expected within {SessionsEnd.TotalSeconds} s of their connections closing");
+                throw new FuzzInvariantException($"hang: {srv.Backend.SessionsServed} sessions ended and {srv.Backend.ConnectionsRefused} connections refused, {connections} connections within {SessionsEnd.TotalSeconds} s of their closing");
             }
             Thread.Sleep(1);
         }
