@@ -75,7 +75,7 @@ public static class CompareMarkdown
             + $"The ratio interval is the distribution-free interval of the shift between the two runs' rounds (Moses, from the Mann-Whitney statistic, on logarithms; "
             + $"{(1 - 2 * RatioTest.Alpha) * 100:0} %). p is the two-sided exact Mann-Whitney p-value. The verdict is ResultsComparer's equivalence test at threshold {RatioTest.Pct(c.Threshold)}: "
             + $"**slower** or **faster** when a one-sided Mann-Whitney test shows a difference beyond the threshold (α = {RatioTest.Alpha}), **same** when both one-sided tests show it within the threshold, "
-            + "**noise** otherwise (too few or too scattered rounds to tell). Slower means worse for the metric: less throughput, more latency or CPU. See docs/compare.md.");
+            + "**noise** otherwise (too few or too scattered rounds to tell). Slower and faster verdicts are kept only where they survive Benjamini-Hochberg's false-discovery control at 5 % over all judged rows. Slower means worse for the metric: less throughput, more latency or CPU. See docs/compare.md.");
         return sb.ToString();
     }
 

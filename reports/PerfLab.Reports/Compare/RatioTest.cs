@@ -14,7 +14,8 @@ public sealed record RatioResult(
     double Coverage,
     double PValue,
     Verdict Verdict,
-    string Why);
+    string Why,
+    double PDirectional = double.NaN);
 
 /// <summary>
 /// The verdict of compare and history, as dotnet/performance's ResultsComparer decides it
@@ -23,7 +24,8 @@ public sealed record RatioResult(
 /// the base by more than the threshold, one-sided at <see cref="Alpha"/>; "faster" the mirror;
 /// "same" when both one-sided tests of "within the threshold" reject (two one-sided tests);
 /// "noise" otherwise. The rounds of two runs are independent samples (different runs saw
-/// different hosts' moments), so the test is unpaired.
+/// different hosts' moments), so the test is unpaired. One row at a time: a page of many rows
+/// goes through <see cref="FalseDiscovery"/>.
 /// </summary>
 public static class RatioTest
 {
@@ -68,14 +70,17 @@ public static class RatioTest
         double[] ob = lb.Select(v => sign * v).ToArray(), oc = lc.Select(v => sign * v).ToArray();
         double delta = Math.Log(1 + threshold);
         double[] Shift(double[] x, double by) => x.Select(v => v + by).ToArray();
-        bool worseBeyond = MannWhitney.PGreater(oc, Shift(ob, delta)) <= Alpha;
-        bool betterBeyond = MannWhitney.PGreater(Shift(ob, -delta), oc) <= Alpha;
+        double pWorse = MannWhitney.PGreater(oc, Shift(ob, delta));
+        double pBetter = MannWhitney.PGreater(Shift(ob, -delta), oc);
+        bool worseBeyond = pWorse <= Alpha;
+        bool betterBeyond = pBetter <= Alpha;
         bool belowUpper = MannWhitney.PGreater(Shift(ob, delta), oc) <= Alpha;
         bool aboveLower = MannWhitney.PGreater(oc, Shift(ob, -delta)) <= Alpha;
         (Verdict v, string why) = worseBeyond ? (Verdict.Slower, $"worse by more than {Pct(threshold)}")
             : betterBeyond ? (Verdict.Faster, $"better by more than {Pct(threshold)}")
             : belowUpper && aboveLower ? (Verdict.Same, $"within ±{Pct(threshold)}")
             : (Verdict.Noise, $"cannot tell at ±{Pct(threshold)} from these rounds");
-        return new RatioResult(mb, mc, ratio, Math.Exp(lo), Math.Exp(hi), coverage, p, v, why);
+        double pDirectional = v == Verdict.Slower ? pWorse : v == Verdict.Faster ? pBetter : Math.Min(pWorse, pBetter);
+        return new RatioResult(mb, mc, ratio, Math.Exp(lo), Math.Exp(hi), coverage, p, v, why, pDirectional);
     }
 }

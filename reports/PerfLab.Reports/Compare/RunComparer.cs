@@ -52,6 +52,11 @@ public static class RunComparer
                 cmp.Rows.Add(new ComparisonRow(bc.Id, Views.LabelOf(bc), m, def, RatioTest.Of(vb, vc, def.Better, o.Threshold)));
             }
         }
+        IReadOnlyList<RatioResult> controlled = FalseDiscovery.Control(cmp.Rows.Select(r => r.Result).ToList());
+        for (int i = 0; i < cmp.Rows.Count; i++)
+        {
+            cmp.Rows[i] = cmp.Rows[i] with { Result = controlled[i] };
+        }
         if (o.Metrics is { Count: > 0 } chosen && MetricChoice.Unmatched(allMetrics, chosen) is { Count: > 0 } unknown)
         {
             throw new CompareRefusedException($"--metric {string.Join(", ", unknown)}: in neither run's common configurations; they have {string.Join(", ", allMetrics.Order())}");

@@ -58,6 +58,11 @@ public static class RunHistory
                         {
                             vs[m] = RatioTest.Of(Summaries.ByRound(p.Report, id, m, usedP).Values, Summaries.ByRound(report, id, m, used).Values, Metrics.Def(m).Better, threshold);
                         }
+                        IReadOnlyList<RatioResult> controlled = FalseDiscovery.Control(shown.Select(m => vs[m]).ToList());
+                        for (int i = 0; i < shown.Count; i++)
+                        {
+                            vs[shown[i]] = controlled[i];
+                        }
                     }
                 }
                 points.Add(new HistoryPoint(run, values, vs, notComparable));

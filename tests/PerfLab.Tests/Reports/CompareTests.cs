@@ -83,9 +83,19 @@ public class CompareTests
         string b = Path.Combine(tmp.Path, "base"), c = Path.Combine(tmp.Path, "cand");
         ReportCsv.Write(SampleData.Create(), b);
         Report cand = SampleData.Create();
+        // A slower busy-64 as a code change makes it: every figure of it worse by the same factor
+        // (one row moved alone is not judged among many: FalseDiscovery).
         foreach (RoundSample s in cand.Samples.Where(s => s.ConfigId == "busy-64"))
         {
-            s.Values[Metrics.NdrMpps] *= ndrScale;
+            foreach (string m in s.Values.Keys.ToList())
+            {
+                s.Values[m] = Metrics.Def(m).Better switch
+                {
+                    Better.Higher => s.Values[m] * ndrScale,
+                    Better.Lower => s.Values[m] / ndrScale,
+                    _ => s.Values[m],
+                };
+            }
         }
         if (candHost != null)
         {
@@ -151,7 +161,7 @@ public class CompareTests
         Comparison cmp = RunComparer.Compare(ReportCsv.Read(b), ReportCsv.Read(c), "base", "cand", new CompareOptions());
         ComparisonRow first = cmp.Rows[0];
         Assert.Equal(("busy-64", Metrics.NdrMpps, Verdict.Slower), (first.ConfigId, first.Metric, first.Verdict));
-        Assert.Single(cmp.Rows, r => r.Verdict == Verdict.Slower);
+        Assert.All(cmp.Rows.Where(r => r.Verdict == Verdict.Slower), r => Assert.Equal("busy-64", r.ConfigId));
         Assert.Equal(["busy-1500"], cmp.OnlyInBase);
         Assert.Equal(["busy-512"], cmp.OnlyInCandidate);
         Assert.True(cmp.Regressed);
@@ -210,5 +220,32 @@ public class CompareTests
         }
         Assert.Contains(CompareFiles.ChartStem + ".png", File.ReadAllText(Path.Combine(outDir, CompareMarkdown.FileName)));
         Assert.Equal(rows.Count + 1, File.ReadAllLines(Path.Combine(outDir, CompareFiles.CsvFile)).Length);
+    }
+
+    /// <summary>Eighty rows of two runs of the same code (latency, ±30 % between rounds).</summary>
+    private static List<RatioResult> SameCode(int rows) =>
+        Enumerable.Range(0, rows).Select(i => RatioTest.Of(Rounds(100, 0.3, 1000 + i), Rounds(100, 0.3, 5000 + i), Better.Lower, 0.05)).ToList();
+
+    [Fact]
+    public void Two_runs_of_the_same_code_show_no_slower_row_once_the_rows_are_judged_together()
+    {
+        List<RatioResult> rows = SameCode(80);
+        Assert.Contains(rows, r => r.Verdict is Verdict.Slower or Verdict.Faster); // alone, chance finds some
+        IReadOnlyList<RatioResult> controlled = FalseDiscovery.Control(rows);
+        Assert.DoesNotContain(controlled, r => r.Verdict is Verdict.Slower or Verdict.Faster);
+        RatioResult demoted = controlled[rows.FindIndex(r => r.Verdict is Verdict.Slower or Verdict.Faster)];
+        Assert.Equal(Verdict.Noise, demoted.Verdict);
+        Assert.Contains("Benjamini-Hochberg", demoted.Why, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_change_that_moves_many_rows_is_still_found_among_many()
+    {
+        List<RatioResult> rows = SameCode(60);
+        rows.AddRange(Enumerable.Range(0, 20).Select(i => RatioTest.Of(Rounds(100, 0.02, 9000 + i), Rounds(150, 0.02, 9500 + i), Better.Lower, 0.05)));
+        IReadOnlyList<RatioResult> controlled = FalseDiscovery.Control(rows);
+        Assert.All(controlled.Skip(60), r => Assert.Equal(Verdict.Slower, r.Verdict));
+        Assert.DoesNotContain(controlled.Take(60), r => r.Verdict is Verdict.Slower or Verdict.Faster);
+        Assert.Equal(rows.Count(r => r.Verdict == Verdict.NotJudged), controlled.Count(r => r.Verdict == Verdict.NotJudged));
     }
 }
