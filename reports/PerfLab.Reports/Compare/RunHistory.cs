@@ -22,10 +22,11 @@ public sealed record ConfigHistory(string ConfigId, string Label, IReadOnlyList<
 /// </summary>
 public static class RunHistory
 {
-    /// <summary>The metrics history shows when none are chosen: capacity, latency and CPU at
+    /// <summary>The metrics history shows when none are chosen: capacity, the latency floor (one
+    /// frame in flight), latency and CPU at
     /// half of each configuration's own PDR, and a script's fixed-load figures.</summary>
     public static readonly IReadOnlyList<string> DefaultMetrics =
-        [Metrics.NdrMpps, Metrics.PdrMpps, Metrics.At(Metrics.P99Us, 50), Metrics.At(Metrics.BackendNsPerFrame, 50), Metrics.Mpps, Metrics.P99Us];
+        [Metrics.NdrMpps, Metrics.PdrMpps, Metrics.At(Metrics.P50Us, 0), Metrics.At(Metrics.P99Us, 50), Metrics.At(Metrics.BackendNsPerFrame, 50), Metrics.Mpps, Metrics.P99Us];
 
     public static List<ConfigHistory> Build(IReadOnlyList<(StoredRun Run, Report Report)> runs, string? configId, IReadOnlyList<string>? metrics, double threshold)
     {
