@@ -24,6 +24,7 @@ internal sealed class DirtyLogController
         _s.Require(r, ProtocolFeatures.LogShmfd, "LOG_SHMFD");
         LogDesc d = MessageCodec.ReadPayload<LogDesc>(r, m.PayloadSpan);
         DirtyLog log = DirtyLog.Map(d, m.TakeFd(0));
+        log.OnRevoked = (l, size) => _s.OnDirtyLogRevoked?.Invoke(l, size);
         DirtyLog? old = _s.DirtyLog;
         if (_s.AnyStarted())
         {

@@ -65,6 +65,10 @@ public sealed class VhostUserSession : IDisposable
     /// <summary>The dirty log mapped by SET_LOG_BASE (null: none).</summary>
     public DirtyLog? DirtyLog { get; internal set; }
 
+    /// <summary>Told when the front-end shrank the dirty log's file under its mapping
+    /// (<see cref="GuestMemoryFaults"/>), on the thread that caught the fault.</summary>
+    internal Action<DirtyLog, long>? OnDirtyLogRevoked { get; set; }
+
     /// <summary>SET_LOG_FD's eventfd, kept for the session (-1: none).</summary>
     internal int LogFd { get; set; } = -1;
 

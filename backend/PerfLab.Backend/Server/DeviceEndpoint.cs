@@ -136,15 +136,19 @@ public sealed class DeviceEndpoint : IDisposable
         CurrentSession = session;
         string why = "front-end closed the connection";
         string? revoked = null;
-        session.MemoryTable.OnRevoked = (r, size) =>
+        // On the thread that caught the fault (a worker, or this one): stop polling this
+        // device's rings before the next round, then end the session like a disconnect.
+        void Revoke(string what, Action report)
         {
-            // On the thread that caught the fault (a worker, or this one): stop polling this
-            // device's rings before the next round, then end the session like a disconnect.
             Device.Withdraw();
-            Logger.GuestMemoryRevoked(r.Desc.ToString(), size, r.MappedLength);
-            Volatile.Write(ref revoked, $"guest memory revoked: the front-end shrank region {r.Desc}");
+            report();
+            Volatile.Write(ref revoked, $"guest memory revoked: the front-end shrank {what}");
             channel.Shutdown();
-        };
+        }
+        session.MemoryTable.OnRevoked = (r, size) =>
+            Revoke($"region {r.Desc}", () => Logger.GuestMemoryRevoked(r.Desc.ToString(), size, r.MappedLength));
+        session.OnDirtyLogRevoked = (log, size) =>
+            Revoke("the dirty log", () => Logger.DirtyLogRevoked(size, log.MappedLength));
         try
         {
             int firstTimeoutMs = _o.FirstMessageTimeout > TimeSpan.Zero ? (int)_o.FirstMessageTimeout.TotalMilliseconds : -1;

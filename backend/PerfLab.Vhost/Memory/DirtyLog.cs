@@ -8,31 +8,39 @@ namespace PerfLab.Vhost.Memory;
 /// <summary>
 /// The migration dirty log (LOG_SHMFD, docs/protocol.md#dirty-log): a bitmap of 4 KiB guest pages
 /// in a shared memory file. For each device write at GPA <c>a</c>, bit <c>a/4096</c> is set with an
-/// atomic OR, because QEMU reads and clears it concurrently.
+/// atomic OR, because QEMU reads and clears it concurrently. Its file is defended against a
+/// front-end that shrinks it as guest memory is (<see cref="GuestMemoryFaults"/>): sealed against
+/// shrinking when it allows it, otherwise revoked after the fault.
 /// </summary>
 public sealed unsafe class DirtyLog : IDisposable
 {
     public const int PageShift = 12;
 
-    private nint _mapBase;
-    private readonly nuint _mapLength;
+    private readonly FileMapping _map;
     private readonly byte* _log;
     private readonly ulong _logBytes;
 
-    private DirtyLog(nint mapBase, nuint mapLength, byte* log, ulong logBytes)
+    private DirtyLog(int fd, nint mapBase, nuint mapLength, byte* log, ulong logBytes)
     {
-        _mapBase = mapBase;
-        _mapLength = mapLength;
         _log = log;
         _logBytes = logBytes;
+        _map = new FileMapping(fd, mapBase, mapLength, size => OnRevoked?.Invoke(this, size));
     }
 
     public ulong SizeBytes => _logBytes;
 
-    /// <summary>Maps the log; takes ownership of (and closes) <paramref name="fd"/> either way.</summary>
+    public ulong MappedLength => _map.Length;
+
+    /// <summary>Told once, on the thread that caught the fault, when the front-end shrank the
+    /// log's file under its mapping (the argument is the file's new size). Its owner ends the session.</summary>
+    public Action<DirtyLog, long>? OnRevoked { get; set; }
+
+    /// <summary>Maps the log; takes ownership of <paramref name="fd"/> either way (closed on
+    /// failure, kept with the mapping on success).</summary>
     public static DirtyLog Map(in LogDesc desc, int fd)
     {
         const VhostUserRequest r = VhostUserRequest.SetLogBase;
+        bool mapped = false;
         try
         {
             if (desc.MmapSize == 0 || desc.MmapSize > (1UL << 40))
@@ -43,6 +51,8 @@ public sealed unsafe class DirtyLog : IDisposable
             {
                 throw new VhostProtocolException(r, "mmap_offset+mmap_size", desc.MmapOffset, "overflows 64 bits") { Fatal = false };
             }
+            // Sealed before its size is read, as a region is (MappedRegion.Map).
+            GuestMemoryFaults.SealAgainstShrinking(fd);
             if (Syscall.fstat(fd, out Stat st) != 0 || (st.st_mode & FilePermissions.S_IFMT) != FilePermissions.S_IFREG)
             {
                 throw new VhostProtocolException(r, "fd", (ulong)fd, $"must be a memory file, not {LibC.FdTarget(fd)}") { Fatal = false };
@@ -57,11 +67,15 @@ public sealed unsafe class DirtyLog : IDisposable
             {
                 throw new VhostProtocolException(r, "mmap", end, $"mmap failed: errno {LibC.Errno}") { Fatal = false };
             }
-            return new DirtyLog(p, (nuint)end, (byte*)p + desc.MmapOffset, desc.MmapSize);
+            mapped = true;
+            return new DirtyLog(fd, p, (nuint)end, (byte*)p + desc.MmapOffset, desc.MmapSize);
         }
         finally
         {
-            LibC.CloseQuietly(fd); // the mapping keeps the memory alive
+            if (!mapped)
+            {
+                LibC.CloseQuietly(fd);
+            }
         }
     }
 
@@ -104,12 +118,5 @@ public sealed unsafe class DirtyLog : IDisposable
     /// <summary>Test helper: is the page's bit set?</summary>
     public bool IsDirty(ulong page) => (page >> 3) < _logBytes && (_log[page >> 3] & (1 << (int)(page & 7))) != 0;
 
-    public void Dispose()
-    {
-        nint p = Interlocked.Exchange(ref _mapBase, 0);
-        if (p != 0)
-        {
-            LibC.munmap(p, _mapLength);
-        }
-    }
+    public void Dispose() => _map.Dispose();
 }

@@ -9,9 +9,10 @@ namespace PerfLab.Vhost.Memory;
 /// file's new end raises SIGBUS; the runtime turns it into an <see cref="AccessViolationException"/>
 /// on the faulting thread when <see cref="EnvVar"/> is 1 (the daemon makes sure it is:
 /// <see cref="EnsureCatchable"/>). The thread that caught it calls <see cref="TryRecover"/>:
-/// every live region whose file is now shorter than its mapping is revoked: its mapping is
-/// replaced in place by anonymous memory (so the thread can resume its loop and touch it
-/// harmlessly until its session's rings stop), and its owner is told, once, to end the session.
+/// every live mapping (a region or the dirty log) whose file is now shorter than the mapping is
+/// revoked: it is replaced in place by anonymous memory (so the thread can resume its loop and
+/// touch it harmlessly until its session's rings stop), and its owner is told, once, to end the
+/// session.
 /// Nothing here runs while frames flow: the hot path stays syscall-free; the cost is paid only
 /// after a fault.
 /// </summary>
@@ -21,10 +22,10 @@ public static class GuestMemoryFaults
     /// catchable exception instead of the process's end.</summary>
     public const string EnvVar = "DOTNET_legacyCorruptedStateExceptionsPolicy";
 
-    // Regions mapped and not yet unmapped. The lock also orders a revocation against an unmap:
-    // the anonymous overlay is placed only over a mapping that still exists (MAP_FIXED over an
-    // address range reused since would destroy someone else's memory).
-    private static readonly List<MappedRegion> s_live = [];
+    // Files mapped (regions, dirty logs) and not yet unmapped. The lock also orders a revocation
+    // against an unmap: the anonymous overlay is placed only over a mapping that still exists
+    // (MAP_FIXED over an address range reused since would destroy someone else's memory).
+    private static readonly List<FileMapping> s_live = [];
     private static readonly object s_lock = new();
     private static int s_revoked;
 
@@ -34,7 +35,7 @@ public static class GuestMemoryFaults
     /// <summary>Regions revoked since the process started.</summary>
     public static int Revoked => Volatile.Read(ref s_revoked);
 
-    internal static void Add(MappedRegion r)
+    internal static void Add(FileMapping r)
     {
         lock (s_lock)
         {
@@ -42,8 +43,8 @@ public static class GuestMemoryFaults
         }
     }
 
-    /// <summary>Unregisters a region and runs <paramref name="unmap"/> under the lock.</summary>
-    internal static void Remove(MappedRegion r, Action unmap)
+    /// <summary>Unregisters a mapping and runs <paramref name="unmap"/> under the lock.</summary>
+    internal static void Remove(FileMapping r, Action unmap)
     {
         lock (s_lock)
         {
@@ -53,26 +54,26 @@ public static class GuestMemoryFaults
     }
 
     /// <summary>
-    /// After a fault on guest memory: revokes every live region whose file shrank below its
-    /// mapping. False if none did (the fault was not a front-end's doing: a bug, let it crash).
+    /// After a fault on guest memory: revokes every live mapping (region or dirty log) whose
+    /// file shrank below it. False if none did (the fault was not a front-end's doing: a bug, let it crash).
     /// </summary>
     public static bool TryRecover()
     {
-        var revoked = new List<(MappedRegion Region, long Size)>();
+        var revoked = new List<(FileMapping Mapping, long Size)>();
         lock (s_lock)
         {
-            foreach (MappedRegion r in s_live)
+            foreach (FileMapping m in s_live)
             {
-                if (!r.IsRevoked && r.FileSize() is long size && (ulong)size < r.MappedLength && r.Overlay())
+                if (!m.IsRevoked && m.FileSize() is long size && (ulong)size < m.Length && m.Overlay())
                 {
-                    revoked.Add((r, size));
+                    revoked.Add((m, size));
                 }
             }
         }
-        foreach ((MappedRegion r, long size) in revoked)
+        foreach ((FileMapping m, long size) in revoked)
         {
             Interlocked.Increment(ref s_revoked);
-            r.OnRevoked?.Invoke(r, size);
+            m.Revoked(size);
         }
         return revoked.Count > 0;
     }

@@ -12,19 +12,14 @@ namespace PerfLab.Vhost.Memory;
 /// </summary>
 public sealed unsafe class MappedRegion : IDisposable
 {
-    private nint _mapBase;
-    private readonly nuint _mapLength;
-    private int _fd;
+    private readonly FileMapping _map;
 
     private MappedRegion(MemoryRegionDesc desc, int fd, nint mapBase, nuint mapLength, ulong dev, ulong ino)
     {
         Desc = desc;
-        _fd = fd;
-        _mapBase = mapBase;
-        _mapLength = mapLength;
         Device = dev;
         Inode = ino;
-        GuestMemoryFaults.Add(this);
+        _map = new FileMapping(fd, mapBase, mapLength, size => OnRevoked?.Invoke(this, size));
     }
 
     public MemoryRegionDesc Desc { get; }
@@ -39,36 +34,19 @@ public sealed unsafe class MappedRegion : IDisposable
     public static bool SameFile(int fd, MappedRegion r) =>
         Syscall.fstat(fd, out Stat st) == 0 && st.st_dev == r.Device && st.st_ino == r.Inode;
 
-    public byte* HostStart => (byte*)_mapBase + Desc.MmapOffset;
+    public byte* HostStart => (byte*)_map.Base + Desc.MmapOffset;
 
-    public ulong MappedLength => _mapLength;
+    public ulong MappedLength => _map.Length;
 
-    public bool IsMapped => _mapBase != 0;
+    public bool IsMapped => _map.Base != 0;
 
     /// <summary>The file shrank under this mapping: the mapping is now anonymous memory
     /// (<see cref="GuestMemoryFaults"/>).</summary>
-    public bool IsRevoked { get; private set; }
+    public bool IsRevoked => _map.IsRevoked;
 
     /// <summary>Told once, on the thread that caught the fault, when this region is revoked;
     /// the argument is the file's new size. Its owner ends the session.</summary>
     public Action<MappedRegion, long>? OnRevoked { get; set; }
-
-    /// <summary>The backing file's size now, or null if fstat fails.</summary>
-    internal long? FileSize() => Syscall.fstat(_fd, out Stat st) == 0 ? st.st_size : null;
-
-    /// <summary>Replaces the mapping in place with private anonymous memory (reads zeros, writes
-    /// go nowhere), so that no access to it faults again. Under the registry's lock only.</summary>
-    internal bool Overlay()
-    {
-        if (_mapBase == 0)
-        {
-            return false;
-        }
-        nint p = LibC.mmap(_mapBase, _mapLength, LibC.PROT_READ | LibC.PROT_WRITE,
-            LibC.MAP_PRIVATE | LibC.MAP_ANONYMOUS | LibC.MAP_FIXED | LibC.MAP_NORESERVE, -1, 0);
-        IsRevoked = p == _mapBase;
-        return IsRevoked;
-    }
 
     /// <summary>
     /// Validates and maps a region. Takes ownership of <paramref name="fd"/> on success only.
@@ -113,17 +91,5 @@ public sealed unsafe class MappedRegion : IDisposable
         return new MappedRegion(desc, fd, p, (nuint)len, st.st_dev, st.st_ino);
     }
 
-    public void Dispose()
-    {
-        GuestMemoryFaults.Remove(this, () =>
-        {
-            nint p = Interlocked.Exchange(ref _mapBase, 0);
-            if (p != 0)
-            {
-                LibC.munmap(p, _mapLength);
-            }
-        });
-        int fd = Interlocked.Exchange(ref _fd, -1);
-        LibC.CloseQuietly(fd);
-    }
+    public void Dispose() => _map.Dispose();
 }
