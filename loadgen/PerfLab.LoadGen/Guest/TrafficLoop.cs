@@ -257,6 +257,10 @@ public sealed class TrafficEngine<TRing, TIdle> : TrafficEngine
         _idle.Idle(ref target);
     }
 
+    internal override void WorkedOnce() => _idle.OnWork();
+
+    public override PollStats? PollStats => _idle.Stats;
+
     internal override bool ArmAll()
     {
         bool pending = false;
@@ -296,5 +300,7 @@ public sealed class TrafficEngine<TRing, TIdle> : TrafficEngine
         public void Block() => engine.BlockOnCalls();
 
         public long NsUntilDeadline => engine.NsUntilDeadline();
+
+        public long NotificationsSent => engine.C.Kicks;
     }
 }

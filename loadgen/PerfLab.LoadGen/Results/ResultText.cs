@@ -27,10 +27,19 @@ public static class ResultText
         {
             s.AppendLine(string.Create(ci, $"  backend    cpu={r.BackendCpuPct:F0}% ({r.BackendCpuNsPerPacket:F1} ns/pkt){(r.BackendBusyNsPerPacket >= 0 ? $" busy={r.BackendBusyNsPerPacket:F1} ns/pkt calls={r.BackendCalls} kicks={r.BackendKicksReceived} wakeups={r.BackendWakeups} gen0={r.BackendGen0} gen1={r.BackendGen1} gen2={r.BackendGen2} allocated={r.BackendAllocatedBytes}B (data plane {r.BackendDataPlaneAllocatedBytes}B)" : "")}"));
         }
+        if (r.GuestPoll != null || r.BackendPoll != null)
+        {
+            s.AppendLine(string.Create(ci, $"  decisions  guest {Decisions(r.GuestPoll)}; backend {Decisions(r.BackendPoll)}"));
+        }
         if (r.RingErrors > 0)
         {
             s.AppendLine($"  ERROR      the back-end signalled {r.RingErrors} ring error(s) on the err fds");
         }
         return s.ToString();
     }
+
+    /// <summary>A strategy's decisions in a few words: sleeps, their length, the budget.</summary>
+    private static string Decisions(Vhost.Polling.PollDecisions? d) => d == null
+        ? "polls"
+        : string.Create(CultureInfo.InvariantCulture, $"sleeps={d.Sleeps} (p50<{d.SleepQuantileUs(0.5):0} us p99<{d.SleepQuantileUs(0.99):0} us) arms_found_work={d.ArmsFoundWork} budget={d.BudgetNs / 1000.0:0.#} us notify_polls={d.NotifyPolls} wake_probes={d.WakeProbes}");
 }
