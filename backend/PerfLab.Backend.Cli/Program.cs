@@ -52,7 +52,7 @@ Device
                            virtio PMD out of its whole-ring reclaim at queue 1024; immediate
                            under --poll backoff); or every burst one burst late. Split rings;
                            a held burst goes back after 1024 empty rounds and before the
-                           worker sleeps (docs/envelope.md) (immediate)
+                           worker sleeps (docs/envelope.md) (auto)
   --queues N               queue pairs offered (GET_QUEUE_NUM; MQ offered if N > 1) (8)
   --workers N              worker threads polling every device's queues (default: one per
                            K queue pairs of one device, K from --pairs-per-worker)

@@ -29,7 +29,7 @@ public sealed record NetDeviceOptions
     public bool Backpressure { get; init; } = true;
 
     /// <summary>When TX buffers go back to the guest (<see cref="TxReturnRule"/>; docs/envelope.md).</summary>
-    public TxReturn TxReturn { get; init; } = TxReturn.Immediate;
+    public TxReturn TxReturn { get; init; } = TxReturn.Auto;
 
     /// <summary>Most chains taken from a TX queue per round (DPDK's burst, vhost-net's batch).</summary>
     public int Batch { get; init; } = 64;
