@@ -7,6 +7,7 @@ using PerfLab.Vhost.Cli;
 using PerfLab.Vhost.Diagnostics;
 using PerfLab.Vhost.Polling;
 using PerfLab.Vhost.Protocol;
+using PerfLab.Vhost.Virtq;
 
 namespace PerfLab.Backend.Cli;
 
@@ -45,9 +46,13 @@ Device
   --drop-when-full         loopback: drop and count frames when the guest posted no RX buffer
                            (default: back-pressure, the frame waits on TX)
   --batch N                most frames taken from a TX queue per round (64)
-  --tx-return immediate|deferred
-                           when TX buffers go back to the guest: with each burst, or one burst
-                           late (split rings; docs/envelope.md) (immediate)
+  --tx-return immediate|auto|deferred
+                           when TX buffers go back to the guest: with each burst; auto: a burst
+                           of 32 or more one burst late, a smaller one at once (keeps DPDK's
+                           virtio PMD out of its whole-ring reclaim at queue 1024; immediate
+                           under --poll backoff); or every burst one burst late. Split rings;
+                           a held burst goes back after 1024 empty rounds and before the
+                           worker sleeps (docs/envelope.md) (auto)
   --queues N               queue pairs offered (GET_QUEUE_NUM; MQ offered if N > 1) (8)
   --workers N              worker threads polling every device's queues (default: one per
                            K queue pairs of one device, K from --pairs-per-worker)
@@ -253,11 +258,12 @@ Stops on SIGINT or SIGTERM, printing a summary with CPU time and GC counts.
                 case "--tx-return":
                     d = d with
                     {
-                        DeferTxReturn = a.String() switch
+                        TxReturn = a.String() switch
                         {
-                            "immediate" => false,
-                            "deferred" => true,
-                            var m => throw new ArgumentException($"--tx-return: '{m}' is not immediate or deferred"),
+                            "immediate" => TxReturn.Immediate,
+                            "auto" => TxReturn.Auto,
+                            "deferred" => TxReturn.Deferred,
+                            var m => throw new ArgumentException($"--tx-return: '{m}' is not immediate, auto or deferred"),
                         },
                     };
                     break;

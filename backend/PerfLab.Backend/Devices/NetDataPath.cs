@@ -8,10 +8,10 @@ using PerfLab.Vhost.Virtq;
 namespace PerfLab.Backend.Devices;
 
 /// <summary>Per-view constants of the data path, derived from the negotiated features.</summary>
-/// <param name="DeferTxReturn">Return each TX burst one burst late
-/// (<see cref="IDeviceRing.PublishDeferred"/>); idle rounds and sleeping return everything.</param>
+/// <param name="TxReturn">When TX buffers go back (<see cref="TxReturnRule"/>); idle rounds and
+/// sleeping return anything held.</param>
 public readonly record struct DataPathConfig(
-    NetMode Mode, bool Backpressure, int Batch, uint HdrLen, bool Mergeable, DirtyLog? Log, bool DeferTxReturn = false);
+    NetMode Mode, bool Backpressure, int Batch, uint HdrLen, bool Mergeable, DirtyLog? Log, TxReturn TxReturn = TxReturn.Immediate);
 
 /// <summary>
 /// The virtio-net data path, written once and specialised per ring layout through the
@@ -231,8 +231,8 @@ public static class NetDataPath
         return n;
     }
 
-    /// <summary>A round found no TX frame: report a fault, or after
-    /// <see cref="QueuePair.DeferredFlushRounds"/> idle rounds return the burst held back.</summary>
+    /// <summary>A round found no TX frame: report a fault, or return the burst held back when
+    /// <see cref="TxReturnRule.IdleRound"/> says so.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void NothingAvailable<TRing>(QueuePair p, ref TRing tx, int avail, in DataPathConfig c)
         where TRing : struct, IDeviceRing
@@ -241,26 +241,18 @@ public static class NetDataPath
         {
             ReportFault(p, p.Tx!);
         }
-        else if (c.DeferTxReturn && ++p.IdleRounds == QueuePair.DeferredFlushRounds)
+        else if (TxReturnRule.IdleRound(ref p.TxHold, c.TxReturn))
         {
             Complete(ref tx, p.Tx!, 0, 0);
         }
     }
 
-    /// <summary>Publishes a TX burst, held back by one burst when <see cref="DataPathConfig.DeferTxReturn"/>.</summary>
+    /// <summary>Publishes a TX burst, or holds it back (<see cref="TxReturnRule"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void CompleteTx<TRing>(QueuePair p, ref TRing tx, int packets, long bytes, in DataPathConfig c)
         where TRing : struct, IDeviceRing
     {
-        if (c.DeferTxReturn)
-        {
-            p.IdleRounds = 0;
-            Signal(tx.PublishDeferred(p.Tx!.CallFd >= 0), p.Tx!, packets, bytes);
-        }
-        else
-        {
-            Complete(ref tx, p.Tx!, packets, bytes);
-        }
+        Signal(TxReturnRule.Publish(ref tx, ref p.TxHold, c.TxReturn, packets, p.Tx!.CallFd >= 0), p.Tx!, packets, bytes);
     }
 
     /// <summary>Returns the TX burst held back (before the worker sleeps, or when idle).</summary>

@@ -4,6 +4,7 @@ using PerfLab.Backend.Rings;
 using PerfLab.Backend.Workers;
 using PerfLab.Vhost.Memory;
 using PerfLab.Vhost.Protocol;
+using PerfLab.Vhost.Virtq;
 
 namespace PerfLab.Backend.Devices;
 
@@ -77,6 +78,8 @@ public sealed class NetDevice : IVhostDevice
 
     private long _pauses;
 
+    private bool _withdrawn; // guest memory was revoked: nothing may touch the rings until Resume
+
     public ulong OfferedFeatures =>
         NetDeviceOptions.SupportedFeatures
         & ~Options.DisabledFeatures
@@ -92,12 +95,37 @@ public sealed class NetDevice : IVhostDevice
     {
         Interlocked.Increment(ref _pauses);
         Hand(_workers.Select(w => (w, (IReadOnlyList<QueuePoller>)[])));
+        ReturnHeldTx();
+    }
+
+    /// <summary>
+    /// No worker runs the pairs now: gives back the TX bursts <see cref="TxReturnRule"/> held, so
+    /// that the rings stop (or move to new memory) with every buffer taken returned (a ring
+    /// resumed at used.idx would otherwise take them again), unless guest memory was revoked.
+    /// </summary>
+    private void ReturnHeldTx()
+    {
+        bool withdrawn = Volatile.Read(ref _withdrawn);
+        foreach (QueuePair p in Pairs)
+        {
+            p.TxHold = default;
+            Vring? v = p.Tx;
+            if (withdrawn || p.Dead || v is not { Started: true } || v.IsPacked || v.IsBroken || v.Split.PendingUsed == 0)
+            {
+                continue;
+            }
+            if (v.Split.Publish(v.CallFd >= 0) == PublishResult.Call)
+            {
+                Vhost.Interop.EventFd.Signal(v.CallFd);
+            }
+        }
     }
 
     /// <summary>Builds a poller for each pair the view makes active (control-plane work: it may
     /// allocate) and hands each to its worker; returns when they run.</summary>
     public void Resume(DeviceView view)
     {
+        Volatile.Write(ref _withdrawn, false);
         ulong f = view.AckedFeatures;
         var cfg = new DataPathConfig(
             Options.Mode,
@@ -106,7 +134,7 @@ public sealed class NetDevice : IVhostDevice
             (uint)Vhost.Net.VirtioNetHeader.SizeFor(f),
             VirtioFeatures.Has(f, VirtioFeatures.NetMrgRxbuf),
             view.Log,
-            Options.DeferTxReturn);
+            TxReturnRule.Effective(Options.TxReturn, Options.Poll.Mode));
         var byWorker = _workers.ToDictionary(w => w, _ => new List<QueuePoller>());
         foreach (QueuePair p in Pairs)
         {
@@ -124,6 +152,7 @@ public sealed class NetDevice : IVhostDevice
     /// <see cref="Pause"/> completes it.</summary>
     public void Withdraw()
     {
+        Volatile.Write(ref _withdrawn, true);
         foreach (Worker w in _workers)
         {
             w.Begin(this, []);

@@ -1,5 +1,6 @@
 using PerfLab.Vhost.Polling;
 using PerfLab.Vhost.Protocol;
+using PerfLab.Vhost.Virtq;
 
 namespace PerfLab.Backend.Devices;
 
@@ -27,9 +28,8 @@ public sealed record NetDeviceOptions
     /// <summary>Loopback with no RX buffer posted: wait for one (true) or drop and count (false).</summary>
     public bool Backpressure { get; init; } = true;
 
-    /// <summary>Return each TX burst's buffers one burst late (see
-    /// <see cref="PerfLab.Vhost.Virtq.SplitRing.PublishDeferred"/>; docs/envelope.md).</summary>
-    public bool DeferTxReturn { get; init; }
+    /// <summary>When TX buffers go back to the guest (<see cref="TxReturnRule"/>; docs/envelope.md).</summary>
+    public TxReturn TxReturn { get; init; } = TxReturn.Auto;
 
     /// <summary>Most chains taken from a TX queue per round (DPDK's burst, vhost-net's batch).</summary>
     public int Batch { get; init; } = 64;

@@ -73,7 +73,7 @@ internal sealed class NetPairPoller<TRing, TAccess> : QueuePoller
         {
             return false;
         }
-        if (_cfg.DeferTxReturn)
+        if (_cfg.TxReturn != TxReturn.Immediate)
         {
             // Nothing is held back across a sleep: the driver may be waiting for it.
             NetDataPath.FlushTx(p, ref TAccess.Ring(_tx));

@@ -10,6 +10,9 @@ namespace PerfLab.Vhost.Virtq;
 /// </summary>
 public interface IDeviceRing
 {
+    /// <summary>Entries in the ring (the queue size).</summary>
+    ushort Size { get; }
+
     /// <summary>Chains available now (a lower bound for packed rings); -1 if the ring just broke.</summary>
     int Available();
 

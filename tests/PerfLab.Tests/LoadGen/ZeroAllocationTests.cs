@@ -4,6 +4,7 @@ using PerfLab.Backend.Workers;
 using PerfLab.LoadGen;
 using PerfLab.Tests.Infrastructure;
 using PerfLab.Vhost.Polling;
+using PerfLab.Vhost.Virtq;
 using Xunit;
 
 namespace PerfLab.Tests.LoadGen;
@@ -54,22 +55,28 @@ public class ZeroAllocationTests
     public void SinkAndCopyModesAllocateNothing(NetMode mode, bool indirect) =>
         AssertNoAllocation(o => o with { TxOnly = true, Indirect = indirect }, mode);
 
-    /// <summary>TX buffers returned one burst late (--tx-return deferred), split and packed.</summary>
+    /// <summary>TX buffers returned one burst late (--tx-return deferred) or by the auto rule
+    /// (guest bursts of 32: held; of 8: returned at once),
+    /// split and packed.</summary>
     [Theory]
-    [InlineData(NetMode.Sink, false)]
-    [InlineData(NetMode.Loopback, false)]
-    [InlineData(NetMode.Loopback, true)]
-    public void DeferredTxReturnAllocatesNothing(NetMode mode, bool packed) =>
-        AssertNoAllocation(o => o with { TxOnly = mode != NetMode.Loopback, Packed = packed }, mode, deferTx: true);
+    [InlineData(NetMode.Sink, false, TxReturn.Deferred, 32)]
+    [InlineData(NetMode.Loopback, false, TxReturn.Deferred, 32)]
+    [InlineData(NetMode.Loopback, true, TxReturn.Deferred, 32)]
+    [InlineData(NetMode.Sink, false, TxReturn.Auto, 32)]
+    [InlineData(NetMode.Sink, false, TxReturn.Auto, 8)]
+    [InlineData(NetMode.Loopback, false, TxReturn.Auto, 32)]
+    [InlineData(NetMode.Loopback, true, TxReturn.Auto, 32)]
+    public void HeldTxReturnAllocatesNothing(NetMode mode, bool packed, TxReturn txReturn, int burst) =>
+        AssertNoAllocation(o => o with { TxOnly = mode != NetMode.Loopback, Packed = packed, Burst = burst, QueueSize = 1024 }, mode, txReturn);
 
-    private static void AssertNoAllocation(Func<LoadGenOptions, LoadGenOptions> configure, NetMode mode = NetMode.Loopback, bool deferTx = false)
+    private static void AssertNoAllocation(Func<LoadGenOptions, LoadGenOptions> configure, NetMode mode = NetMode.Loopback, TxReturn txReturn = TxReturn.Immediate)
     {
         using var dir = new TempDir();
         var o = new BackendOptions
         {
             SocketPath = dir.File("v.sock"),
             StatsInterval = 0,
-            Device = new NetDeviceOptions { MaxQueuePairs = 1, Mode = mode, DeferTxReturn = deferTx, Poll = new PollOptions { Mode = PollMode.Interrupt } },
+            Device = new NetDeviceOptions { MaxQueuePairs = 1, Mode = mode, TxReturn = txReturn, Poll = new PollOptions { Mode = PollMode.Interrupt } },
         };
         // No worker threads: the test thread drives the data plane itself.
         using var server = new VhostUserServer(o, startWorkers: false);
