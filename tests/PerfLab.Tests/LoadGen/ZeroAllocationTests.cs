@@ -54,14 +54,22 @@ public class ZeroAllocationTests
     public void SinkAndCopyModesAllocateNothing(NetMode mode, bool indirect) =>
         AssertNoAllocation(o => o with { TxOnly = true, Indirect = indirect }, mode);
 
-    private static void AssertNoAllocation(Func<LoadGenOptions, LoadGenOptions> configure, NetMode mode = NetMode.Loopback)
+    /// <summary>The lossy open loop (frames that find no room are counted dropped) against a
+    /// back-end that drops when the guest has no RX buffer, on both ring layouts.</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void LossyOpenLoopAllocatesNothing(bool packed) =>
+        AssertNoAllocation(o => o with { Lossy = true, RatePps = 20e6, Burst = 8, Packed = packed }, dropWhenFull: true);
+
+    private static void AssertNoAllocation(Func<LoadGenOptions, LoadGenOptions> configure, NetMode mode = NetMode.Loopback, bool dropWhenFull = false)
     {
         using var dir = new TempDir();
         var o = new BackendOptions
         {
             SocketPath = dir.File("v.sock"),
             StatsInterval = 0,
-            Device = new NetDeviceOptions { MaxQueuePairs = 1, Mode = mode, Poll = new PollOptions { Mode = PollMode.Interrupt } },
+            Device = new NetDeviceOptions { MaxQueuePairs = 1, Mode = mode, Backpressure = !dropWhenFull, Poll = new PollOptions { Mode = PollMode.Interrupt } },
         };
         // No worker threads: the test thread drives the data plane itself.
         using var server = new VhostUserServer(o, startWorkers: false);
