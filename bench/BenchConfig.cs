@@ -56,7 +56,7 @@ public static class BenchConfig
     /// no forced GC between iterations, so that the CPU and counter window around each
     /// invocation holds nothing else. Tiered compilation is off, as in the two daemons'
     /// runtimeconfig: its periodic re-jits and call-counting pauses stall a busy poller for
-    /// milliseconds on a 2-core machine (README, "Tiered compilation").
+    /// milliseconds on a 2-core machine (docs/programs.md#tiered-compilation-is-off).
     /// </summary>
     public static Job EndToEndJob(Profile p) => new Job(EndToEndJobId)
         .WithEnvironmentVariables(new EnvironmentVariable("DOTNET_TieredCompilation", "0"))

@@ -91,7 +91,7 @@ public sealed class BackendCommand
     {
         if (r.GetValue(_quiet))
         {
-            Log.Level = 2;
+            Log.MinimumLevel = Microsoft.Extensions.Logging.LogLevel.Warning;
         }
         int[] cpus = r.GetValue(_cpus)!;
         var o = new BackendOptions

@@ -5,7 +5,8 @@ namespace PerfLab.LoadGen;
 /// <summary>The order of the front-end handshake to replay.</summary>
 public enum HandshakeOrder
 {
-    /// <summary>QEMU 7.2's order (reference §10.7): enables before features and ring setup.</summary>
+    /// <summary>QEMU 7.2's order (docs/protocol.md#what-qemu-72-sends): enables before features and
+    /// ring setup.</summary>
     Qemu,
     /// <summary>DPDK 22.11 virtio-user's order: calls before features, enables after rings.</summary>
     Dpdk,

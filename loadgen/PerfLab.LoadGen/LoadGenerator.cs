@@ -105,8 +105,9 @@ public sealed class LoadGenerator : IDisposable
     /// Closes the connection and opens a new one (connect again, or listen again for a back-end
     /// in client mode) while the guest keeps running: guest RAM, rings and buffers stay, and each
     /// ring resumes at used.idx as read from guest memory (what QEMU sends in SET_VRING_BASE when
-    /// the back-end went away and GET_VRING_BASE was impossible, reference §10.5). Drains first:
-    /// a packed ring's base is the driver's own used position, right only once the rings are
+    /// the back-end went away and GET_VRING_BASE was impossible,
+    /// docs/protocol.md#disconnect-and-reconnect). Drains first: a packed ring's base is the
+    /// driver's own used position, right only once the rings are
     /// <see cref="TrafficEngine.Quiescent"/>.
     /// </summary>
     public void Reconnect()

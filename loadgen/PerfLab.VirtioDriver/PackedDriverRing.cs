@@ -13,8 +13,8 @@ namespace PerfLab.VirtioDriver;
 /// slot; <see cref="Publish"/> stores them with release, so the device sees the batch at once
 /// (the spec's "flags of the first descriptor last", applied to a batch of buffers).
 ///
-/// Memory ordering (virtio 1.x §2.8.21-23, reference §8): write descriptors, release-store the
-/// first flags, full fence, then read the device event area to decide the kick; acquire-load a
+/// Memory ordering (docs/protocol.md#packed-ring-device-steps): write descriptors, release-store
+/// the first flags, full fence, then read the device event area to decide the kick; acquire-load a
 /// used slot's flags before its id and len; when re-enabling interrupts write the driver event
 /// area, full fence, re-check the next used slot.
 /// </summary>
@@ -195,7 +195,8 @@ public unsafe struct PackedDriverRing
     /// <summary>
     /// Makes the posted batch available (one release store of its first flags) and returns
     /// whether the device asked for a kick: DISABLE no, ENABLE yes, DESC (with EVENT_IDX) iff
-    /// the requested slot was among those just made available (reference §8.4).
+    /// the requested slot was among those just made available
+    /// (docs/protocol.md#packed-ring-notifications).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool Publish()

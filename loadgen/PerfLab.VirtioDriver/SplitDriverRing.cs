@@ -9,10 +9,10 @@ namespace PerfLab.VirtioDriver;
 /// by the caller (the load generator keeps one fixed descriptor per buffer, as DPDK's in-order
 /// path does); this type owns the avail and used ring indices and the notification rules.
 ///
-/// Memory ordering (reference §7.4, driver column): write descriptors and avail entries,
-/// release-store avail.idx, full fence, then read used.flags / avail_event to decide on a kick;
-/// acquire-load used.idx before reading used entries; when re-enabling interrupts write
-/// used_event (or clear NO_INTERRUPT), full fence, re-check used.idx.
+/// Memory ordering (docs/protocol.md#split-ring-memory-ordering, driver side): write descriptors
+/// and avail entries, release-store avail.idx, full fence, then read used.flags / avail_event to
+/// decide on a kick; acquire-load used.idx before reading used entries; when re-enabling interrupts
+/// write used_event (or clear NO_INTERRUPT), full fence, re-check used.idx.
 /// </summary>
 public unsafe struct SplitDriverRing
 {
@@ -87,7 +87,8 @@ public unsafe struct SplitDriverRing
 
     /// <summary>
     /// Publishes posted heads with one release store of avail.idx and returns whether the
-    /// device asked for a kick (VRING_USED_F_NO_NOTIFY or avail_event, reference §7.5).
+    /// device asked for a kick (VRING_USED_F_NO_NOTIFY or avail_event,
+    /// docs/protocol.md#notification-suppression).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool Publish()
@@ -146,8 +147,9 @@ public unsafe struct SplitDriverRing
     /// <summary>
     /// Consumes <paramref name="count"/> used positions at once. With VIRTIO_F_IN_ORDER the device
     /// may return a batch as one element holding the id of the batch's last buffer, and advance
-    /// used.idx by the batch size (reference §7.2): the driver reads that element with
-    /// <see cref="PeekUsed"/>, works out the batch from its own ring order, and skips it.
+    /// used.idx by the batch size (docs/protocol.md#descriptor-chains): the driver reads that
+    /// element with <see cref="PeekUsed"/>, works out the batch from its own ring order, and skips
+    /// it.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void SkipUsed(int count) => _lastUsed = (ushort)(_lastUsed + count);
@@ -167,7 +169,8 @@ public unsafe struct SplitDriverRing
         {
             Volatile.Write(ref *_availFlags, (ushort)0);
         }
-        // Full fence between re-enabling and re-reading used.idx (§7.4).
+        // Full fence between re-enabling and re-reading used.idx
+        // (docs/protocol.md#split-ring-memory-ordering).
         Interlocked.MemoryBarrier();
         _usedSeen = Volatile.Read(ref *_usedIdx);
         return _usedSeen != _lastUsed;

@@ -58,7 +58,7 @@ public sealed class GuestImage(ulong gpa)
         return this;
     }
 
-    // ---- split ring (virtio 1.x §2.7) ------------------------------------------------------------
+    // ---- split ring (docs/protocol.md#split-ring-layout) ---------------------------------------
 
     /// <summary>Descriptor <paramref name="i"/> of the table at <paramref name="table"/>.</summary>
     public GuestImage Desc(int table, int i, ulong addr, uint len, ushort flags, ushort next = 0)
@@ -82,7 +82,7 @@ public sealed class GuestImage(ulong gpa)
     /// <summary>Sets used.idx (a restarted ring resumes where the used index is).</summary>
     public GuestImage UsedIdx(int used, ushort idx) => U16(used + 2, idx);
 
-    // ---- packed ring (virtio 1.x §2.8) -----------------------------------------------------------
+    // ---- packed ring (docs/protocol.md#packed-ring-layout) -------------------------------------
 
     /// <summary>Packed descriptor in slot <paramref name="slot"/>, made available for wrap
     /// counter <paramref name="wrap"/>.</summary>

@@ -78,9 +78,10 @@ public sealed class HandlerInput
 }
 
 /// <summary>
-/// The handler seeds: the sessions QEMU 7.2 and DPDK 22.11 really run (reference §10.7) with
-/// traffic, packed rings, memory slots, migration, reset, multiqueue, and a few refusals.
-/// Guest RAM is one 64 KiB memory file at GPA 0; ring i of a pair sits at 0x1000 * i.
+/// The handler seeds: the sessions QEMU 7.2 and DPDK 22.11 really run
+/// (docs/protocol.md#message-orders) with traffic, packed rings, memory slots, migration, reset,
+/// multiqueue, and a few refusals. Guest RAM is one 64 KiB memory file at GPA 0; ring i of a pair
+/// sits at 0x1000 * i.
 /// </summary>
 public static class HandlerSeeds
 {
@@ -164,7 +165,8 @@ public static class HandlerSeeds
         ulong features = Base | VirtioFeatures.RingEventIdx | VirtioFeatures.RingIndirectDesc | VirtioFeatures.NetMrgRxbuf;
         const VhostUserFlags ack = VhostUserFlags.Version1 | VhostUserFlags.NeedReply;
 
-        // QEMU 7.2, one pair (reference §10.7): init, device start, traffic, stop.
+        // QEMU 7.2, one pair: init, device start, traffic, stop
+        // (docs/protocol.md#what-qemu-72-sends).
         yield return ("qemu", new HandlerInput(0)
             .Msg(R.GetFeatures).Msg(R.GetProtocolFeatures).U64(R.SetProtocolFeatures, proto).Msg(R.GetQueueNum)
             .Msg(R.SetBackendReqFd, ack, [], HandlerInput.EventFdKind).Msg(R.SetOwner).Msg(R.GetFeatures)
@@ -178,8 +180,9 @@ public static class HandlerSeeds
             .U64(R.SetStatus, 0).Stop(0).State(R.SetVringEnable, 0, 0).State(R.SetVringEnable, 1, 0)
             .ToArray());
 
-        // DPDK 22.11 virtio-user (reference §10.7): owner first, call fds before memory,
-        // NEED_REPLY on status and memory, enable after the rings, no EVENT_IDX.
+        // DPDK 22.11 virtio-user (docs/protocol.md#what-dpdk-2211-virtio-user-sends): owner first,
+        // call fds before memory, NEED_REPLY on status and memory, enable after the rings, no
+        // EVENT_IDX.
         yield return ("dpdk", new HandlerInput(0)
             .Msg(R.SetOwner).Msg(R.GetFeatures).Msg(R.GetProtocolFeatures)
             .U64(R.SetProtocolFeatures, ProtocolFeatures.Mq | ProtocolFeatures.ReplyAck | ProtocolFeatures.Status)

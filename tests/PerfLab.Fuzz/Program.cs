@@ -18,7 +18,7 @@ public static class Program
     public static int Main(string[] args)
     {
         Log.Quiet = true;
-        Log.Level = int.MaxValue;
+        Log.MinimumLevel = Microsoft.Extensions.Logging.LogLevel.None;
         if (args.Length == 2 && args[0] == "afl" && Targets.Find(args[1]) is { } t)
         {
             Fuzzer.OutOfProcess.Run(stream =>

@@ -50,7 +50,7 @@ internal sealed class DeviceStatusController
         _s.PendingRarp = null;
         _s.DropDirtyLog();
         _s.Device.NeedsReset.Clear();
-        Log.Info($"{RequestNames.Of(r)}: device reset");
+        _s.Logger.DeviceReset(RequestNames.Of(r));
     }
 
     /// <summary>SEND_RARP: the next resume with pair 0 running hands the MAC to the data path,
@@ -64,7 +64,7 @@ internal sealed class DeviceStatusController
         BitConverter.TryWriteBytes(mac.AsSpan(4), (ushort)(payload >> 32));
         _s.PendingRarp = mac;
         _s.Reconfigure(null);
-        Log.Info($"SEND_RARP: {Convert.ToHexString(mac)} queued on pair 0");
+        _s.Logger.RarpQueued(new MacAddress(mac));
     }
 
     /// <summary>NET_SET_MTU: any Ethernet MTU from 68 (IPv4 minimum) to 65535 is accepted and
@@ -78,6 +78,6 @@ internal sealed class DeviceStatusController
             throw new VhostProtocolException(r, "mtu", mtu, "must be 68..65535") { Fatal = false };
         }
         _s.Mtu = (uint)mtu;
-        Log.Info($"MTU {mtu}");
+        _s.Logger.MtuSet(mtu);
     }
 }

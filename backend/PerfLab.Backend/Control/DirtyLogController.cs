@@ -14,9 +14,9 @@ internal sealed class DirtyLogController
     public DirtyLogController(VhostUserSession session) => _s = session;
 
     /// <summary>
-    /// SET_LOG_BASE: maps the dirty bitmap (reference §6.4) and hands it to the workers; the
-    /// previous log stays mapped until they run with the new one. The reply is a u64 0 (as
-    /// libvhost-user; QEMU checks only the request code).
+    /// SET_LOG_BASE: maps the dirty bitmap (docs/protocol.md#dirty-log) and hands it to the
+    /// workers; the previous log stays mapped until they run with the new one. The reply is a u64 0
+    /// (as libvhost-user; QEMU checks only the request code).
     /// </summary>
     public void SetLogBase(ReceivedMessage m)
     {
@@ -34,7 +34,7 @@ internal sealed class DirtyLogController
             _s.DirtyLog = log;
         }
         old?.Dispose();
-        Log.Info($"dirty log: {d.MmapSize} bytes (pages up to GPA 0x{d.MmapSize * 8 * 4096:x}), logging {(VirtioFeatures.Has(_s.AckedFeatures, VirtioFeatures.LogAll) ? "on" : "off until LOG_ALL")}");
+        _s.Logger.DirtyLogMapped(d.MmapSize, new Hex(d.MmapSize * 8 * 4096), VirtioFeatures.Has(_s.AckedFeatures, VirtioFeatures.LogAll) ? "on" : "off until LOG_ALL");
     }
 
     /// <summary>SET_LOG_FD: an eventfd the front-end may want poked after logging. Kept for the

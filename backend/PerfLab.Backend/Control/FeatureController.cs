@@ -45,7 +45,7 @@ internal sealed class FeatureController
         {
             _s.Reconfigure(null);
         }
-        Log.Info($"features acked: {VirtioFeatures.Describe(features)}");
+        _s.Logger.FeaturesAcked(new VirtioFeatureList(features));
     }
 
     public void SetProtocolFeatures(ulong features)
@@ -57,22 +57,27 @@ internal sealed class FeatureController
                 $"must be a subset of those offered (0x{offered:x}); extra bits 0x{features & ~offered:x}");
         }
         _s.AckedProtocolFeatures = features;
-        Log.Info($"protocol features acked: {ProtocolFeatures.Describe(features)}");
+        _s.Logger.ProtocolFeaturesAcked(new ProtocolFeatureList(features));
     }
 
     public void SetBackendReqFd(ReceivedMessage m)
     {
         _s.Require(VhostUserRequest.SetBackendReqFd, ProtocolFeatures.BackendReq, "BACKEND_REQ");
-        // Kept for the session, never written: a net device needs no back-end requests (§3).
+        if (UnixSocket.CheckForeignStream(m.Fds[0]) is { } why)
+        {
+            throw new VhostProtocolException(VhostUserRequest.SetBackendReqFd, "fd", $"{m.Fds[0]}", why) { Fatal = false };
+        }
+        // Kept for the session, never written: a net device needs no back-end requests
+        // (docs/protocol.md#back-end-requests).
         LibC.CloseQuietly(_s.BackendReqFd);
         _s.BackendReqFd = m.TakeFd(0);
     }
 
-    /// <summary>GET_INFLIGHT_FD without INFLIGHT_SHMFD (never offered, see README.md, "Features"):
+    /// <summary>GET_INFLIGHT_FD without INFLIGHT_SHMFD (never offered, see docs/features.md):
     /// answered with mmap_size 0 and no fd, which QEMU reads as "no inflight tracking".</summary>
-    public static byte[] GetInflightFd()
+    public byte[] GetInflightFd()
     {
-        Log.Warn("GET_INFLIGHT_FD: INFLIGHT_SHMFD is not offered; replying with no inflight area");
+        _s.Logger.InflightNotOffered();
         return new byte[System.Runtime.CompilerServices.Unsafe.SizeOf<InflightDesc>()];
     }
 }

@@ -49,7 +49,7 @@ internal sealed class MemoryController
         }
         if (Table.IsIdentical(regions, m.Fds))
         {
-            Log.Debug("SET_MEM_TABLE: identical to the current table; nothing to remap");
+            _s.Logger.MemTableIdentical();
             return; // the message's fds are closed by the caller
         }
         var fds = new List<int>(m.Fds.Count);
@@ -63,7 +63,7 @@ internal sealed class MemoryController
             RetranslateRings(r);
         });
         _s.MemoryChanges++;
-        Log.Info($"memory table: {regions.Length} region(s), {regions.Sum(x => (double)x.MemorySize) / (1 << 20):F0} MiB");
+        _s.Logger.MemoryTable(regions.Length, (long)Math.Round(regions.Sum(x => (double)x.MemorySize) / (1 << 20)));
     }
 
     /// <summary>ADD_MEM_REG (CONFIGURE_MEM_SLOTS): maps one more region, then, with the workers
@@ -77,7 +77,7 @@ internal sealed class MemoryController
         MessageCodec.ValidateRegion(r, region, -1);
         if (Table.Contains(region, m.Fds[0]))
         {
-            Log.Debug($"ADD_MEM_REG: {region} is already mapped");
+            _s.Logger.RegionAlreadyMapped(region);
             return; // the fd is closed by the caller
         }
         int fd = m.TakeFd(0);
@@ -88,7 +88,7 @@ internal sealed class MemoryController
             RetranslateRings(r);
         });
         _s.MemoryChanges++;
-        Log.Debug($"ADD_MEM_REG: {region}; {Table.Count} region(s)");
+        _s.Logger.RegionAdded(region, Table.Count);
     }
 
     /// <summary>REM_MEM_REG: with the workers paused, drops the region matching guest address,
@@ -109,7 +109,7 @@ internal sealed class MemoryController
             RetranslateRings(r);
         });
         _s.MemoryChanges++;
-        Log.Debug($"REM_MEM_REG: {region}; {Table.Count} region(s)");
+        _s.Logger.RegionRemoved(region, Table.Count);
     }
 
     /// <summary>After a memory change (device paused), points every running ring at its new
@@ -127,7 +127,7 @@ internal sealed class MemoryController
             }
             if (v.Layout!.Retranslate(v, Table.Current) is { } err)
             {
-                VringFaultReporter.Unmapped(v, r, err, _s.Device.NeedsReset);
+                VringFaultReporter.Unmapped(v, r, err, _s.Device.NeedsReset, _s.Logger);
             }
         }
     }

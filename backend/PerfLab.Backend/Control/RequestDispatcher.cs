@@ -68,7 +68,7 @@ internal sealed class RequestDispatcher
             Rejected++;
             if (!ownReply && h.NeedsReply && !e.Fatal)
             {
-                Log.Error($"rejected {e.Message}; replied failure");
+                _s.Logger.RejectedWithFailureReply(e.Message);
                 SendReply(channel, h.Request, BitConverter.GetBytes(1UL));
                 return;
             }
@@ -84,7 +84,8 @@ internal sealed class RequestDispatcher
     private static void SendReply(IMessageSender ch, VhostUserRequest r, ReadOnlySpan<byte> payload) =>
         ch.SendRaw(r, VhostUserFlags.Version1 | VhostUserFlags.Reply, payload);
 
-    /// <summary>Requests that always get a reply of their own (reference §2.2, "Reply").</summary>
+    /// <summary>Requests that always get a reply of their own (docs/protocol.md#front-end-requests,
+    /// the "reply" column).</summary>
     public static bool HasOwnReply(VhostUserRequest r) => r is VhostUserRequest.GetFeatures
         or VhostUserRequest.GetProtocolFeatures or VhostUserRequest.GetVringBase
         or VhostUserRequest.GetQueueNum or VhostUserRequest.GetStatus
@@ -130,7 +131,7 @@ internal sealed class RequestDispatcher
             case VhostUserRequest.SendRarp: _status.SendRarp(U64(r, p)); return null;
             case VhostUserRequest.NetSetMtu: _status.SetMtu(U64(r, p)); return null;
             case VhostUserRequest.ResetDevice: _s.Require(r, ProtocolFeatures.ResetDevice, "RESET_DEVICE"); _status.ResetDevice(r); return null;
-            case VhostUserRequest.GetInflightFd: return FeatureController.GetInflightFd();
+            case VhostUserRequest.GetInflightFd: return _features.GetInflightFd();
             case VhostUserRequest.SetInflightFd:
                 throw new VhostProtocolException(r, "protocol features", _s.AckedProtocolFeatures,
                     "INFLIGHT_SHMFD is not offered: a net device completes every chain it takes within one round, and a lost or repeated frame is legal for a network") { Fatal = false };

@@ -1,4 +1,6 @@
+using Microsoft.Extensions.Logging;
 using PerfLab.Backend.Devices;
+using PerfLab.Backend.Logging;
 using PerfLab.Backend.Rings;
 using PerfLab.Vhost.Interop;
 using PerfLab.Vhost.Memory;
@@ -20,15 +22,19 @@ public sealed class VhostUserSession : IDisposable
     private readonly RequestDispatcher _dispatcher;
     private bool _disposed;
 
-    public VhostUserSession(IVhostDevice device, Vring[] vrings)
+    public VhostUserSession(IVhostDevice device, Vring[] vrings, ILogger? logger = null)
     {
         Device = device;
+        Logger = logger ?? Log.Default;
         Vrings = vrings;
         MaxRings = Math.Min(vrings.Length, 2 * device.MaxQueuePairs);
         _dispatcher = new RequestDispatcher(this);
     }
 
     internal IVhostDevice Device { get; }
+
+    /// <summary>Where this session's records go (named after its device when there are several).</summary>
+    internal ILogger Logger { get; }
 
     internal Vring[] Vrings { get; }
 
@@ -139,7 +145,8 @@ public sealed class VhostUserSession : IDisposable
         Memory = MemoryTable.Current,
         Vrings = Vrings,
         AckedFeatures = AckedFeatures,
-        // Device writes are logged while LOG_ALL is acked and a log is mapped (reference §6.4).
+        // Device writes are logged while LOG_ALL is acked and a log is mapped
+        // (docs/protocol.md#dirty-log).
         Log = VirtioFeatures.Has(AckedFeatures, VirtioFeatures.LogAll) ? DirtyLog : null,
         RarpMac = PendingRarp,
         Mtu = Mtu,
@@ -155,7 +162,8 @@ public sealed class VhostUserSession : IDisposable
     }
 
     /// <summary>Ends the session: stops the data plane before unmapping, closes every fd the
-    /// front-end gave us, forgets all negotiated state (reference §10.5).</summary>
+    /// front-end gave us, forgets all negotiated state
+    /// (docs/protocol.md#disconnect-and-reconnect).</summary>
     public void Dispose()
     {
         if (_disposed)

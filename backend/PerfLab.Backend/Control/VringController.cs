@@ -9,11 +9,11 @@ using PerfLab.Vhost.Virtq;
 namespace PerfLab.Backend.Control;
 
 /// <summary>
-/// Ring lifecycle (reference §5): SET_VRING_NUM / ADDR / BASE collect a ring's configuration,
-/// SET_VRING_KICK starts it once it has memory, GET_VRING_BASE stops it, SET_VRING_CALL / ERR
-/// swap its fds, SET_VRING_ENABLE enables it. Started and enabled are independent. Accepts the
-/// orders QEMU 7.2 and DPDK 22.11 really send (reference §10.7), including SET_VRING_ENABLE
-/// before any ring is configured.
+/// Ring lifecycle (docs/protocol.md#ring-lifecycle): SET_VRING_NUM / ADDR / BASE collect a ring's
+/// configuration, SET_VRING_KICK starts it once it has memory, GET_VRING_BASE stops it,
+/// SET_VRING_CALL / ERR swap its fds, SET_VRING_ENABLE enables it. Started and enabled are
+/// independent. Accepts the orders QEMU 7.2 and DPDK 22.11 really send
+/// (docs/protocol.md#message-orders), including SET_VRING_ENABLE before any ring is configured.
 /// </summary>
 internal sealed class VringController
 {
@@ -46,7 +46,8 @@ internal sealed class VringController
         }
         if (v.Started)
         {
-            // While running only the log flag may change (migration, reference §5).
+            // While running only the log flag may change (migration,
+            // docs/protocol.md#ring-lifecycle).
             if (a.DescUserAddr != v.Addr.DescUserAddr || a.AvailUserAddr != v.Addr.AvailUserAddr || a.UsedUserAddr != v.Addr.UsedUserAddr)
             {
                 throw new VhostProtocolException(r, "addresses", a.DescUserAddr, "ring is running: stop it with GET_VRING_BASE first");
@@ -179,7 +180,7 @@ internal sealed class VringController
             return;
         }
         // Recorded whether or not the ring is configured yet: QEMU enables before ring setup
-        // and never again (reference §10.7).
+        // and never again (docs/protocol.md#what-qemu-72-sends).
         if (v.Started)
         {
             _s.Reconfigure(() => v.Enabled = enable);
@@ -231,10 +232,10 @@ internal sealed class VringController
         v.ResyncedAtStart = resynced;
         if (resynced)
         {
-            Log.Warn($"vring {v.Index}: base 0x{v.Base:x} disagrees with the used position in guest memory; resynced to it (in-flight buffers will be re-offered)");
+            _s.Logger.RingResynced(v.Index, new Hex(v.Base));
         }
         v.Started = true;
         ulong f = _s.AckedFeatures;
-        Log.Info($"vring {v.Index} started: {layout.Name}, size {v.Num}, base 0x{v.NextAvailForBase:x}, event_idx={VirtioFeatures.Has(f, VirtioFeatures.RingEventIdx)}, in_order={VirtioFeatures.Has(f, VirtioFeatures.InOrder)}, enabled={v.Enabled}");
+        _s.Logger.RingStarted(v.Index, layout.Name, v.Num, new Hex(v.NextAvailForBase), VirtioFeatures.Has(f, VirtioFeatures.RingEventIdx), VirtioFeatures.Has(f, VirtioFeatures.InOrder), v.Enabled);
     }
 }

@@ -64,8 +64,7 @@ public static class NetDataPath
             uint rxMark = rx.MarkPosition();
             int nr = rx.TakeSingles(mem, rxb, deviceWrites: true);
             // Start every frame's cross-core misses (TX frame, RX header) before the first copy,
-            // so that they overlap instead of arriving one frame at a time (+25% at near
-            // placement, in interleaved runs).
+            // so that they overlap instead of arriving one frame at a time.
             ChainIo.Prefetch(txb[..nr], hdr);
             ChainIo.Prefetch(rxb[..nr], 0);
             DirtyLog? log = c.Log;
@@ -271,8 +270,8 @@ public static class NetDataPath
 
     /// <summary>
     /// MRG_RXBUF: the frame fills as many RX buffers as it needs; only the first carries the
-    /// header, whose num_buffers says how many (reference §9.2). If RX runs out mid-frame, every
-    /// buffer taken for this frame is given back.
+    /// header, whose num_buffers says how many (docs/protocol.md#the-virtio-net-header). If RX runs
+    /// out mid-frame, every buffer taken for this frame is given back.
     /// </summary>
     private static Delivery DeliverMergeable<TRing>(QueuePair p, ref TRing rx, GuestMemory mem, uint hdr, uint frameLen, DirtyLog? log)
         where TRing : struct, IDeviceRing
@@ -342,8 +341,9 @@ public static class NetDataPath
     }
 
     /// <summary>
-    /// Injects one RARP frame announcing <paramref name="mac"/> on RX (SEND_RARP, reference §2.2,
-    /// as DPDK builds it). Returns false if no RX buffer is posted yet (retry next round).
+    /// Injects one RARP frame announcing <paramref name="mac"/> on RX (SEND_RARP,
+    /// docs/protocol.md#front-end-requests, as DPDK builds it). Returns false if no RX buffer is
+    /// posted yet (retry next round).
     /// </summary>
     public static bool InjectRarp<TRing>(QueuePair p, ref TRing rx, GuestMemory mem, uint hdr, byte[] mac, DirtyLog? log)
         where TRing : struct, IDeviceRing
@@ -413,6 +413,6 @@ public static class NetDataPath
             return;
         }
         p.Dead = true;
-        VringFaultReporter.FoundByDataPath(v, p.Index, p.DeviceFault);
+        VringFaultReporter.FoundByDataPath(v, p.Index, p.DeviceFault, p.Logger);
     }
 }

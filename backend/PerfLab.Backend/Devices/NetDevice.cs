@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+using PerfLab.Backend.Logging;
 using PerfLab.Backend.Rings;
 using PerfLab.Backend.Workers;
 using PerfLab.Vhost.Memory;
@@ -57,6 +59,9 @@ public sealed class NetDevice : IVhostDevice
     public IEnumerable<int> PairsOf(Worker w) => Pairs.Where(p => _workerOfPair[p.Index] == w).Select(p => p.Index);
 
     public FaultFlag NeedsReset { get; } = new();
+
+    /// <summary>Where the device's records go.</summary>
+    public ILogger Logger { get; init; } = Log.Default;
 
     public ulong OfferedFeatures =>
         NetDeviceOptions.SupportedFeatures
@@ -125,12 +130,13 @@ public sealed class NetDevice : IVhostDevice
         // SEND_RARP: one frame, on pair 0; kept across resumes until a buffer takes it.
         p.PendingRarp = !rxOk ? null : pi == 0 && view.RarpMac != null ? view.RarpMac : p.PendingRarp;
         p.DeviceFault = NeedsReset;
+        p.Logger = Logger;
         foreach (Vring? v in (Vring?[])[p.Rx, p.Tx])
         {
             if (v is { IsActive: true })
             {
                 // Used-ring writes go to the dirty log while LOG_ALL is on and the front-end set
-                // the ring's log flag (reference §6.4).
+                // the ring's log flag (docs/protocol.md#dirty-log).
                 v.Layout!.SetUsedLog(v, view.Log != null && v.LogUsed ? view.Log : null);
             }
         }

@@ -13,8 +13,8 @@ public enum NetMode
     /// <summary>
     /// Copy each TX frame once into a buffer the back-end owns (a ring of 2 KiB slots, as a
     /// back-end handing frames to a NIC or a tap would), then drop it: one ring, one copy. The
-    /// like-for-like of the C loopback in ../shared/limits (vq.c) and of DPDK's vhost dequeue
-    /// into mbufs.
+    /// like-for-like of a C virtqueue loopback (scripts/compare-limits) and of DPDK's vhost
+    /// dequeue into mbufs.
     /// </summary>
     Copy,
 }
@@ -47,7 +47,7 @@ public sealed record NetDeviceOptions
     /// <summary>Protocol feature bits to withhold from the offer.</summary>
     public ulong DisabledProtocolFeatures { get; init; }
 
-    /// <summary>Every virtio feature the device implements (README.md ("Features") names the test
+    /// <summary>Every virtio feature the device implements (docs/features.md names the test
     /// behind each). LOG_ALL is offered only with LOG_SHMFD.</summary>
     public const ulong SupportedFeatures =
         VirtioFeatures.Version1 | VirtioFeatures.ProtocolFeatures | VirtioFeatures.RingEventIdx

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using PerfLab.Backend.Rings;
 using PerfLab.Vhost.Virtq;
 
@@ -47,6 +48,9 @@ public sealed class QueuePair : IDisposable
 
     /// <summary>The owning device's fault flag.</summary>
     public FaultFlag? DeviceFault;
+
+    /// <summary>Where the data path reports this pair's faults (the device's logger).</summary>
+    public ILogger Logger = Logging.Log.Default;
 
     /// <summary>A RARP to inject on RX (SEND_RARP); cleared once sent.</summary>
     public byte[]? PendingRarp;

@@ -5,7 +5,7 @@ using PerfLab.Vhost.Virtq;
 namespace PerfLab.Backend.Rings;
 
 /// <summary>The packed layout: one descriptor ring and two event suppression areas, carried in
-/// SET_VRING_ADDR's desc, avail and used fields (reference §8).</summary>
+/// SET_VRING_ADDR's desc, avail and used fields (docs/protocol.md#packed-ring-layout).</summary>
 internal sealed class PackedVringLayout : VringLayout
 {
     public override string Name => "packed";

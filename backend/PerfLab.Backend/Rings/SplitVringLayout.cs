@@ -4,7 +4,8 @@ using PerfLab.Vhost.Virtq;
 
 namespace PerfLab.Backend.Rings;
 
-/// <summary>The split layout: descriptor table, avail ring, used ring (reference §7).</summary>
+/// <summary>The split layout: descriptor table, avail ring, used ring
+/// (docs/protocol.md#split-ring-layout).</summary>
 internal sealed class SplitVringLayout : VringLayout
 {
     public override string Name => "split";

@@ -9,8 +9,8 @@ namespace PerfLab.Backend.Rings;
 /// One virtqueue: the configuration the control plane collects from SET_VRING_* messages,
 /// and the data-plane ring it becomes when started. The control plane changes a Vring only
 /// while the device's workers are paused; workers read it only between a resume and the next
-/// pause. Ring lifecycle (reference §5): started/stopped (SET_VRING_KICK / GET_VRING_BASE) and
-/// enabled/disabled (SET_VRING_ENABLE) are independent.
+/// pause. Ring lifecycle (docs/protocol.md#ring-lifecycle): started/stopped (SET_VRING_KICK /
+/// GET_VRING_BASE) and enabled/disabled (SET_VRING_ENABLE) are independent.
 /// </summary>
 public sealed class Vring
 {

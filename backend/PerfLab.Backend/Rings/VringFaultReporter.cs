@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using PerfLab.Backend.Logging;
 using PerfLab.Vhost.Interop;
 using PerfLab.Vhost.Protocol;
@@ -15,18 +16,21 @@ public static class VringFaultReporter
 {
     /// <summary>A worker found <paramref name="v"/> malformed while serving queue pair
     /// <paramref name="pair"/> (the ring struct holds the fault and its value).</summary>
-    public static void FoundByDataPath(Vring v, int pair, FaultFlag? needsReset)
+    public static void FoundByDataPath(Vring v, int pair, FaultFlag? needsReset, ILogger logger)
     {
-        Log.RateLimited($"vring {v.Index} (pair {pair}) marked broken: {v.Fault}: {RingFaults.Describe(v.Fault, v.FaultValue, v.Num)}; the pair stops until the front-end resets the ring");
+        if (Log.DataPlaneLimit.TryEnter(out long suppressed))
+        {
+            logger.RingBrokenInDataPath(v.Index, pair, v.Fault, new FaultDetail(v.Fault, v.FaultValue, v.Num), new SuppressedNote(suppressed));
+        }
         Signal(v, needsReset);
     }
 
     /// <summary>Request <paramref name="r"/> changed the memory table and <paramref name="v"/>'s
     /// parts are no longer inside it: the ring is marked <see cref="RingFault.RingUnmapped"/>.</summary>
-    public static void Unmapped(Vring v, VhostUserRequest r, RingAddressError err, FaultFlag needsReset)
+    public static void Unmapped(Vring v, VhostUserRequest r, RingAddressError err, FaultFlag needsReset, ILogger logger)
     {
         v.Layout!.SetFault(v, RingFault.RingUnmapped);
-        Log.Error($"{RequestNames.Of(r)}: vring {v.Index} {err.Field}=0x{err.Value:x} {err.Limit} in the new table; ring marked broken");
+        logger.RingUnmapped(RequestNames.Of(r), v.Index, err.Field, new Hex(err.Value), err.Limit);
         Signal(v, needsReset);
     }
 

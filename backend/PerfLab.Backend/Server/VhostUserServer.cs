@@ -34,7 +34,7 @@ public sealed class VhostUserServer : IDisposable
             _listenFd = UnixSocket.Listen(options.SocketPath, options.SocketMode);
             if ((options.SocketMode & Mono.Unix.Native.FilePermissions.S_IWOTH) != 0)
             {
-                Log.Warn($"socket {options.SocketPath} is world-writable (mode {Convert.ToString((uint)options.SocketMode, 8)}): any local user can connect and act as the front-end");
+                Log.Default.SocketWorldWritable(options.SocketPath, new Octal((uint)options.SocketMode));
             }
         }
         Device = new NetDevice(options.Device, startWorkers);
@@ -59,9 +59,14 @@ public sealed class VhostUserServer : IDisposable
     /// <summary>Serves sessions until <see cref="Stop"/> (or MaxSessions).</summary>
     public void Run()
     {
-        Log.Info(_o.Client
-            ? $"client mode: connecting to {_o.SocketPath}"
-            : $"listening on {_o.SocketPath} (mode {_o.Device.Mode.ToString().ToLowerInvariant()}, poll {_o.Device.Poll.Describe()})");
+        if (_o.Client)
+        {
+            Log.Default.Connecting(_o.SocketPath);
+        }
+        else
+        {
+            Log.Default.Listening(_o.SocketPath, _o.Device.Mode.ToString().ToLowerInvariant(), _o.Device.Poll.Describe());
+        }
         while (!_cts.IsCancellationRequested)
         {
             int fd = _o.Client ? ConnectWithBackoff() : UnixSocket.Accept(_listenFd, _wakeFd, -1);
@@ -122,12 +127,12 @@ public sealed class VhostUserServer : IDisposable
         catch (VhostProtocolException e)
         {
             why = $"protocol error: {e.Message}";
-            Log.Error($"{why}; closing the connection");
+            Log.Default.ClosingOnProtocolError(why);
         }
         catch (Exception e) when (e is IOException or TimeoutException)
         {
             why = e.Message;
-            Log.Warn($"connection dropped: {e.Message}");
+            Log.Default.ConnectionDropped(e.Message);
         }
         finally
         {
@@ -136,7 +141,7 @@ public sealed class VhostUserServer : IDisposable
             channel.Dispose();
             _current = null;
             CurrentSession = null;
-            Log.Info($"session ended ({why}): {session.Handled} requests handled, {session.Rejected} rejected; all rings stopped, memory unmapped");
+            Log.Default.SessionEnded(why, session.Handled, session.Rejected);
         }
     }
 

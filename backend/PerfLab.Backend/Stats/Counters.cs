@@ -54,9 +54,9 @@ public sealed class WorkerCounters
     [FieldOffset(88)] public long BusyTicks;
     [FieldOffset(96)] public long Sleeps;
     [FieldOffset(104)] public long SpuriousWakeups;
-    /// <summary>What the worker thread allocated in its data-plane loop (its
-    /// GC.GetAllocatedBytesForCurrentThread(), less the control-plane work done on it while
-    /// paused), refreshed at most every 10 ms and before every sleep. Must stay 0.</summary>
+    /// <summary>What the worker thread allocated (its GC.GetAllocatedBytesForCurrentThread()
+    /// since it started: the control plane builds everything a worker adopts), refreshed at
+    /// most every 10 ms and before every sleep. Must stay 0.</summary>
     [FieldOffset(112)] public long AllocatedBytes;
     [FieldOffset(120)] public long AllocatedAtStart;
 }

@@ -65,7 +65,7 @@ public abstract class AgentRunner : IDisposable
         Tid = LibC.gettid();
         if (_cpu >= 0 && !Affinity.PinCurrentThread(_cpu))
         {
-            Log.Warn($"{Name}: could not pin to CPU {_cpu}");
+            Log.Default.PinFailed(Name, _cpu);
         }
         Affinity.SetTimerSlack(1000);
         Counters.AllocatedAtStart = GC.GetAllocatedBytesForCurrentThread();
@@ -76,7 +76,7 @@ public abstract class AgentRunner : IDisposable
         catch (Exception e)
         {
             // A bug, not a guest fault (those are status codes): log it and stop this runner.
-            Log.Error($"{Name} crashed: {e}");
+            Log.Default.WorkerCrashed(e, Name);
         }
         finally
         {
@@ -137,7 +137,7 @@ public abstract class AgentRunner : IDisposable
             {
                 throw new TimeoutException($"{Name} did not reach a round boundary within {HandshakeTimeoutMs / 1000} s");
             }
-            spin.SpinOnce(sleep1Threshold: -1); // yield, never Thread.Sleep(1): that is about 1 ms per handshake
+            spin.SpinOnce(sleep1Threshold: -1); // yield, never Thread.Sleep(1): a whole timer tick per handshake
         }
     }
 
@@ -181,7 +181,7 @@ public abstract class AgentRunner : IDisposable
         Agent.Wake();
         if (!_thread.Join(5000))
         {
-            Log.Error($"{Name} did not stop within 5 s");
+            Log.Default.WorkerDidNotStop(Name);
         }
         _thread = null;
     }
@@ -189,15 +189,23 @@ public abstract class AgentRunner : IDisposable
     public virtual void Dispose() => Stop();
 }
 
-/// <summary>A runner specialised for one idle strategy (a struct, so its calls inline).</summary>
-public sealed class AgentRunner<TIdle> : AgentRunner where TIdle : struct, IIdleStrategy
+/// <summary>
+/// A runner specialised for one agent type and one idle strategy, both struct arguments so
+/// that the loop's calls are direct and inline (<typeparamref name="TAgent"/> is a struct
+/// holding the agent, e.g. <see cref="PollingAgent.Handle"/>).
+/// </summary>
+public sealed class AgentRunner<TAgent, TIdle> : AgentRunner
+    where TAgent : struct, IAgent
+    where TIdle : struct, IIdleStrategy
 {
+    private readonly TAgent _agent;
     // Mutable strategy state: must not be readonly (a readonly field would be copied per call).
     private TIdle _idle;
 
-    public AgentRunner(IAgent agent, string name, int cpu, TIdle idle, string strategyName)
+    public AgentRunner(TAgent agent, string name, int cpu, TIdle idle, string strategyName)
         : base(agent, name, cpu)
     {
+        _agent = agent;
         _idle = idle;
         StrategyName = strategyName;
     }
@@ -206,8 +214,8 @@ public sealed class AgentRunner<TIdle> : AgentRunner where TIdle : struct, IIdle
 
     protected override void Loop()
     {
-        var target = new AgentWaitTarget(this);
-        IAgent agent = Agent;
+        var target = new AgentWaitTarget<TAgent>(this, _agent);
+        TAgent agent = _agent;
         WorkerCounters c = Counters;
         while (AtRoundBoundary())
         {
@@ -239,21 +247,26 @@ public sealed class AgentRunner<TIdle> : AgentRunner where TIdle : struct, IIdle
     /// </summary>
     internal override void IdleOnce()
     {
-        var target = new AgentWaitTarget(this);
+        var target = new AgentWaitTarget<TAgent>(this, _agent);
         _idle.Idle(ref target);
     }
 }
 
 /// <summary>What an idle strategy may ask of a runner: its agent's notifications and sleep.</summary>
-public readonly struct AgentWaitTarget : IWaitTarget
+public readonly struct AgentWaitTarget<TAgent> : IWaitTarget where TAgent : struct, IAgent
 {
     private readonly AgentRunner _runner;
+    private readonly TAgent _agent;
 
-    public AgentWaitTarget(AgentRunner runner) => _runner = runner;
+    public AgentWaitTarget(AgentRunner runner, TAgent agent)
+    {
+        _runner = runner;
+        _agent = agent;
+    }
 
-    public bool Arm() => _runner.Agent.Arm();
+    public bool Arm() => _agent.Arm();
 
-    public void Disarm() => _runner.Agent.Disarm();
+    public void Disarm() => _agent.Disarm();
 
     public void Block() => _runner.Sleep();
 

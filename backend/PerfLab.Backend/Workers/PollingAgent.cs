@@ -207,4 +207,23 @@ public sealed class PollingAgent : IAgent, IDisposable
         _epoll.Dispose();
         LibC.CloseQuietly(_wakeFd);
     }
+
+    /// <summary>The agent as a struct argument of <see cref="AgentRunner{TAgent, TIdle}"/>: its
+    /// calls are direct calls to this sealed class.</summary>
+    public readonly struct Handle(PollingAgent agent) : IAgent
+    {
+        public int DoWork() => agent.DoWork();
+
+        public bool HasSources => agent.HasSources;
+
+        public bool Arm() => agent.Arm();
+
+        public void Disarm() => agent.Disarm();
+
+        public bool Block() => agent.Block();
+
+        public void Wake() => agent.Wake();
+
+        public void OnRoundBoundary() => agent.OnRoundBoundary();
+    }
 }

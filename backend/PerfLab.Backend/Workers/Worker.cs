@@ -23,14 +23,15 @@ public sealed class Worker : IDisposable
     public static Worker Create(int id, PollOptions poll, int cpu)
     {
         var agent = new PollingAgent();
+        var handle = new PollingAgent.Handle(agent);
         string name = $"vhost-worker-{id}";
         string strategy = poll.Describe();
         AgentRunner runner = poll.Mode switch
         {
-            PollMode.Busy => new AgentRunner<BusyPoll>(agent, name, cpu, default, strategy),
-            PollMode.Interrupt => new AgentRunner<Interrupt>(agent, name, cpu, default, strategy),
-            PollMode.Hybrid => new AgentRunner<Hybrid>(agent, name, cpu, poll.CreateHybrid(), strategy),
-            PollMode.Backoff => new AgentRunner<Backoff>(agent, name, cpu, poll.CreateBackoff(), strategy),
+            PollMode.Busy => new AgentRunner<PollingAgent.Handle, BusyPoll>(handle, name, cpu, default, strategy),
+            PollMode.Interrupt => new AgentRunner<PollingAgent.Handle, Interrupt>(handle, name, cpu, default, strategy),
+            PollMode.Hybrid => new AgentRunner<PollingAgent.Handle, Hybrid>(handle, name, cpu, poll.CreateHybrid(), strategy),
+            PollMode.Backoff => new AgentRunner<PollingAgent.Handle, Backoff>(handle, name, cpu, poll.CreateBackoff(), strategy),
             _ => throw new ArgumentOutOfRangeException(nameof(poll), poll.Mode, "unknown strategy"),
         };
         return new Worker(id, agent, runner);

@@ -6,8 +6,8 @@ namespace PerfLab.Vhost.Diagnostics;
 
 /// <summary>
 /// The hot-path clock. On x86-64 Linux with an invariant TSC (constant_tsc and nonstop_tsc)
-/// it reads the TSC through a 10-byte stub (about 10 ns here, against about 25 ns for
-/// Stopwatch.GetTimestamp through the vDSO); elsewhere it falls back to Stopwatch. Ticks are
+/// it reads the TSC through a 10-byte stub, cheaper than Stopwatch.GetTimestamp through the
+/// vDSO; elsewhere it falls back to Stopwatch. Ticks are
 /// only meaningful within one process; convert with <see cref="TicksToNs"/>.
 /// Set PERFLAB_CLOCK=stopwatch to force the fallback.
 /// </summary>

@@ -50,6 +50,20 @@ public static unsafe partial class LibC
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int gettid();
 
+    /// <summary>What an fd refers to, as /proc/self/fd shows it ("socket:[123]",
+    /// "anon_inode:[eventfd]", "/memfd:name (deleted)"), or null if it is not open. Control plane.</summary>
+    public static string? FdTarget(int fd)
+    {
+        try
+        {
+            return new FileInfo($"/proc/self/fd/{fd}").LinkTarget;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Closes an fd, ignoring errors; negative fds are ignored.</summary>
     public static void CloseQuietly(int fd)
     {

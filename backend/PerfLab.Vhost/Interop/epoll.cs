@@ -14,6 +14,7 @@ public struct epoll_event
 public static unsafe partial class LibC
 {
     public const uint EPOLLIN = 0x001;
+    public const uint EPOLLOUT = 0x004;
     public const uint EPOLLERR = 0x008;
     public const uint EPOLLHUP = 0x010;
     public const int EPOLL_CTL_ADD = 1;
@@ -53,9 +54,11 @@ public sealed unsafe class EpollSet : IDisposable
 
     public int Fd => _epfd;
 
-    public void Add(int fd, ulong data)
+    public void Add(int fd, ulong data) => Add(fd, data, LibC.EPOLLIN);
+
+    public void Add(int fd, ulong data, uint events)
     {
-        epoll_event ev = new() { events = LibC.EPOLLIN, data = data };
+        epoll_event ev = new() { events = events, data = data };
         if (LibC.epoll_ctl(_epfd, LibC.EPOLL_CTL_ADD, fd, &ev) != 0)
         {
             throw new IOException($"epoll_ctl(ADD, fd {fd}) failed: errno {LibC.Errno}");

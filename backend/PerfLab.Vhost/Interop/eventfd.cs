@@ -42,14 +42,7 @@ public static unsafe class EventFd
     /// </summary>
     public static string? AdoptForeign(int fd)
     {
-        string? kind = null;
-        try
-        {
-            kind = new FileInfo($"/proc/self/fd/{fd}").LinkTarget;
-        }
-        catch (IOException)
-        {
-        }
+        string? kind = LibC.FdTarget(fd);
         if (kind != "anon_inode:[eventfd]")
         {
             return kind == null ? "must be an eventfd (not an open fd)" : $"must be an eventfd, not {kind}";

@@ -18,8 +18,8 @@ public static unsafe partial class LibC
     public static partial int clock_nanosleep(int clockid, int flags, timespec* request, timespec* remain);
 }
 
-/// <summary>Sub-millisecond sleeps. .NET's Thread.Sleep only takes milliseconds (and sleeps
-/// about 1.1 ms for Sleep(1) on this machine class), so short backoff sleeps go to the kernel.</summary>
+/// <summary>Sub-millisecond sleeps. .NET's Thread.Sleep only takes milliseconds (and Sleep(1)
+/// sleeps past a whole millisecond), so short backoff sleeps go to the kernel.</summary>
 public static unsafe class NanoSleep
 {
     public static void Sleep(long ns)

@@ -6,8 +6,8 @@ using PerfLab.Vhost.Protocol;
 namespace PerfLab.Vhost.Memory;
 
 /// <summary>
-/// The migration dirty log (LOG_SHMFD, reference §6.4): a bitmap of 4 KiB guest pages in a
-/// shared memory file. For each device write at GPA <c>a</c>, bit <c>a/4096</c> is set with an
+/// The migration dirty log (LOG_SHMFD, docs/protocol.md#dirty-log): a bitmap of 4 KiB guest pages
+/// in a shared memory file. For each device write at GPA <c>a</c>, bit <c>a/4096</c> is set with an
 /// atomic OR, because QEMU reads and clears it concurrently.
 /// </summary>
 public sealed unsafe class DirtyLog : IDisposable
@@ -45,7 +45,7 @@ public sealed unsafe class DirtyLog : IDisposable
             }
             if (Syscall.fstat(fd, out Stat st) != 0 || (st.st_mode & FilePermissions.S_IFMT) != FilePermissions.S_IFREG)
             {
-                throw new VhostProtocolException(r, "fd", (ulong)fd, "must be a memory file") { Fatal = false };
+                throw new VhostProtocolException(r, "fd", (ulong)fd, $"must be a memory file, not {LibC.FdTarget(fd)}") { Fatal = false };
             }
             ulong end = desc.MmapOffset + desc.MmapSize;
             if ((ulong)st.st_size < end)

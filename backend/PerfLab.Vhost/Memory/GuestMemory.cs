@@ -6,8 +6,9 @@ namespace PerfLab.Vhost.Memory;
 /// The one door to guest memory. An immutable snapshot of the memory table that turns
 /// guest-physical addresses (descriptors) and front-end virtual addresses (SET_VRING_ADDR) into
 /// host pointers, checking <c>addr + len</c> against the region without overflow. Failure is a
-/// null pointer, never an exception. A new table is a new object, published by the control
-/// plane with one volatile write; a worker reads the reference once per round.
+/// null pointer, never an exception. A new table is a new object: the control plane hands it to
+/// the data plane in the pollers it builds while the device is paused, so no worker ever sees
+/// a table change under it.
 /// </summary>
 public sealed unsafe class GuestMemory
 {

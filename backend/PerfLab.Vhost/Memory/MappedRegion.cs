@@ -7,8 +7,8 @@ namespace PerfLab.Vhost.Memory;
 /// <summary>
 /// One guest memory region mapped from the fd the front-end passed. Maps
 /// <c>[0, mmap_offset + memory_size)</c> of the file (offset 0, because mmap_offset need not be
-/// page aligned; reference §6.1) and exposes <see cref="HostStart"/> = base + mmap_offset.
-/// Owns the fd and the mapping.
+/// page aligned; docs/protocol.md#mapping-a-region) and exposes <see cref="HostStart"/> = base +
+/// mmap_offset. Owns the fd and the mapping.
 /// </summary>
 public sealed unsafe class MappedRegion : IDisposable
 {

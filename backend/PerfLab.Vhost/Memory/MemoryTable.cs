@@ -57,7 +57,7 @@ public sealed class MemoryTable : IDisposable
     /// <summary>
     /// True if <paramref name="regions"/> and <paramref name="fds"/> describe exactly the current
     /// table (same layout, same backing files). Front-ends resend identical tables often
-    /// (reference pitfall 14); those need no pause and no remap.
+    /// (docs/protocol.md#memory-table-updates); those need no pause and no remap.
     /// </summary>
     public bool IsIdentical(ReadOnlySpan<MemoryRegionDesc> regions, IReadOnlyList<int> fds)
     {

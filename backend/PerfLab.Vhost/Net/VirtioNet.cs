@@ -3,7 +3,8 @@ using PerfLab.Vhost.Protocol;
 
 namespace PerfLab.Vhost.Net;
 
-/// <summary>The virtio-net header that starts every TX and RX buffer (reference §9.2).</summary>
+/// <summary>The virtio-net header that starts every TX and RX buffer
+/// (docs/protocol.md#the-virtio-net-header).</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
 public struct VirtioNetHeader
 {
@@ -27,7 +28,8 @@ public struct VirtioNetHeader
         (features & (VirtioFeatures.Version1 | VirtioFeatures.NetMrgRxbuf)) != 0 ? 12 : 10;
 }
 
-/// <summary>virtio-net queue numbering (reference §9.1): rx_i = 2i, tx_i = 2i + 1.</summary>
+/// <summary>virtio-net queue numbering (docs/protocol.md#queue-numbering): rx_i = 2i,
+/// tx_i = 2i + 1.</summary>
 public static class NetQueues
 {
     public static int Rx(int pair) => 2 * pair;

@@ -9,7 +9,8 @@ public interface IWaitTarget
 {
     /// <summary>
     /// Re-enables notifications on every ring the loop serves, places a full fence and re-checks
-    /// the rings (reference §7.4). Returns true if work is already pending: do not sleep.
+    /// the rings (docs/protocol.md#split-ring-memory-ordering). Returns true if work is already
+    /// pending: do not sleep.
     /// </summary>
     bool Arm();
 

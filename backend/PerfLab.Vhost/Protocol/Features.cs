@@ -1,6 +1,8 @@
 namespace PerfLab.Vhost.Protocol;
 
-/// <summary>Virtio feature bits, transport and virtio-net (reference §4.2, §4.3), as masks.</summary>
+/// <summary>Virtio feature bits, transport and virtio-net
+/// (docs/protocol.md#transport-and-ring-feature-bits and docs/protocol.md#virtio-net-feature-bits),
+/// as masks.</summary>
 public static class VirtioFeatures
 {
     // virtio-net device bits
@@ -62,7 +64,8 @@ public static class VirtioFeatures
     ];
 }
 
-/// <summary>vhost-user protocol feature bits (reference §4.4), as masks.</summary>
+/// <summary>vhost-user protocol feature bits (docs/protocol.md#protocol-feature-bits), as
+/// masks.</summary>
 public static class ProtocolFeatures
 {
     public const ulong Mq = 1UL << 0;

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace PerfLab.Vhost.Protocol;
 
-// Payload layouts, byte for byte as on the wire (reference §2.1). Every struct is
+// Payload layouts, byte for byte as on the wire (docs/protocol.md#payload-layouts). Every struct is
 // Pack = 1 because the payload follows a 12-byte header, so its u64 fields are unaligned.
 
 /// <summary>The 12-byte message header.</summary>

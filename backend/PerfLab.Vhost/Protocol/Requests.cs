@@ -1,6 +1,7 @@
 namespace PerfLab.Vhost.Protocol;
 
-/// <summary>Front-end to back-end request codes (vhost-user spec; reference §2.2).</summary>
+/// <summary>Front-end to back-end request codes (vhost-user spec;
+/// docs/protocol.md#front-end-requests).</summary>
 public enum VhostUserRequest : uint
 {
     None = 0,
@@ -50,7 +51,7 @@ public enum VhostUserRequest : uint
     GetShmemConfig = 44,
 }
 
-/// <summary>Header flag bits (reference §1.2).</summary>
+/// <summary>Header flag bits (docs/protocol.md#message-header).</summary>
 [Flags]
 public enum VhostUserFlags : uint
 {
@@ -69,7 +70,7 @@ public static class VringFile
     public const ulong NoFdFlag = 0x100;
 }
 
-/// <summary>virtio device status byte (reference §2.2).</summary>
+/// <summary>virtio device status byte (docs/protocol.md#device-status-byte).</summary>
 [Flags]
 public enum VirtioStatus : byte
 {

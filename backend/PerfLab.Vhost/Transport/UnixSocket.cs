@@ -139,6 +139,28 @@ public static class UnixSocket
         return (a, b);
     }
 
+    /// <summary>
+    /// Null if <paramref name="fd"/>, passed by a front-end, is a stream socket (the back-end
+    /// request channel of SET_BACKEND_REQ_FD must be one), else why not. Control plane.
+    /// </summary>
+    public static string? CheckForeignStream(int fd)
+    {
+        string? kind = LibC.FdTarget(fd);
+        if (kind == null || Syscall.fstat(fd, out Stat st) != 0)
+        {
+            return "must be a UNIX stream socket (not an open fd)";
+        }
+        if ((st.st_mode & FilePermissions.S_IFMT) != FilePermissions.S_IFSOCK)
+        {
+            return $"must be a UNIX stream socket, not {kind}";
+        }
+        if (Syscall.getsockopt(fd, UnixSocketProtocol.SOL_SOCKET, UnixSocketOptionName.SO_TYPE, out int type) != 0 || type != (int)UnixSocketType.SOCK_STREAM)
+        {
+            return $"must be a UNIX stream socket, not a socket of type {type}";
+        }
+        return null;
+    }
+
     public static bool CanConnect(string path)
     {
         int fd = TryConnect(path);

@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 namespace PerfLab.Vhost.Virtq;
 
 /// <summary>
-/// A packed-ring descriptor (16 bytes, virtio 1.x §2.8, reference §8.1). The same layout serves
+/// A packed-ring descriptor (16 bytes, docs/protocol.md#packed-ring-layout). The same layout serves
 /// the ring slots and the entries of an indirect table (where only WRITE is meaningful).
 /// </summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
@@ -76,14 +76,14 @@ public struct PackedEventSuppress
     public static bool WrapOf(uint image) => (image & WrapBit) != 0;
 
     /// <summary>
-    /// The DESC decision (reference §8.4; DPDK's vhost_vring_call_packed, Linux's
-    /// virtqueue_kick_prepare_packed): the side that just moved from ring offset
-    /// <paramref name="oldOff"/> to <paramref name="newOff"/> (now in the lap of wrap counter
-    /// <paramref name="wrap"/>) notifies iff the requested descriptor lies in what it passed.
-    /// Offsets are unwrapped into one u16 line first: if the move crossed the end of the ring,
-    /// old is a lap back; an event whose wrap bit is not the current lap's is a lap back too.
-    /// Then <see cref="EventIdx.NeedEvent"/>. A move of exactly one lap (new == old) counts as
-    /// a whole lap; callers never ask about a move of zero.
+    /// The DESC decision (docs/protocol.md#packed-ring-notifications; DPDK's
+    /// vhost_vring_call_packed, Linux's virtqueue_kick_prepare_packed): the side that just moved
+    /// from ring offset <paramref name="oldOff"/> to <paramref name="newOff"/> (now in the lap of
+    /// wrap counter <paramref name="wrap"/>) notifies iff the requested descriptor lies in what it
+    /// passed. Offsets are unwrapped into one u16 line first: if the move crossed the end of the
+    /// ring, old is a lap back; an event whose wrap bit is not the current lap's is a lap back too.
+    /// Then <see cref="EventIdx.NeedEvent"/>. A move of exactly one lap (new == old) counts as a
+    /// whole lap; callers never ask about a move of zero.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool NeedEvent(uint image, ushort newOff, ushort oldOff, bool wrap, ushort size)
@@ -102,8 +102,9 @@ public struct PackedEventSuppress
 }
 
 /// <summary>
-/// A packed ring position as SET/GET_VRING_BASE carry it (reference §2.2 row 10): bits 0-14 the
-/// next avail slot, 15 the avail wrap counter, 16-30 the next used slot, 31 the used wrap counter.
+/// A packed ring position as SET/GET_VRING_BASE carry it (docs/protocol.md#front-end-requests,
+/// SET_VRING_BASE): bits 0-14 the next avail slot, 15 the avail wrap counter, 16-30 the next used
+/// slot, 31 the used wrap counter.
 /// </summary>
 public readonly record struct PackedBase(ushort AvailIdx, bool AvailWrap, ushort UsedIdx, bool UsedWrap)
 {
@@ -146,7 +147,8 @@ public readonly record struct PackedBase(ushort AvailIdx, bool AvailWrap, ushort
     }
 }
 
-/// <summary>Sizes, alignment and limits of the packed virtqueue (virtio 1.x §2.8).</summary>
+/// <summary>Sizes, alignment and limits of the packed virtqueue
+/// (docs/protocol.md#packed-ring-layout).</summary>
 public static class PackedLayout
 {
     /// <summary>2^15: offsets must fit the 15 bits of off_wrap and of the base encoding.</summary>

@@ -4,7 +4,7 @@ using PerfLab.Vhost.Memory;
 namespace PerfLab.Vhost.Virtq;
 
 /// <summary>
-/// Device side of a packed virtqueue (virtio 1.x §2.8, reference §8). A mutable struct: keep it
+/// Device side of a packed virtqueue (docs/protocol.md#packed-virtqueue). A mutable struct: keep it
 /// in a non-readonly field and pass it by ref, or every call works on a copy.
 ///
 /// One ring of descriptors is shared both ways: the driver marks a slot available with
@@ -12,7 +12,8 @@ namespace PerfLab.Vhost.Virtq;
 /// finished buffer with a used descriptor whose AVAIL and USED both equal its used wrap counter.
 /// Each side keeps a wrap counter per direction, starting at 1 and flipped at every lap.
 ///
-/// Memory ordering, as the spec's steps (reference §8.3, §8.4):
+/// Memory ordering, as the spec's steps (docs/protocol.md#packed-ring-device-steps and
+/// docs/protocol.md#packed-ring-notifications):
 /// <list type="bullet">
 /// <item>acquire-load a slot's flags, then read the rest of the descriptor (and the chain and
 /// buffers behind it): the driver writes flags last, the head's flags after the whole chain;</item>
@@ -154,8 +155,9 @@ public unsafe struct PackedRing : IDeviceRing
         int i = 0;
         for (; i < limit; i++)
         {
-            // Acquire (§8.3 step 1): a slot seen available was written before its flags, and a
-            // head's whole chain before the head's flags, so the NEXT bits we count are final.
+            // Acquire (docs/protocol.md#packed-ring-device-steps, step 1): a slot seen available
+            // was written before its flags, and a head's whole chain before the head's flags, so
+            // the NEXT bits we count are final.
             uint f = Volatile.Read(ref ring[idx].Flags);
             if ((f & PackedDesc.WrapMask) != bits)
             {
@@ -181,7 +183,7 @@ public unsafe struct PackedRing : IDeviceRing
 
     /// <summary>
     /// Takes the next available buffer and walks it into <paramref name="chain"/>, checking
-    /// every descriptor (reference §11, items 16-19): each slot of a NEXT chain must be
+    /// every descriptor (docs/protocol.md#untrusted-descriptors): each slot of a NEXT chain must be
     /// available too, the chain is at most the queue size, the buffer id (from the last
     /// descriptor) is below the queue size, an INDIRECT descriptor stands alone and points to a
     /// table of len/16 entries with no nested INDIRECT, every buffer lies inside guest memory,
@@ -197,8 +199,9 @@ public unsafe struct PackedRing : IDeviceRing
             return PopStatus.Broken;
         }
         PackedDesc* d = _desc + _nextAvail;
-        // Acquire (§8.3 step 1): flags first; the rest of the descriptor, the chain after it and
-        // the buffers were written before the driver stored them.
+        // Acquire (docs/protocol.md#packed-ring-device-steps, step 1): flags first; the rest of the
+        // descriptor, the chain after it and the buffers were written before the driver stored
+        // them.
         uint f = Volatile.Read(ref d->Flags);
         if ((f & PackedDesc.WrapMask) != _availBits)
         {
@@ -232,7 +235,8 @@ public unsafe struct PackedRing : IDeviceRing
         uint slots = 0;
         while (true)
         {
-            // The rest of the descriptor, once (§11 item 19); the flags are already in f.
+            // The rest of the descriptor, read once (docs/protocol.md#untrusted-descriptors); the
+            // flags are already in f.
             ulong addr = d->Addr;
             uint len = d->Len;
             ushort id = d->Id;
@@ -408,7 +412,8 @@ public unsafe struct PackedRing : IDeviceRing
         for (; i < dst.Length; i++)
         {
             PackedDesc* d = ring + idx;
-            // Acquire (§8.3 step 1): flags first, then the rest of the descriptor and the buffer.
+            // Acquire (docs/protocol.md#packed-ring-device-steps, step 1): flags first, then the
+            // rest of the descriptor and the buffer.
             uint f = Volatile.Read(ref d->Flags);
             if ((f & Checked) != want)
             {
@@ -519,8 +524,9 @@ public unsafe struct PackedRing : IDeviceRing
             PackedDesc* d = ring + next;
             d->Id = bufs[i].Id;
             d->Len = len;
-            // Plain store (§8.3 step 3, batch order): the driver reaches this slot only after
-            // the first pending one, whose release store in Publish orders this one before it.
+            // Plain store (docs/protocol.md#packed-ring-device-steps, step 3, batch order): the
+            // driver reaches this slot only after the first pending one, whose release store in
+            // Publish orders this one before it.
             d->Flags = (ushort)(used | (len != 0 ? PackedDesc.FlagWrite : 0u));
             next += bufs[i].Slots;
             if (next >= size)
@@ -555,7 +561,8 @@ public unsafe struct PackedRing : IDeviceRing
         }
         else
         {
-            // Plain store (§8.3 step 3, batch order): published by the first one's release.
+            // Plain store (docs/protocol.md#packed-ring-device-steps, step 3, batch order):
+            // published by the first one's release.
             d->Flags = flags;
         }
         _pending++;
@@ -570,7 +577,7 @@ public unsafe struct PackedRing : IDeviceRing
 
     /// <summary>
     /// Publishes pending used descriptors with one release store (the first one's flags) and
-    /// decides whether the driver must be called (reference §8.4). With
+    /// decides whether the driver must be called (docs/protocol.md#packed-ring-notifications). With
     /// <paramref name="canCall"/> false (no call fd) the decision, and its full fence, is
     /// skipped, and the next decision calls unconditionally (its "old" position is stale).
     /// </summary>
@@ -581,8 +588,9 @@ public unsafe struct PackedRing : IDeviceRing
         {
             return PublishResult.Nothing;
         }
-        // Release (§8.3 step 3): ids and lens of the batch, the other flags and the data
-        // written into the buffers, before the first descriptor's flags.
+        // Release (docs/protocol.md#packed-ring-device-steps, step 3): ids and lens of the batch,
+        // the other flags and the data written into the buffers, before the first descriptor's
+        // flags.
         Volatile.Write(ref _desc[_firstPendingSlot].Flags, _firstPendingFlags);
         if (_usedLog != null)
         {
@@ -600,8 +608,9 @@ public unsafe struct PackedRing : IDeviceRing
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool NeedsCall()
     {
-        // Full fence between the flags store and reading the driver event area (§8.4): Volatile
-        // alone lets the load pass the store, and then both sides can miss.
+        // Full fence between the flags store and reading the driver event area
+        // (docs/protocol.md#packed-ring-notifications): Volatile alone lets the load pass the
+        // store, and then both sides can miss.
         Interlocked.MemoryBarrier();
         // Acquire: off_wrap and flags in one load.
         uint ev = Volatile.Read(ref *_driverEvent);
@@ -631,10 +640,12 @@ public unsafe struct PackedRing : IDeviceRing
         uint image = _eventIdx
             ? PackedEventSuppress.Pack(PackedEventSuppress.FlagsDesc, _nextAvail, AvailWrap)
             : PackedEventSuppress.Pack(PackedEventSuppress.FlagsEnable);
-        // Release, one u32 store: off_wrap never pairs with another moment's flags (§8.4).
+        // Release, one u32 store: off_wrap never pairs with another moment's flags
+        // (docs/protocol.md#packed-ring-notifications).
         Volatile.Write(ref *_deviceEvent, image);
         _usedLog?.Mark(_deviceEventGpa, 4);
-        // Full fence between re-enabling notifications and re-reading the next slot (§8.4).
+        // Full fence between re-enabling notifications and re-reading the next slot
+        // (docs/protocol.md#packed-ring-notifications).
         Interlocked.MemoryBarrier();
         // Acquire: the next slot's flags, as TryPop would read them.
         return (Volatile.Read(ref _desc[_nextAvail].Flags) & PackedDesc.WrapMask) == _availBits;
@@ -643,7 +654,7 @@ public unsafe struct PackedRing : IDeviceRing
     /// <summary>Tells the driver not to kick (busy polling): DISABLE, with or without EVENT_IDX.</summary>
     public void DisableKicks()
     {
-        // Release, one u32 store (§8.4).
+        // Release, one u32 store (docs/protocol.md#packed-ring-notifications).
         Volatile.Write(ref *_deviceEvent, PackedEventSuppress.Pack(PackedEventSuppress.FlagsDisable));
         _usedLog?.Mark(_deviceEventGpa, 4);
     }

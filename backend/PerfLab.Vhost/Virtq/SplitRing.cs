@@ -4,10 +4,10 @@ using PerfLab.Vhost.Memory;
 namespace PerfLab.Vhost.Virtq;
 
 /// <summary>
-/// Device side of a split virtqueue (virtio 1.x §2.7, reference §7). A mutable struct: keep it
+/// Device side of a split virtqueue (docs/protocol.md#split-virtqueue). A mutable struct: keep it
 /// in a non-readonly field and pass it by ref, or every call works on a copy.
 ///
-/// Memory ordering, as the spec's steps (reference §7.4):
+/// Memory ordering, as the spec's steps (docs/protocol.md#split-ring-memory-ordering):
 /// <list type="bullet">
 /// <item>acquire-load avail.idx before reading ring entries and descriptors;</item>
 /// <item>write used elements, then release-store used.idx (one store per batch);</item>
@@ -64,10 +64,10 @@ public unsafe struct SplitRing : IDeviceRing
     /// <summary>
     /// Attaches to a ring whose three parts were already translated and bounds-checked.
     /// <paramref name="lastAvail"/> comes from SET_VRING_BASE; the used index is read from guest
-    /// memory (pitfall 9). If they disagree, both resync to used.idx as DPDK does: the driver
-    /// will re-offer what was in flight when the previous back-end stopped.
-    /// With <paramref name="inOrder"/> (VIRTIO_F_IN_ORDER negotiated), buffers returned with
-    /// nothing written are batched: one used element per batch (reference §7.2).
+    /// memory (docs/protocol.md#state-pitfalls). If they disagree, both resync to used.idx as DPDK
+    /// does: the driver will re-offer what was in flight when the previous back-end stopped. With
+    /// <paramref name="inOrder"/> (VIRTIO_F_IN_ORDER negotiated), buffers returned with nothing
+    /// written are batched: one used element per batch (docs/protocol.md#descriptor-chains).
     /// </summary>
     public static SplitRing Attach(byte* desc, byte* avail, byte* used, ushort size, ushort lastAvail, bool eventIdx, bool indirect, out bool resynced, bool inOrder = false)
     {
@@ -134,7 +134,8 @@ public unsafe struct SplitRing : IDeviceRing
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private int RefreshAvailable()
     {
-        // Acquire: the entries and descriptors we read next were written before avail.idx (§7.4).
+        // Acquire: the entries and descriptors we read next were written before avail.idx
+        // (docs/protocol.md#split-ring-memory-ordering).
         ushort a = Volatile.Read(ref *_availIdx);
         ushort n = (ushort)(a - _lastAvail);
         if (n > _size)
@@ -149,8 +150,8 @@ public unsafe struct SplitRing : IDeviceRing
 
     /// <summary>
     /// Takes the next available chain and walks it into <paramref name="chain"/>, checking every
-    /// descriptor (reference §11, items 16-19). <paramref name="deviceWrites"/> is the direction
-    /// the device needs: true for RX (all writable), false for TX (all readable).
+    /// descriptor (docs/protocol.md#untrusted-descriptors). <paramref name="deviceWrites"/> is the
+    /// direction the device needs: true for RX (all writable), false for TX (all readable).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public PopStatus TryPop(GuestMemory mem, ref DescChain chain, bool deviceWrites)
@@ -288,15 +289,11 @@ public unsafe struct SplitRing : IDeviceRing
         _nextUsed = (ushort)(next + bufs.Length);
     }
 
-    /// <summary>Position for <see cref="Rewind"/>: lets a device give back chains it took but
+    /// <summary>Position for <see cref="RewindTo"/>: lets a device give back chains it took but
     /// could not use (back-pressure in the middle of a mergeable frame).</summary>
-    public readonly ushort Mark() => _lastAvail;
-
-    /// <summary>Gives back every chain taken since <paramref name="mark"/>; nothing was used.</summary>
-    public void Rewind(ushort mark) => _lastAvail = mark;
-
     public readonly uint MarkPosition() => _lastAvail;
 
+    /// <summary>Gives back every chain taken since <paramref name="mark"/>; nothing was used.</summary>
     public void RewindTo(uint mark) => _lastAvail = (ushort)mark;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -321,12 +318,13 @@ public unsafe struct SplitRing : IDeviceRing
     }
 
     /// <summary>
-    /// IN_ORDER batching (virtio spec, "In-order use of descriptors"; reference §7.2): the device
-    /// used every buffer in the order it was made available, so a batch of buffers with nothing
-    /// written is returned as ONE used element, at the batch's first slot, holding the id of the
-    /// batch's last buffer; used.idx still advances by the batch size. The batch stays open until the next publish (the
-    /// driver must not see the element change after used.idx covers it) or an element with a
-    /// length. Slots skipped by the batch are left unwritten.
+    /// IN_ORDER batching (virtio spec, "In-order use of descriptors";
+    /// docs/protocol.md#descriptor-chains): the device used every buffer in the order it was made
+    /// available, so a batch of buffers with nothing written is returned as ONE used element, at
+    /// the batch's first slot, holding the id of the batch's last buffer; used.idx still advances
+    /// by the batch size. The batch stays open until the next publish (the driver must not see the
+    /// element change after used.idx covers it) or an element with a length. Slots skipped by the
+    /// batch are left unwritten.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void PushInOrderEmpty(ushort lastId, int count)
@@ -346,8 +344,8 @@ public unsafe struct SplitRing : IDeviceRing
 
     /// <summary>
     /// Publishes pending used elements with one release store of used.idx and decides whether
-    /// the driver must be called (reference §7.5). With <paramref name="canCall"/> false (no
-    /// call fd) the decision, and its full fence, is skipped.
+    /// the driver must be called (docs/protocol.md#notification-suppression). With
+    /// <paramref name="canCall"/> false (no call fd) the decision, and its full fence, is skipped.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public PublishResult Publish(bool canCall)
@@ -356,7 +354,8 @@ public unsafe struct SplitRing : IDeviceRing
         {
             return PublishResult.Nothing;
         }
-        // Release: the elements (and the data they describe) before the index (§7.4 step 5).
+        // Release: the elements (and the data they describe) before the index
+        // (docs/protocol.md#split-ring-device-loop, step 5).
         Volatile.Write(ref *_usedIdx, _nextUsed);
         if (_usedLog != null)
         {
@@ -377,8 +376,8 @@ public unsafe struct SplitRing : IDeviceRing
 
     /// <summary>
     /// Logs used-ring writes in <paramref name="log"/> from now on (null: stop), at guest address
-    /// <paramref name="usedGpa"/> (SET_VRING_ADDR log_guest_addr; reference §6.4). Control plane,
-    /// while the ring's worker is paused.
+    /// <paramref name="usedGpa"/> (SET_VRING_ADDR log_guest_addr; docs/protocol.md#dirty-log).
+    /// Control plane, while the ring's worker is paused.
     /// </summary>
     public void SetUsedLog(DirtyLog? log, ulong usedGpa)
     {
@@ -408,8 +407,9 @@ public unsafe struct SplitRing : IDeviceRing
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool NeedsCall()
     {
-        // Full fence between the used.idx store and reading the driver's suppression (§7.4
-        // step 6): Volatile alone lets the load pass the store, and then both sides can miss.
+        // Full fence between the used.idx store and reading the driver's suppression
+        // (docs/protocol.md#split-ring-device-loop, step 6): Volatile alone lets the load pass the
+        // store, and then both sides can miss.
         Interlocked.MemoryBarrier();
         if (_eventIdx)
         {
@@ -441,7 +441,8 @@ public unsafe struct SplitRing : IDeviceRing
         {
             LogSuppressionWrite();
         }
-        // Full fence between re-enabling notifications and re-reading avail.idx (§7.4).
+        // Full fence between re-enabling notifications and re-reading avail.idx
+        // (docs/protocol.md#split-ring-memory-ordering).
         Interlocked.MemoryBarrier();
         return Volatile.Read(ref *_availIdx) != _lastAvail;
     }

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace PerfLab.Vhost.Virtq;
 
-/// <summary>A split-ring descriptor (16 bytes, reference §7.1).</summary>
+/// <summary>A split-ring descriptor (16 bytes, docs/protocol.md#split-ring-layout).</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
 public struct VirtqDesc
 {
@@ -27,7 +27,8 @@ public struct VirtqUsedElem
     public uint Len;
 }
 
-/// <summary>Sizes, offsets and limits of the split virtqueue (virtio 1.x §2.7).</summary>
+/// <summary>Sizes, offsets and limits of the split virtqueue
+/// (docs/protocol.md#split-ring-layout).</summary>
 public static class SplitLayout
 {
     public const int MaxQueueSize = 32768;
@@ -59,7 +60,8 @@ public static class SplitLayout
     public static int Align(int v, int a) => (v + a - 1) & ~(a - 1);
 }
 
-/// <summary>The EVENT_IDX arithmetic (reference §7.5), shared by both directions.</summary>
+/// <summary>The EVENT_IDX arithmetic (docs/protocol.md#notification-suppression), shared by both
+/// directions.</summary>
 public static class EventIdx
 {
     /// <summary>

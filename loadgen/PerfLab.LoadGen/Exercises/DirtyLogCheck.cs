@@ -21,9 +21,10 @@ public sealed unsafe class DirtyLogCheck : IDisposable
     public bool Active => _logMap != null;
 
     /// <summary>
-    /// Starts dirty logging as QEMU does when migration begins (reference §10.4): SET_FEATURES
-    /// with LOG_ALL (waited), SET_LOG_BASE with a zeroed bitmap covering every page of guest RAM
-    /// (the back-end replies), then SET_VRING_ADDR with the log flag on every ring (waited).
+    /// Starts dirty logging as QEMU does when migration begins (docs/protocol.md#migration):
+    /// SET_FEATURES with LOG_ALL (waited), SET_LOG_BASE with a zeroed bitmap covering every page of
+    /// guest RAM (the back-end replies), then SET_VRING_ADDR with the log flag on every ring
+    /// (waited).
     /// </summary>
     public void Enable(FrontendSession session, GuestNic guest)
     {

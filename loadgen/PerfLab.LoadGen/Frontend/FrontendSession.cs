@@ -198,7 +198,8 @@ public sealed class FrontendSession : IDisposable
         {
             SetupRing(g, i, logRings, callAgain: false);
         }
-        // virtio-user enables pair 0 before DRIVER_OK and the other pairs after it (§10.7).
+        // virtio-user enables pair 0 before DRIVER_OK and the other pairs after it
+        // (docs/protocol.md#what-dpdk-2211-virtio-user-sends).
         fe.SetVringEnable(0, true);
         fe.SetVringEnable(1, true);
         if (status)

@@ -308,7 +308,8 @@ public abstract unsafe class TrafficEngine : IDisposable
         ushort nb = _mergeable ? Unsafe.ReadUnaligned<ushort>(buf + 10) : (ushort)1;
         if (nb > 1)
         {
-            // MRG_RXBUF: the frame goes on in the next nb - 1 used buffers (reference §9.2).
+            // MRG_RXBUF: the frame goes on in the next nb - 1 used buffers
+            // (docs/protocol.md#the-virtio-net-header).
             p.MergeRemaining = Math.Min(nb - 1, p.QueueSize);
             p.MergeBytes = len - (uint)hdr;
         }

@@ -74,8 +74,8 @@ public sealed class TrafficEngine<TRing, TIdle> : TrafficEngine
     /// <summary>
     /// IN_ORDER reclaim: TX buffers were posted in ring order (id = position mod size), so the
     /// device may return a batch as one used element holding the id of its last buffer, with
-    /// used.idx advanced by the batch size (reference §7.2). Each element read says how many
-    /// buffers, from the next position on, it completes.
+    /// used.idx advanced by the batch size (docs/protocol.md#descriptor-chains). Each element read
+    /// says how many buffers, from the next position on, it completes.
     /// </summary>
     private int ReclaimInOrder(PairDriver<TRing> p, bool[] inFlight, long now)
     {

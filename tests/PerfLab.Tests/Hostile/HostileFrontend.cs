@@ -82,9 +82,9 @@ public sealed class HostileFrontend : IDisposable
 
     public int EventFd(bool nonBlocking = true) => Own(Vhost.Interop.EventFd.Create(nonBlocking));
 
-    public (int A, int B) SocketPair()
+    public (int A, int B) SocketPair(UnixSocketType type = UnixSocketType.SOCK_STREAM)
     {
-        var (a, b) = UnixSocket.Pair();
+        Assert.Equal(0, Syscall.socketpair(UnixAddressFamily.AF_UNIX, type, UnixSocketFlags.SOCK_CLOEXEC, 0, out int a, out int b));
         return (Own(a), Own(b));
     }
 

@@ -67,6 +67,14 @@ public sealed class HostileMessageTests(HostileBackend backend)
         c.Main.Refused(R.SetMemTable, MemTable(edit(a)), [fd]);
     };
 
+    /// <summary>Hello with LOG_SHMFD, then SET_LOG_BASE of a 4 KiB memory file described by
+    /// <paramref name="size"/> and <paramref name="offset"/>.</summary>
+    private static Action<Ctx> LogBase(ulong size, ulong offset) => c =>
+    {
+        c.Main.Hello(DefaultProtocol | ProtocolFeatures.LogShmfd);
+        c.Main.Raw(R.SetLogBase, Of(new LogDesc { MmapSize = size, MmapOffset = offset }), [c.Main.Memfd(4096)]);
+    };
+
     /// <summary>Hello (with <paramref name="extra"/> features), then one raw request.</summary>
     private static Action<Ctx> AfterHello(VhostUserRequest r, byte[] payload, ulong extra = 0) => c =>
     {
@@ -206,6 +214,36 @@ public sealed class HostileMessageTests(HostileBackend backend)
             c.Main.Hello(DefaultProtocol | ProtocolFeatures.LogShmfd);
             c.Main.Raw(R.SetLogFd, [], [c.Main.SocketPair().A]);
         }),
+        new("a socket as the dirty log", Reaction.Closed, ["SET_LOG_BASE", "fd=0x", "must be a memory file, not socket:["], c =>
+        {
+            c.Main.Hello(DefaultProtocol | ProtocolFeatures.LogShmfd);
+            c.Main.Raw(R.SetLogBase, Of(new LogDesc { MmapSize = 4096 }), [c.Main.SocketPair().A]);
+        }),
+        new("an eventfd as the dirty log", Reaction.Closed, ["SET_LOG_BASE", "fd=0x", "must be a memory file, not anon_inode:[eventfd]"], c =>
+        {
+            c.Main.Hello(DefaultProtocol | ProtocolFeatures.LogShmfd);
+            c.Main.Raw(R.SetLogBase, Of(new LogDesc { MmapSize = 4096 }), [c.Main.EventFd()]);
+        }),
+        new("a read-only memory file as the dirty log", Reaction.Closed, ["SET_LOG_BASE", "mmap=0x1000", "mmap failed: errno 13"], c =>
+        {
+            c.Main.Hello(DefaultProtocol | ProtocolFeatures.LogShmfd);
+            c.Main.Raw(R.SetLogBase, Of(new LogDesc { MmapSize = 4096 }), [c.Main.ReadOnly(c.Main.Memfd(4096))]);
+        }),
+        new("a pipe as the back-end request channel", Reaction.Closed, ["SET_BACKEND_REQ_FD", "fd=", "must be a UNIX stream socket, not pipe:["], c =>
+        {
+            c.Main.Hello(DefaultProtocol | ProtocolFeatures.BackendReq);
+            c.Main.Raw(R.SetBackendReqFd, [], [c.Main.Pipe().Write]);
+        }),
+        new("a datagram socket as the back-end request channel", Reaction.Closed, ["SET_BACKEND_REQ_FD", "fd=", "not a socket of type 2"], c =>
+        {
+            c.Main.Hello(DefaultProtocol | ProtocolFeatures.BackendReq);
+            c.Main.Raw(R.SetBackendReqFd, [], [c.Main.SocketPair(Mono.Unix.Native.UnixSocketType.SOCK_DGRAM).A]);
+        }),
+        new("a memory file as the back-end request channel, with NEED_REPLY: refused, and the session goes on", Reaction.Continues, ["SET_BACKEND_REQ_FD", "must be a UNIX stream socket, not /memfd:perflab-hostile", "replied failure"], c =>
+        {
+            c.Main.Hello(DefaultProtocol | ProtocolFeatures.BackendReq);
+            c.Main.Refused(R.SetBackendReqFd, [], [c.Main.Memfd(4096)]);
+        }),
         new("a stray fd on REM_MEM_REG is closed and the request served", Reaction.Continues, null, c =>
         {
             c.Main.Hello(DefaultProtocol | ProtocolFeatures.ConfigureMemSlots);
@@ -252,6 +290,11 @@ public sealed class HostileMessageTests(HostileBackend backend)
             var (b, fb) = c.Main.Region(MiB, Gpa + MiB, Fva + MiB / 2);
             c.Main.Refused(R.SetMemTable, MemTable(a, b), [fa, fb]);
         }),
+        new("a dirty log of 2^64-1 bytes", Reaction.Closed, ["SET_LOG_BASE", "mmap_size=0xffffffffffffffff", "must be 1 byte .. 1 TiB"], LogBase(ulong.MaxValue, 0)),
+        new("a dirty log of 0 bytes", Reaction.Closed, ["SET_LOG_BASE", "mmap_size=0x0", "must be 1 byte .. 1 TiB"], LogBase(0, 0)),
+        new("dirty log offset + size overflows", Reaction.Closed, ["SET_LOG_BASE", "mmap_offset+mmap_size=0xfffffffffffff000", "overflows 64 bits"], LogBase(0x2000, 0xFFFF_FFFF_FFFF_F000)),
+        new("dirty log offset beyond any file offset", Reaction.Closed, ["SET_LOG_BASE", "mmap_offset+mmap_size=0x8000000000001000", "beyond the end of the file (4096 bytes)"], LogBase(4096, 0x8000_0000_0000_0000)),
+        new("dirty log beyond the end of its file", Reaction.Closed, ["SET_LOG_BASE", "mmap_offset+mmap_size=0x2000", "beyond the end of the file (4096 bytes)"], LogBase(4096, 4096)),
         new("ADD_MEM_REG beyond the end of its file", Reaction.Closed, ["ADD_MEM_REG", "region.mmap_offset+memory_size=0x200000", "beyond the end of the file"], c =>
         {
             c.Main.Hello(DefaultProtocol | ProtocolFeatures.ConfigureMemSlots);
@@ -451,6 +494,26 @@ public sealed class HostileMessageTests(HostileBackend backend)
             Assert.NotEqual(0UL, features);
         }, Sessions: 2),
     ];
+
+    /// <summary>GET_VRING_BASE on a ring never configured is answered with its base, 0, as
+    /// DPDK and libvhost-user answer it (QEMU and virtio-user stop every ring of a device they
+    /// stop). It stops nothing else: the ring that runs keeps running, and the session goes on.</summary>
+    [Fact]
+    public void GetVringBaseOnARingNeverConfiguredAnswersZeroAndStopsNothing()
+    {
+        CaseRunner.Run(backend, "GET_VRING_BASE on a ring never configured", 1, null, () =>
+        {
+            using var ctx = new Ctx(backend.SocketPath);
+            ctx.Main.RunningRing(ring: 1);
+            ctx.Main.AssertAlive(); // a round trip: the kick has been handled
+            Assert.True(backend.Be.Server.Vrings[1].Started);
+            Assert.Equal(0u, ctx.Main.Fe.GetVringBase(3));
+            Assert.True(backend.Be.Server.Vrings[1].Started, "the running ring was stopped");
+            Assert.False(backend.Be.Server.Vrings[3].Started);
+            ctx.Main.AssertAlive();
+            Assert.DoesNotContain(backend.LogLines, l => l.Contains("[error]", StringComparison.Ordinal) || l.Contains("[warn]", StringComparison.Ordinal));
+        });
+    }
 
     public static TheoryData<string> Cases() => CaseRunner.Names(s_cases.Select(c => c.Name));
 

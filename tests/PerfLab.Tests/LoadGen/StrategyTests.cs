@@ -52,7 +52,7 @@ public class StrategyTests
             });
             gen.Setup();
             Worker worker = server.Device.Workers[0];
-            Assert.IsType<AgentRunner<Interrupt>>(worker.Runner);
+            Assert.IsType<AgentRunner<PollingAgent.Handle, Interrupt>>(worker.Runner);
             Assert.True(Timeouts.WaitUntil(() => worker.ActivePairCount == 1, Timeouts.Short));
             TrafficEngine e = gen.Engine!;
             e.Sending = false;

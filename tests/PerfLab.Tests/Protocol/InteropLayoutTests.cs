@@ -12,7 +12,8 @@ public class InteropLayoutTests
     [Fact]
     public void CmsgMacrosAreGlibcs()
     {
-        // Tmds.LibC computes CMSG_LEN(4) = 24, which makes Linux read two fds (reference style §5).
+        // Tmds.LibC computes CMSG_LEN(4) = 24, which makes Linux read two fds
+        // (docs/protocol.md#file-descriptors).
         Assert.Equal(20ul, Syscall.CMSG_LEN(4));
         Assert.Equal(24ul, Syscall.CMSG_SPACE(4));
     }

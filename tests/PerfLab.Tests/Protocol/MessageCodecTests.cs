@@ -204,7 +204,7 @@ public class MessageCodecTests
     [Fact]
     public void FeatureBitsAreMasksNotBitNumbers()
     {
-        // libvhost-user once tested the constant 30 as a mask (reference pitfall 8).
+        // libvhost-user once tested the constant 30 as a mask (docs/protocol.md#state-pitfalls).
         Assert.Equal(1UL << 30, VirtioFeatures.ProtocolFeatures);
         Assert.Equal(1UL << 32, VirtioFeatures.Version1);
         Assert.Equal("VERSION_1|PROTOCOL_FEATURES|bit40", VirtioFeatures.Describe(VirtioFeatures.Version1 | VirtioFeatures.ProtocolFeatures | (1UL << 40)).Replace("PROTOCOL_FEATURES|VERSION_1", "VERSION_1|PROTOCOL_FEATURES"));

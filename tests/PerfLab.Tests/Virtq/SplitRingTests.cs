@@ -118,10 +118,10 @@ public class SplitRingTests
             rp.Driver.Post((ushort)i);
         }
         rp.Driver.PublishNoKick();
-        ushort mark = rp.Device.Mark();
+        uint mark = rp.Device.MarkPosition();
         Assert.Equal(PopStatus.Ok, rp.Device.TryPop(rp.Memory, ref rp.Chain, true));
         Assert.Equal(PopStatus.Ok, rp.Device.TryPop(rp.Memory, ref rp.Chain, true));
-        rp.Device.Rewind(mark);
+        rp.Device.RewindTo(mark);
         Assert.Equal(PopStatus.Ok, rp.Device.TryPop(rp.Memory, ref rp.Chain, true));
         Assert.Equal(0, rp.Chain.Id);
     }
