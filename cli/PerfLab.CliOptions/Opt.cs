@@ -91,6 +91,35 @@ public static class Opt
     public static Option<string> Text(string name, string helpName, string description, string def) =>
         Of(name, helpName, description, def, (string t, out string v) => { v = t; return null; });
 
+    /// <summary>A text option that may be given several times (each time one value), in order;
+    /// <paramref name="def"/> alone when never given.</summary>
+    public static Option<string[]> Texts(string name, string helpName, string description, string def)
+    {
+        var o = new Option<string[]>(name)
+        {
+            Description = description,
+            HelpName = helpName,
+            Arity = ArgumentArity.OneOrMore,
+            AllowMultipleArgumentsPerToken = false,
+            DefaultValueFactory = _ => [def],
+            CustomParser = r =>
+            {
+                if (r.Tokens.Count == 0)
+                {
+                    return [def];
+                }
+                string[] v = r.Tokens.Select(t => t.Value).ToArray();
+                if (v.Any(t => t.Length == 0))
+                {
+                    r.AddError($"{name}: needs a value");
+                }
+                return v;
+            },
+        };
+        s_shown.AddOrUpdate(o, def);
+        return o;
+    }
+
     public static Option<string?> Path(string name, string description) =>
         Optional(name, "PATH", description, (string t, out string v) => { v = t; return t.Length > 0 ? null : "needs a path"; });
 

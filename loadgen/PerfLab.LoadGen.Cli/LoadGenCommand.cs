@@ -5,7 +5,16 @@ using PerfLab.LoadGen.Trials;
 namespace PerfLab.LoadGen.Cli;
 
 /// <summary>What the command line asks for besides the options of the run itself.</summary>
-public sealed record LoadGenInvocation(LoadGenOptions Options, bool Json, bool MeasureSleep, IReadOnlyList<TrialSpec> Trials, double TrialGapS);
+/// <param name="Devices">One options record per device (a single one unless --devices or a
+/// repeated --socket asks for several); <paramref name="Options"/> is the first.</param>
+public sealed record LoadGenInvocation(LoadGenOptions Options, bool Json, bool MeasureSleep, IReadOnlyList<TrialSpec> Trials, double TrialGapS,
+    IReadOnlyList<LoadGenOptions> Devices)
+{
+    public LoadGenInvocation(LoadGenOptions options, bool json, bool measureSleep, IReadOnlyList<TrialSpec> trials, double trialGapS)
+        : this(options, json, measureSleep, trials, trialGapS, [options])
+    {
+    }
+}
 
 /// <summary>
 /// perflab-loadgen's options, each defined once (name, value, description, default from
@@ -16,7 +25,12 @@ public sealed class LoadGenCommand
     private static readonly LoadGenOptions D = new();
 
     // Connection
-    private readonly Option<string> _socket = Opt.Text("--socket", "PATH", "the back-end's socket", D.SocketPath);
+    private readonly Option<string[]> _socket = Opt.Texts("--socket", "PATH",
+        "the back-end's socket; give it again to drive one device per socket at once", D.SocketPath);
+    private readonly Option<string?> _sockets = Opt.Path("--sockets", "with --devices N: one device on each of DIR/vhost-0.sock .. DIR/vhost-<N-1>.sock (perflab-backend --sockets DIR --devices N)");
+    private readonly Option<int> _devices = Opt.Int("--devices", "N",
+        "drive N devices at once, each with its own memory, handshake and rings, on its own traffic thread; --rate and --inflight are totals, split evenly",
+        1, 1, 4096);
     private readonly Option<bool> _listen = Opt.Flag("--listen", "listen on the socket and wait for a back-end in client mode");
     private readonly Option<double> _connectTimeout = Opt.Number("--connect-timeout", "S", "give up connecting after S seconds", D.ConnectTimeoutS, positive: true);
     private readonly Option<HandshakeOrder> _order = Opt.Choice("--order", "handshake order to replay (qemu: QEMU 7.2's; dpdk: virtio-user's)", D.Order,
@@ -95,7 +109,7 @@ public sealed class LoadGenCommand
             loss allowed), 1 on loss, sequence, payload or protocol errors, 2 on bad usage.
             """);
         OptionHelp.Install(root, "perflab-loadgen",
-            ("Connection", [_socket, _listen, _connectTimeout, _order]),
+            ("Connection", [_socket, _sockets, _devices, _listen, _connectTimeout, _order]),
             ("Traffic", [_duration, _warmup, _size, _queueSize, _burst, _rate, _inflight, _queues, _txOnly]),
             ("Loss trials (NDR/PDR)", [_lossy, _trials, _trialGap]),
             ("Guest features", [_noEventIdx, _packed, _mergeable, _indirect, _inOrder, _rxBufSize, _callFds, _memoryMb, _regions, _memSlots, _identityGpa, _verify]),
@@ -114,7 +128,7 @@ public sealed class LoadGenCommand
     {
         var o = new LoadGenOptions
         {
-            SocketPath = r.GetValue(_socket)!,
+            SocketPath = r.GetValue(_socket)![0],
             Listen = r.GetValue(_listen),
             ConnectTimeoutS = r.GetValue(_connectTimeout),
             Order = r.GetValue(_order),
@@ -156,6 +170,47 @@ public sealed class LoadGenCommand
         {
             throw new ArgumentException($"--burst {o.Burst} exceeds --queue-size {o.QueueSize}");
         }
-        return new LoadGenInvocation(o, r.GetValue(_json), r.GetValue(_measureSleep), r.GetValue(_trials)!, r.GetValue(_trialGap));
+        IReadOnlyList<string> sockets = Sockets(r);
+        LoadGenOptions[] devices = sockets.Count == 1 ? [o] : [.. sockets.Select(s => o with
+        {
+            SocketPath = s,
+            RatePps = o.RatePps / sockets.Count,
+            MaxInFlight = o.MaxInFlight > 0 ? Math.Max(1, o.MaxInFlight / sockets.Count) : 0,
+        })];
+        if (devices.Length > 1 && (o.Listen || o.Reconnects > 0 || o.ResetDevice || o.DirtyLog || o.RemapIntervalMs > 0 || o.SendRarp))
+        {
+            throw new ArgumentException("several devices: --listen and the protocol exercises (--reconnects, --reset-device, --dirty-log, --remap-ms, --send-rarp) take one device");
+        }
+        return new LoadGenInvocation(devices[0], r.GetValue(_json), r.GetValue(_measureSleep), r.GetValue(_trials)!, r.GetValue(_trialGap), devices);
     }
+
+    /// <summary>The devices' sockets: --socket (repeated), or --sockets DIR --devices N.</summary>
+    private IReadOnlyList<string> Sockets(ParseResult r)
+    {
+        string[] given = r.GetValue(_socket)!;
+        string? dir = r.GetValue(_sockets);
+        int n = r.GetValue(_devices);
+        bool socketGiven = r.GetResult(_socket) is { Implicit: false };
+        if (dir != null)
+        {
+            if (socketGiven)
+            {
+                throw new ArgumentException("--socket and --sockets: give one or the other");
+            }
+            return [.. Enumerable.Range(0, n).Select(i => SocketInFolder(dir, i))];
+        }
+        if (n != 1 && n != given.Length)
+        {
+            throw new ArgumentException($"--devices {n} needs --sockets DIR or {n} --socket paths");
+        }
+        if (given.Distinct().Count() != given.Length)
+        {
+            throw new ArgumentException("--socket: the same path twice");
+        }
+        return given;
+    }
+
+    /// <summary>Device <paramref name="d"/>'s socket in a folder, named as perflab-backend's
+    /// <c>--sockets DIR --devices N</c> names them.</summary>
+    public static string SocketInFolder(string dir, int d) => Path.Combine(dir, $"vhost-{d}.sock");
 }

@@ -27,6 +27,10 @@ public static class Program
             Console.Error.WriteLine("perflab-loadgen: refusing --poll busy on a single CPU (it would starve the back-end)");
             return 2;
         }
+        if (run.Devices.Count > 1)
+        {
+            return DeviceSetRun.Run(run);
+        }
         using var gen = new LoadGenerator(o);
         try
         {

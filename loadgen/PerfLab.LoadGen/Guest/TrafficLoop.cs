@@ -15,6 +15,10 @@ public sealed class TrafficEngine<TRing, TIdle> : TrafficEngine
     where TRing : struct, IGuestRing
     where TIdle : struct, IIdleStrategy
 {
+    /// <summary>Lossy mode: overdue bursts handled one by one per step; older ones are counted
+    /// dropped in one go.</summary>
+    private const long MaxCatchUpBursts = 1024;
+
     private readonly PairDriver<TRing>[] _pairs;
     private TIdle _idle; // mutable struct: never readonly
 
@@ -187,6 +191,17 @@ public sealed class TrafficEngine<TRing, TIdle> : TrafficEngine
     private int SendScheduledLossy(long now)
     {
         int sent = 0;
+        // Far behind (a stalled thread, or a schedule never started): the bursts overdue beyond
+        // a ring's worth are late and find no room; count them at once instead of one by one.
+        double behind = (now - _nextBurstTick) / _burstIntervalTicks;
+        if (behind > MaxCatchUpBursts)
+        {
+            long skip = Math.Min((long)behind - MaxCatchUpBursts, _scheduleBursts - _burstIndex);
+            C.TxDropped += skip * _burst;
+            C.LateFrames += skip * _burst;
+            _burstIndex += skip;
+            _nextBurstTick = _scheduleStartTick + _burstIndex * _burstIntervalTicks;
+        }
         while (_nextBurstTick <= now && _burstIndex < _scheduleBursts)
         {
             int pi = _nextPair;

@@ -15,7 +15,7 @@ namespace PerfLab.LoadGen.Trials;
 /// back-end in --drop-when-full mode then drops what the guest's RX buffers cannot take.
 /// Call from the traffic thread (pinned by the caller); the trial's window allocates nothing.
 /// </summary>
-public sealed class TrialRunner
+public sealed class TrialRunner : ITrialRunner
 {
     private readonly TrafficEngine _engine;
     private readonly LoadGenOptions _o;

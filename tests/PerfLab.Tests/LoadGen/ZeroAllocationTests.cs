@@ -62,7 +62,10 @@ public class ZeroAllocationTests
     public void LossyOpenLoopAllocatesNothing(bool packed) =>
         AssertNoAllocation(o => o with { Lossy = true, RatePps = 20e6, Burst = 8, Packed = packed }, dropWhenFull: true);
 
-    private static void AssertNoAllocation(Func<LoadGenOptions, LoadGenOptions> configure, NetMode mode = NetMode.Loopback, bool dropWhenFull = false)
+    private static void AssertNoAllocation(Func<LoadGenOptions, LoadGenOptions> configure, NetMode mode = NetMode.Loopback, bool dropWhenFull = false) =>
+        Timeouts.Run(TimeSpan.FromSeconds(120), () => NoAllocation(configure, mode, dropWhenFull), "zero-allocation loop");
+
+    private static void NoAllocation(Func<LoadGenOptions, LoadGenOptions> configure, NetMode mode, bool dropWhenFull)
     {
         using var dir = new TempDir();
         var o = new BackendOptions
@@ -88,6 +91,7 @@ public class ZeroAllocationTests
             Assert.True(Timeouts.WaitUntil(() => worker.ActivePairCount == 1, Timeouts.Short));
             var engine = gen.Engine!;
             engine.Measuring = true;
+            engine.StartSchedule();
 
             void Iterate(int n)
             {
