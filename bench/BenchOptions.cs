@@ -1,18 +1,33 @@
+using System.Globalization;
+using PerfLab.Bench.Method;
+using PerfLab.Vhost.Polling;
+
 namespace PerfLab.Bench;
 
 /// <summary>PerfLab's own command-line options; everything else goes to BenchmarkDotNet.</summary>
 public sealed class BenchOptions
 {
-    public Profile Profile { get; private set; } = Profile.Quick;
+    public Profile Profile { get; private set; } = Profile.Default;
     public string? OutRoot { get; private set; }
     public bool NoReport { get; private set; }
+    public bool NoMicro { get; private set; }
+    public bool NoEndToEnd { get; private set; }
     public bool Help { get; private set; }
+
+    /// <summary>Replaces every PerfLab configuration's back-end strategy (ids stay, so compare matches them).</summary>
+    public PollMode? BackendPoll { get; private set; }
+
+    /// <summary>Appended to every perflab-backend's arguments.</summary>
+    public IReadOnlyList<string> BackendArgs { get; private set; } = [];
 
     /// <summary>Lets BenchmarkDotNet run a Debug build of the libraries (the tests' dry run).</summary>
     public bool AllowDebugBuild { get; private set; }
 
     /// <summary>The command line as given.</summary>
     public string[] Args { get; private set; } = [];
+
+    /// <summary>BenchmarkDotNet's --filter patterns (they select configurations too).</summary>
+    public List<string> Filters { get; } = [];
 
     /// <summary>What BenchmarkDotNet sees: PerfLab's options removed, and "--filter *" added
     /// when nothing selects benchmarks (BenchmarkSwitcher would otherwise prompt).</summary>
@@ -25,29 +40,125 @@ public sealed class BenchOptions
         o = new BenchOptions { Args = args };
         error = null;
         var rest = new List<string>();
+        string profileName = Profile.Default.Name;
+        int? rounds = null;
+        double? pdrLoss = null, trialS = null, sumS = null, loadPointS = null;
         for (int i = 0; i < args.Length; i++)
         {
-            switch (args[i])
+            string a = args[i];
+            bool hasValue = i + 1 < args.Length;
+            string Value() => args[++i];
+            switch (a)
             {
                 case "--profile":
-                    if (i + 1 >= args.Length || Profile.Find(args[i + 1]) is not { } p)
+                    if (!hasValue)
                     {
-                        error = $"--profile needs one of: {string.Join(", ", Profile.All.Select(x => x.Name))}";
+                        error = $"--profile needs a name: {string.Join(", ", Profile.All.Select(x => x.Name))}";
                         return false;
                     }
-                    o.Profile = p;
-                    i++;
+                    profileName = Value();
+                    if (Profile.Find(profileName) is null)
+                    {
+                        error = $"unknown profile '{profileName}': choose one of {string.Join(", ", Profile.All.Select(x => x.Name))}";
+                        return false;
+                    }
+                    break;
+                case "--rounds" or "--pdr-loss" or "--trial-duration" or "--duration-sum" or "--load-point-duration":
+                    if (!hasValue)
+                    {
+                        error = $"{a} needs a number";
+                        return false;
+                    }
+                    string v = Value();
+                    if (!double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) || !double.IsFinite(d))
+                    {
+                        error = $"{a}: '{v}' is not a number";
+                        return false;
+                    }
+                    switch (a)
+                    {
+                        case "--rounds":
+                            if (d < 1 || d != Math.Floor(d))
+                            {
+                                error = $"--rounds must be a whole number of at least 1, not {v}";
+                                return false;
+                            }
+                            rounds = (int)d;
+                            break;
+                        case "--pdr-loss":
+                            if (!(d >= 0 && d < 1))
+                            {
+                                error = $"--pdr-loss is a loss ratio and must be in [0, 1), not {v} (0.005 is CSIT's 0.5 %)";
+                                return false;
+                            }
+                            pdrLoss = d;
+                            break;
+                        case "--trial-duration":
+                            if (!(d > 0))
+                            {
+                                error = $"--trial-duration must be positive (seconds), not {v}";
+                                return false;
+                            }
+                            trialS = d;
+                            break;
+                        case "--duration-sum":
+                            if (!(d > 0))
+                            {
+                                error = $"--duration-sum must be positive (seconds), not {v}";
+                                return false;
+                            }
+                            sumS = d;
+                            break;
+                        default:
+                            if (!(d > 0))
+                            {
+                                error = $"--load-point-duration must be positive (seconds), not {v}";
+                                return false;
+                            }
+                            loadPointS = d;
+                            break;
+                    }
+                    break;
+                case "--backend-poll":
+                    if (!hasValue)
+                    {
+                        error = "--backend-poll needs busy, interrupt, hybrid or backoff";
+                        return false;
+                    }
+                    try
+                    {
+                        o.BackendPoll = PollOptions.ParseMode(Value());
+                    }
+                    catch (ArgumentException e)
+                    {
+                        error = "--backend-poll: " + e.Message;
+                        return false;
+                    }
+                    break;
+                case "--backend-args":
+                    if (!hasValue)
+                    {
+                        error = "--backend-args needs the arguments, quoted as one";
+                        return false;
+                    }
+                    o.BackendArgs = Value().Split(' ', StringSplitOptions.RemoveEmptyEntries);
                     break;
                 case "--out":
-                    if (i + 1 >= args.Length)
+                    if (!hasValue)
                     {
                         error = "--out needs a folder";
                         return false;
                     }
-                    o.OutRoot = Path.GetFullPath(args[++i]);
+                    o.OutRoot = Path.GetFullPath(Value());
                     break;
                 case "--no-report":
                     o.NoReport = true;
+                    break;
+                case "--no-micro":
+                    o.NoMicro = true;
+                    break;
+                case "--no-end-to-end":
+                    o.NoEndToEnd = true;
                     break;
                 case "--allow-debug-build":
                     o.AllowDebugBuild = true;
@@ -56,11 +167,35 @@ public sealed class BenchOptions
                     o.Help = true;
                     rest.Add("--help");
                     break;
+                case "--filter" or "-f":
+                    rest.Add(a);
+                    while (i + 1 < args.Length && !args[i + 1].StartsWith('-'))
+                    {
+                        o.Filters.Add(args[i + 1]);
+                        rest.Add(args[++i]);
+                    }
+                    break;
                 default:
-                    rest.Add(args[i]);
+                    rest.Add(a);
                     break;
             }
         }
+        Profile p = Profile.Find(profileName)!;
+        p = p with
+        {
+            Rounds = rounds ?? p.Rounds,
+            PdrLossRatio = pdrLoss ?? p.PdrLossRatio,
+            FinalTrialS = trialS ?? p.FinalTrialS,
+            InitialTrialS = trialS is { } t ? Math.Min(t, p.InitialTrialS) : p.InitialTrialS,
+            DurationSumS = sumS ?? (trialS is { } t2 ? Math.Max(t2, p.DurationSumS) : p.DurationSumS),
+            LoadPointS = loadPointS ?? p.LoadPointS,
+        };
+        if (p.Invalid() is { } invalid)
+        {
+            error = invalid;
+            return false;
+        }
+        o.Profile = p;
         if (!o.Help && !rest.Any(a => Selectors.Contains(a)))
         {
             rest.AddRange(["--filter", "*"]);
@@ -68,4 +203,12 @@ public sealed class BenchOptions
         o.BenchmarkDotNetArgs = [.. rest];
         return true;
     }
+
+    /// <summary>BenchmarkDotNet's glob (* and ?) against a configuration, named EndToEnd.ID.</summary>
+    public bool Selects(BenchConfiguration c) =>
+        Filters.Count == 0 || Filters.Any(f => Glob(f, "EndToEnd." + c.Id) || Glob(f, c.Id));
+
+    private static bool Glob(string pattern, string name) =>
+        System.Text.RegularExpressions.Regex.IsMatch(name, "^" + System.Text.RegularExpressions.Regex.Escape(pattern).Replace("\\*", ".*").Replace("\\?", ".") + "$",
+            System.Text.RegularExpressions.RegexOptions.IgnoreCase);
 }

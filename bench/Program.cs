@@ -7,9 +7,12 @@ using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 using PerfLab.Bench.EndToEnd;
 using PerfLab.Bench.Host;
+using PerfLab.Bench.Method;
+using PerfLab.Bench.Method.Trials;
 using PerfLab.Reports;
 using PerfLab.Reports.Machine;
 using PerfLab.Reports.Model;
+using PerfLab.Vhost.Interop;
 
 namespace PerfLab.Bench;
 
@@ -17,23 +20,37 @@ public static class Program
 {
     private const string Help =
 """
-PerfLab.Bench: the BenchmarkDotNet suite, and a report fit for a performance review.
+PerfLab.Bench: which polling strategy to deploy, and at what cost, in a report fit for a review.
 
   cd bench && dotnet run -c Release [-- OPTIONS]
 
-With no options it runs the quick profile without prompting and writes
-reports/<date-time>/ (report.md, plots, CSVs) and reports/latest. PerfLab's options:
+With no options it runs the default profile without prompting and writes
+reports/<date-time>/ (report.md, plots, CSVs) and reports/latest. The end-to-end part runs
+in interleaved rounds (every configuration once per round, the order rotated, the
+cache-line round trip measured first); each configuration's NDR and PDR are searched by
+MLRsearch every round, then latency and CPU at 10/50/90 % of its own PDR. The
+micro-benchmarks run with BenchmarkDotNet. PerfLab's options:
 
-  --profile NAME   what to measure (default quick):
+  --profile NAME        what to measure (default: default):
 {PROFILES}
-  --out DIR        where the dated report folders go (default: <repo>/reports)
-  --no-report      run BenchmarkDotNet only
-  --allow-debug-build  let BenchmarkDotNet run non-optimized libraries (tests only:
-                   the numbers mean nothing)
+  --rounds N            rounds (6 reach a 95 % interval for the median; 5 give 93.8 %)
+  --pdr-loss RATIO      the PDR goal's loss ratio, in [0, 1) (default 0.005)
+  --trial-duration S    MLRsearch's final trial duration, > 0 (default: the profile's)
+  --duration-sum S      MLRsearch's duration sum per load, > 0
+  --load-point-duration S  each latency/CPU trial, > 0
+  --backend-poll MODE   run every PerfLab configuration's back-end with MODE instead
+                        (busy|interrupt|hybrid|backoff; ids stay, for compare)
+  --backend-args "..."  extra arguments for every perflab-backend
+  --no-micro            skip the micro-benchmarks (BenchmarkDotNet)
+  --no-end-to-end       skip the end-to-end rounds
+  --out DIR             where the dated report folders go (default: <repo>/reports)
+  --no-report           run BenchmarkDotNet only
+  --allow-debug-build   let BenchmarkDotNet run non-optimized libraries (tests only)
 
-Every BenchmarkDotNet option works as usual (--filter, --list flat, --job, --exporters,
---inProcess...); they follow. Without --filter the whole selected profile runs. A job on
-the command line (--job, --iterationCount...) replaces PerfLab's per-category jobs.
+--filter PATTERN selects micro-benchmarks as BenchmarkDotNet does and configurations as
+EndToEnd.<id> (e.g. --filter 'EndToEnd.busy*'); --list flat lists both. Every other
+BenchmarkDotNet option works as usual (--job, --exporters, --inProcess...) for the
+micro-benchmarks. Bad options exit 2.
 
 """;
 
@@ -44,6 +61,7 @@ the command line (--job, --iterationCount...) replaces PerfLab's per-category jo
             Console.Error.WriteLine($"PerfLab.Bench: {error}");
             return 2;
         }
+        var configs = SelectedConfigs(o);
         if (o.Help)
         {
             Console.WriteLine(Help.Replace("{PROFILES}", Profile.Help));
@@ -51,37 +69,44 @@ the command line (--job, --iterationCount...) replaces PerfLab's per-category jo
         string[] bdnArgs = o.BenchmarkDotNetArgs;
         var switcher = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly);
         var (parsed, _, cli) = ConfigParser.Parse(bdnArgs, NullLogger.Instance);
-        bool ownJobs = parsed && !BenchConfig.CommandLineSetsJob(cli);
-        var config = BenchConfig.Create(o.Profile, ownJobs, parsed && cli.RunInProcess);
+        var config = BenchConfig.Create(o.Profile, parsed && !BenchConfig.CommandLineSetsJob(cli), parsed && cli.RunInProcess);
         if (o.AllowDebugBuild)
         {
             config = config.WithOptions(BenchmarkDotNet.Configs.ConfigOptions.DisableOptimizationsValidator);
         }
-        if (!parsed || o.Help || o.NoReport || cli.ListBenchmarkCaseMode != ListBenchmarkCaseMode.Disabled || cli.PrintInformation)
+        bool listing = parsed && cli.ListBenchmarkCaseMode != ListBenchmarkCaseMode.Disabled;
+        if (listing && !o.NoEndToEnd)
         {
-            // Help, errors, listings: BenchmarkDotNet alone.
+            foreach (BenchConfiguration c in configs)
+            {
+                Console.WriteLine($"EndToEnd.{c.Id}");
+            }
+        }
+        if (!parsed || o.Help || o.NoReport || listing || cli.PrintInformation)
+        {
             return Failed(switcher.Run(bdnArgs, config));
         }
-        return RunWithReport(o, bdnArgs, switcher, config);
+        return RunWithReport(o, configs, bdnArgs, switcher, config);
     }
 
-    private static int RunWithReport(BenchOptions o, string[] bdnArgs, BenchmarkSwitcher switcher, BenchmarkDotNet.Configs.IConfig config)
+    /// <summary>The profile's configurations that the filters select.</summary>
+    private static List<BenchConfiguration> SelectedConfigs(BenchOptions o) =>
+        o.NoEndToEnd ? [] : o.Profile.ConfigIds.Select(Configurations.Get).Where(o.Selects).ToList();
+
+    private static int RunWithReport(BenchOptions o, List<BenchConfiguration> configs, string[] bdnArgs, BenchmarkSwitcher switcher, BenchmarkDotNet.Configs.IConfig config)
     {
         var clock = Stopwatch.StartNew();
         DateTime started = DateTime.Now;
         string root = o.OutRoot ?? FindReportsRoot();
         string dir = ReportFolder.CreateDated(root, started);
-        string raw = Path.Combine(dir, "raw");
-        Directory.CreateDirectory(raw);
-        // The benchmark processes inherit this: they write their side data there.
-        Environment.SetEnvironmentVariable(SideData.RunDirVariable, raw);
+        var jiffies = MachineInfo.CpuJiffies();
 
         var run = new RunInfo();
         run.Set(RunInfo.Title, "PerfLab benchmark report");
         run.Set(RunInfo.Date, started.ToString("yyyy-MM-dd HH:mm:ss zzz", CultureInfo.InvariantCulture));
         run.Set(RunInfo.Profile, $"{o.Profile.Name}: {o.Profile.Description}");
         run.Set(RunInfo.Command, "dotnet run -c Release" + (o.Args.Length > 0 ? " -- " + string.Join(' ', o.Args) : ""));
-        MachineInfo.Collect(run, typeof(BenchmarkSwitcher).Assembly, typeof(HdrHistogram.LongHistogram).Assembly);
+        MachineInfo.Collect(run, typeof(BenchmarkSwitcher).Assembly, typeof(HdrHistogram.LongHistogram).Assembly, typeof(Perfolizer.Mathematics.SignificanceTesting.MannWhitney.MannWhitneyTest).Assembly);
         if (BackendLauncher.DpdkVersion is { } dpdk)
         {
             run.Set(RunInfo.Dpdk, dpdk);
@@ -94,68 +119,129 @@ the command line (--job, --iterationCount...) replaces PerfLab's per-category jo
         {
             run.Set(RunInfo.LoadBefore, loadBefore);
         }
+        run.Set(RunInfo.Method, o.Profile.MethodText);
+        if (o.BackendPoll is { } forced)
+        {
+            run.Set("Back-end strategy override", $"every PerfLab configuration's back-end ran --poll {BenchConfiguration.Name(forced)} (--backend-poll)");
+        }
+        if (o.BackendArgs.Count > 0)
+        {
+            run.Set("Extra back-end arguments", string.Join(' ', o.BackendArgs));
+        }
         Log($"report folder {dir}");
-        MeasureCacheLine(o, run, RunInfo.CacheLineBefore);
 
-        // The sweep's maxima, for the cases this run selected.
-        var (_, selected, _) = ConfigParser.Parse(bdnArgs, NullLogger.Instance, config);
-        // (The command line's filters, then the profile's: the parsed config holds only the former.)
-        var filters = selected.GetFilters().ToList();
-        var needs = BenchmarkConverter.TypeToBenchmarks(typeof(EndToEndBenchmark), selected).BenchmarksCases
-            .Where(bc => filters.All(f => f.Predicate(bc)) && BenchConfig.ProfileSelects(o.Profile, bc, BackendLauncher.DpdkAvailable))
-            .Select(Case.Of).OfType<Case>().Where(c => c.Load < 100)
-            .Select(c => c.DataPath).Distinct().ToList();
-        var rates = new Dictionary<string, double>();
-        foreach (DataPath d in needs)
+        var report = new Report { Run = run };
+        var factory = new LoadGenTargetFactory(o.BackendArgs, o.BackendPoll);
+        var runnable = new List<BenchConfiguration>();
+        foreach (BenchConfiguration c in configs)
         {
-            Log($"measuring the maximum rate for {MaxRates.KeyOf(d)} ({o.Profile.ProbePoll.ToString().ToLowerInvariant()} / {o.Profile.ProbePoll.ToString().ToLowerInvariant()}, median of 3 × 1 s)");
-            // The median of three, not the best: the sweep's points are fractions of what the
-            // machine sustains, and the best of three on a shared VM overstates it.
-            double[] probes = Enumerable.Range(0, 3).Select(_ => MaxRates.Probe(o.Profile.ProbePoll, d, seconds: 1)).Order().ToArray();
-            double pps = probes[1];
-            rates[MaxRates.KeyOf(d)] = pps;
-            Log($"  {pps / 1e6:F3} Mpps");
+            if (factory.Unavailable(c) is { } why)
+            {
+                run.Set($"Not run: {c.Id}", why);
+                Log($"{c.Id}: not run: {why}");
+            }
+            else
+            {
+                runnable.Add(c);
+            }
         }
-        MaxRates.Save(raw, rates);
-        if (rates.Count > 0)
+        report.Configs.AddRange(runnable.Select(c => c.ToInfo()));
+        bool endToEndFailed = false;
+        if (runnable.Count > 0)
         {
-            run.Set(RunInfo.MaxRate, string.Join("; ", rates.Select(kv => $"{kv.Key} (frame/queue/burst/ring/pairs/mrg): {kv.Value / 1e6:F3} Mpps")) + $", {o.Profile.ProbePoll.ToString().ToLowerInvariant()} on both sides");
+            Log($"{runnable.Count} configurations × {o.Profile.Rounds} rounds: {string.Join(", ", runnable.Select(c => c.Id))}");
+            var runner = new RoundRunner(o.Profile, runnable, factory,
+                o.Profile.MeasureC2c ? () => CacheLineRoundTrip.MeasureNs() : () => double.NaN, Log);
+            endToEndFailed = !RunPinned(runner.Run, TimeSpan.FromHours(48));
+            report.Rounds.AddRange(runner.Rounds);
+            report.Samples.AddRange(runner.Samples);
+            report.Trials.AddRange(runner.Trials);
+            report.Percentiles.AddRange(runner.Percentiles);
+            for (int i = 0; i < runner.Problems.Count; i++)
+            {
+                run.Set($"Problem {i + 1}", runner.Problems[i]);
+            }
+            if (Summaries.C2cRange(report) is { } range)
+            {
+                run.Set(RunInfo.C2cRange, $"{range}: " + string.Join(", ", report.Rounds.Select(r => $"{r.C2cNs:F0}")));
+            }
         }
 
-        var summaries = switcher.Run(bdnArgs, config).ToList();
-        if (!summaries.Any(s => s.Reports.Any(r => r.Success)))
+        var summaries = new List<Summary>();
+        if (!o.NoMicro && AnyMicroSelected(bdnArgs, config))
         {
-            Log("no benchmark ran to completion: no report");
+            summaries = switcher.Run(bdnArgs, config).ToList();
+            report.Micro.AddRange(MicroResults.From(summaries));
+        }
+        if (report.Samples.Count == 0 && report.Micro.Count == 0)
+        {
+            Log("nothing ran to completion: no report");
             Directory.Delete(dir, recursive: true);
             return 1;
         }
 
-        MeasureCacheLine(o, run, RunInfo.CacheLineAfter);
         if (MachineInfo.LoadAverage() is { } loadAfter)
         {
             run.Set(RunInfo.LoadAfter, loadAfter);
         }
-        Report report = ReportBuilder.Build(summaries, run, out List<string> warnings);
-        run.Set(RunInfo.Baseline, Views.BaselineName(report.Configs));
-        run.Set(RunInfo.Duration, $"{clock.Elapsed.TotalMinutes:F1} min (BenchmarkDotNet's builds included, not `dotnet run`'s)");
+        double steal = MachineInfo.StealPct(jiffies, MachineInfo.CpuJiffies());
+        if (double.IsFinite(steal))
+        {
+            run.Set(RunInfo.StealPct, steal.ToString("F1", CultureInfo.InvariantCulture));
+        }
+        run.Set(RunInfo.Baseline, "each configuration's reference (busy / busy on the same data path), per round");
+        run.Set(RunInfo.Duration, $"{clock.Elapsed.TotalMinutes:F1} min (from the program's start; `dotnet run`'s build before it not included)");
         ReportFolder.Write(report, dir);
         CopyBenchmarkDotNetResults(summaries, Path.Combine(dir, "benchmarkdotnet"));
         string latest = ReportFolder.UpdateLatest(root, dir);
-        foreach (string w in warnings)
-        {
-            Log("warning: " + w);
-        }
         Log($"report: {Path.Combine(dir, PerfLab.Reports.Markdown.MarkdownReport.FileName)} (also {latest})");
-        return Failed(summaries);
+        return endToEndFailed || Failed(summaries) != 0 ? 1 : 0;
     }
 
-    private static void MeasureCacheLine(BenchOptions o, RunInfo run, string fact)
+    /// <summary>Runs the rounds on a thread of their own pinned to the load generator's CPU
+    /// (the back-ends run on the other), bounded in time. False when it threw or timed out.</summary>
+    private static bool RunPinned(Action body, TimeSpan limit)
     {
-        if (o.Profile.MeasureCacheLine)
+        Exception? error = null;
+        var t = new Thread(() =>
         {
-            Log("measuring the cross-core cache-line round trip");
-            run.Set(fact, CacheLineRoundTrip.MeasureNs().ToString("F0", CultureInfo.InvariantCulture));
+            try
+            {
+                Affinity.PinCurrentThread(BackendLauncher.LoadGenCpu);
+                Affinity.SetTimerSlack(1000);
+                body();
+            }
+            catch (Exception e)
+            {
+                error = e;
+            }
+        }) { Name = "perflab-rounds", IsBackground = true };
+        t.Start();
+        if (!t.Join(limit))
+        {
+            Log($"the rounds did not finish within {limit}");
+            return false;
         }
+        if (error != null)
+        {
+            Log($"the rounds failed: {error}");
+            return false;
+        }
+        return true;
+    }
+
+    private static bool AnyMicroSelected(string[] bdnArgs, BenchmarkDotNet.Configs.IConfig config)
+    {
+        var (ok, selected, _) = ConfigParser.Parse(bdnArgs, NullLogger.Instance, config);
+        if (!ok || selected is null)
+        {
+            return false;
+        }
+        var filters = selected.GetFilters().ToList();
+        return typeof(Program).Assembly.GetTypes()
+            .Where(t => t.GetMethods().Any(m => m.GetCustomAttributes(typeof(BenchmarkDotNet.Attributes.BenchmarkAttribute), false).Length > 0))
+            .SelectMany(t => BenchmarkConverter.TypeToBenchmarks(t, selected).BenchmarksCases)
+            .Any(bc => filters.All(f => f.Predicate(bc)));
     }
 
     private static int Failed(IEnumerable<Summary> summaries) => summaries.Any(s => s.HasCriticalValidationErrors) ? 1 : 0;

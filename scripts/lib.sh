@@ -73,14 +73,6 @@ perflab_wait_socket() {
     return 1
 }
 
-# perflab_ratio A B: A / B to two decimals ("0.00" when B is not above 0).
-perflab_ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
-
-# Median of the numbers given as arguments.
-perflab_median() {
-    printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {if (NR==0) {print "nan"} else if (NR%2) {print a[(NR+1)/2]} else {print (a[NR/2]+a[NR/2+1])/2}}'
-}
-
 # One snapshot from a back-end's stats socket (--stats-socket): prints its JSON.
 perflab_stats_json() { python3 - "$1" <<'PY'
 import socket, sys
@@ -93,17 +85,71 @@ print(d.decode())
 PY
 }
 
-# Cache-line round trip CPU 0 <-> CPU 1 in ns, from ../shared/limits/pingpong.c (compiled once
-# per shell into PERFLAB_C2C_BIN), or "n/a" without it. The host moves the two vCPUs: ~55 ns
-# "near", ~330 ns "far"; cross-core numbers move 4x with it, so scripts print it per point.
-perflab_c2c() {
-    local src=${PERFLAB_LIMITS_DIR:-$PERFLAB_ROOT/../shared/limits}/pingpong.c
-    if [[ -z ${PERFLAB_C2C_BIN:-} ]]; then
-        [[ -f $src ]] || { echo n/a; return; }
-        PERFLAB_C2C_BIN=$(mktemp /tmp/perflab-c2c.XXXXXX)
-        gcc -O2 -pthread -o "$PERFLAB_C2C_BIN" "$src" 2>/dev/null || { echo n/a; return; }
+# perflab_stats_field STATS KEY: one top-level field of a stats snapshot.
+perflab_stats_field() { perflab_stats_json "$1" | python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"; }
+
+# perflab_heap_probe PID STATS: the back-end's live managed heap in bytes, after one forced
+# full GC (SIGUSR1; its stats snapshots then report live_heap_bytes and count the forced GC in
+# forced_collections). Returns 1 if the probe does not show within 10 s.
+perflab_heap_probe() {
+    local pid=$1 stats=$2 n0 i
+    n0=$(perflab_stats_field "$stats" forced_collections) || return 1
+    kill -USR1 "$pid" 2>/dev/null || return 1
+    for ((i = 0; i < 100; i++)); do
+        if [[ $(perflab_stats_field "$stats" forced_collections) -gt $n0 ]]; then
+            perflab_stats_field "$stats" live_heap_bytes
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# perflab_threads PID: the process's thread count.
+perflab_threads() { awk '/^Threads:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# perflab_report ARGS...: perflab-report (built on first use, or PERFLAB_REPORT_BIN): the
+# statistics every comparison script shares with the bench. "order" gives a round's visiting
+# order, "record" appends a visit's figures to a journal, "summarize" prints medians with
+# their intervals and per-round ratios (reports/PerfLab.Reports.Cli).
+PERFLAB_REPORT_BIN=${PERFLAB_REPORT_BIN:-$PERFLAB_ROOT/reports/PerfLab.Reports.Cli/bin/Release/net10.0/perflab-report}
+perflab_report() {
+    if [[ ! -x $PERFLAB_REPORT_BIN ]] || [[ -n $(find "$PERFLAB_ROOT/reports" "$PERFLAB_ROOT/Directory.Packages.props" \( -path '*/bin' -o -path '*/obj' \) -prune -o \
+            \( -name '*.cs' -o -name '*.csproj' -o -name '*.props' \) -newer "$PERFLAB_REPORT_BIN" -print 2>/dev/null | head -n 1) ]]; then
+        perflab_log "building perflab-report (Release)"
+        dotnet build "$PERFLAB_ROOT/reports/PerfLab.Reports.Cli/PerfLab.Reports.Cli.csproj" -c Release -nologo -v q >&2 || return 1
+        touch "$PERFLAB_REPORT_BIN"
     fi
-    LIMITS_REPS=3 "$PERFLAB_C2C_BIN" 2>/dev/null | awk -F'|' 'NR==1 {gsub(/ /,"",$4); print $4}'
+    "$PERFLAB_REPORT_BIN" "$@"
+}
+
+# perflab_cref: prints the path of PerfLab's C reference (reference/cring.c: the cache-line
+# round trip and a C virtqueue loopback), compiled with the system C compiler into
+# scripts/.build/ the first time, and again when the source is newer.
+perflab_cref() {
+    local src=$PERFLAB_ROOT/reference/cring.c dir=$PERFLAB_ROOT/scripts/.build
+    local bin=$dir/cring
+    if [[ ! -x $bin || $src -nt $bin ]]; then
+        mkdir -p "$dir" 2>/dev/null || { dir=$(mktemp -d /tmp/perflab-cref.XXXXXX); bin=$dir/cring; }
+        "${CC:-cc}" -O2 -pthread -o "$bin" "$src" >&2 || return 1
+    fi
+    echo "$bin"
+}
+
+# Cache-line round trip CPU 0 <-> CPU 1 in ns (PerfLab's C reference), or "n/a" without a C
+# compiler. The host moves the two vCPUs: ~55 ns "near", ~330 ns "far"; cross-core numbers
+# move 4x with it, so scripts record it at the start of every round.
+perflab_c2c() {
+    local bin
+    bin=$(perflab_cref 2>/dev/null) || { echo n/a; return; }
+    "$bin" c2c 0.35 2>/dev/null | sed -n 's/^c2c_ns=//p' | grep . || echo n/a
+}
+
+# perflab_c2c_arg: "--c2c NS" for perflab-report record, or nothing when not measured.
+perflab_c2c_arg() {
+    local ns
+    ns=$(perflab_c2c)
+    [[ $ns == n/a ]] || echo "--c2c $ns"
 }
 
 # ---- dpdk-testpmd (one per script) --------------------------------------------------------

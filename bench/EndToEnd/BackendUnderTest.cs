@@ -43,9 +43,9 @@ public static class BackendLauncher
     public const int BackendCpu = 1;
     public const int LoadGenCpu = 0;
 
-    public static IBackendUnderTest Start(Peer peer, PollMode poll, string socketPath, string dir, int pairs = 1) => peer switch
+    public static IBackendUnderTest Start(Peer peer, PollMode poll, string socketPath, string dir, int pairs = 1, IReadOnlyList<string>? extraArgs = null) => peer switch
     {
-        Peer.PerfLab => PerfLabBackend.Start(socketPath, Path.Combine(dir, "stats.sock"), poll, pairs),
+        Peer.PerfLab => PerfLabBackend.Start(socketPath, Path.Combine(dir, "stats.sock"), poll, pairs, extraArgs),
         _ => Testpmd.IsInstalled
             ? DpdkBackend.Start(socketPath, Path.Combine(dir, "testpmd.log"), pairs)
             : throw new InvalidOperationException("the DPDK peer is not available: testpmd is not installed (scripts/install-peers)"),
@@ -98,7 +98,7 @@ public sealed class PerfLabBackend : IBackendUnderTest
 
     /// <summary>Starts perflab-backend with <paramref name="pairs"/> queue pairs, all on one
     /// worker pinned to the back-end CPU.</summary>
-    public static PerfLabBackend Start(string socketPath, string statsPath, PollMode poll, int pairs = 1)
+    public static PerfLabBackend Start(string socketPath, string statsPath, PollMode poll, int pairs = 1, IReadOnlyList<string>? extraArgs = null)
     {
         var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "perflab-backend.dll"));
@@ -110,6 +110,10 @@ public sealed class PerfLabBackend : IBackendUnderTest
             "--pairs-per-worker", pairs.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--stats-interval", "0", "--quiet",
         })
+        {
+            psi.ArgumentList.Add(a);
+        }
+        foreach (string a in extraArgs ?? [])
         {
             psi.ArgumentList.Add(a);
         }

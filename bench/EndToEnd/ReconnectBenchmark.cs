@@ -1,5 +1,7 @@
 using System.ComponentModel;
 using BenchmarkDotNet.Attributes;
+using PerfLab.Bench.Method;
+using PerfLab.Bench.Micro;
 using PerfLab.LoadGen;
 using PerfLab.Vhost.Polling;
 

@@ -1,6 +1,5 @@
 using System.ComponentModel;
 using BenchmarkDotNet.Attributes;
-using PerfLab.Bench.EndToEnd;
 using PerfLab.Vhost.Interop;
 using PerfLab.Vhost.Polling;
 

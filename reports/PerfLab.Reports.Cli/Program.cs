@@ -1,49 +1,73 @@
-using PerfLab.Reports;
-using PerfLab.Reports.Charts;
+using System.CommandLine;
+using PerfLab.Reports.Cli.Commands;
 
 namespace PerfLab.Reports.Cli;
 
+/// <summary>
+/// perflab-report: one command per job, on System.CommandLine. Exit codes: 0 success, 1 a
+/// verdict or a failure the command reports (compare: a regression), 2 bad input (unknown
+/// verb or option, a folder that is not a report, an unusable store).
+/// </summary>
 public static class Program
 {
-    private const string Help =
-"""
-perflab-report: renders a PerfLab report folder again from its CSV files.
+    public const int Ok = 0;
+    public const int Failed = 1;
+    public const int BadInput = 2;
 
-Usage: perflab-report render DIR     rewrite DIR's plots (PNG, SVG) and report.md
-       perflab-report --help
-
-DIR is a folder the bench wrote (reports/<date-time>, reports/latest, reports/sample):
-run.csv, configs.csv, iterations.csv, latency-percentiles.csv, micro.csv. Edit or merge
-the CSVs, then render: the plots and the summary follow the data.
-""";
+    public static RootCommand Build()
+    {
+        var root = new RootCommand("perflab-report: PerfLab's report folders, comparisons, results store, and the scripts' statistics.");
+        root.Add(RenderCommand.Create());
+        foreach (Command c in JournalCommands.Create())
+        {
+            root.Add(c);
+        }
+        root.Add(BackendStatsCommand.Create());
+        return root;
+    }
 
     public static int Main(string[] args)
     {
-        if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
+        RootCommand root = Build();
+        ParseResult parsed = root.Parse(args);
+        if (args.Length == 0)
         {
-            Console.WriteLine(Help);
-            return args.Length == 0 ? 2 : 0;
+            root.Parse(["--help"]).Invoke();
+            return BadInput;
         }
-        if (args[0] != "render" || args.Length != 2)
+        if (parsed.Errors.Count > 0)
         {
-            Console.Error.WriteLine($"perflab-report: unknown arguments '{string.Join(' ', args)}' (see --help)");
-            return 2;
+            foreach (var e in parsed.Errors)
+            {
+                Console.Error.WriteLine($"perflab-report: {e.Message}");
+            }
+            Console.Error.WriteLine("perflab-report: see --help");
+            return BadInput;
         }
-        string dir = args[1];
+        return parsed.Invoke();
+    }
+
+    /// <summary>Runs a command's body, turning the failures a user can cause into one line and
+    /// an exit code instead of a stack trace.</summary>
+    public static int Guard(string what, Func<int> body)
+    {
         try
         {
-            IReadOnlyList<RenderedChart> charts = ReportFolder.Render(dir);
-            foreach (RenderedChart c in charts)
-            {
-                Console.WriteLine($"{c.PngPath}{(c.HasData ? "" : "  (no data)")}");
-            }
-            Console.WriteLine(Path.Combine(dir, Markdown.MarkdownReport.FileName));
-            return 0;
+            return body();
         }
-        catch (Exception e) when (e is IOException or CsvHelper.CsvHelperException or UnauthorizedAccessException)
+        catch (Exception e) when (e is BadInputException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException
+            or CsvHelper.CsvHelperException or FormatException or System.Text.Json.JsonException or KeyNotFoundException)
         {
-            Console.Error.WriteLine($"perflab-report: {dir}: {e.Message}");
-            return 1;
+            Console.Error.WriteLine($"perflab-report {what}: {e.Message}");
+            return BadInput;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Net.Sockets.SocketException)
+        {
+            Console.Error.WriteLine($"perflab-report {what}: {e.Message}");
+            return Failed;
         }
     }
 }
+
+/// <summary>Input the user can fix: the message says how; exit 2.</summary>
+public sealed class BadInputException(string message) : Exception(message);

@@ -96,6 +96,9 @@ internal static partial class BackendLog
     [LoggerMessage(301, LogLevel.Error, "{Request}: vring {Ring} {Field}={Value} {Limit} in the new table; ring marked broken")]
     public static partial void RingUnmapped(this ILogger log, string request, int ring, string field, Hex value, string limit);
 
+    [LoggerMessage(190, LogLevel.Warning, "{Variable}={Value}: this back-end is deliberately broken (test only)")]
+    public static partial void SabotageActive(this ILogger log, string variable, string value);
+
     // ---- workers -----------------------------------------------------------------------------
 
     [LoggerMessage(400, LogLevel.Warning, "{Worker}: could not pin to CPU {Cpu}")]

@@ -40,6 +40,7 @@ public sealed class VhostUserServer : IDisposable
         Device = new NetDevice(options.Device, startWorkers);
         Vrings = Enumerable.Range(0, NetQueues.MaxRings).Select(i => new Vring(i)).ToArray();
         Stats = new StatsCollector(Device, Vrings, () => Volatile.Read(ref _sessions));
+        Sabotage.OnStart(Device);
     }
 
     public NetDevice Device { get; }
@@ -72,6 +73,11 @@ public sealed class VhostUserServer : IDisposable
             int fd = _o.Client ? ConnectWithBackoff() : UnixSocket.Accept(_listenFd, _wakeFd, -1);
             if (fd < 0)
             {
+                continue;
+            }
+            if (Sabotage.DropConnection())
+            {
+                LibC.CloseQuietly(fd);
                 continue;
             }
             ServeOne(fd);
@@ -142,6 +148,7 @@ public sealed class VhostUserServer : IDisposable
             _current = null;
             CurrentSession = null;
             Log.Default.SessionEnded(why, session.Handled, session.Rejected);
+            Sabotage.AfterSession();
         }
     }
 

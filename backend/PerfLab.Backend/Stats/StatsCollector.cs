@@ -98,6 +98,8 @@ public sealed class StatsCollector
                 BusyNs = (long)Clock.TicksToNs(c.BusyTicks),
                 CpuNs = w.Tid > 0 ? ThreadCpuNs(pid, w.Tid) : 0,
                 AllocatedBytes = c.AllocatedBytes,
+                Running = w.Runner.IsRunning,
+                Pollers = w.ActivePairCount,
             });
         }
         return new BackendStats
@@ -115,6 +117,9 @@ public sealed class StatsCollector
             Gen2 = gc.Gen2,
             AllocatedBytes = gc.AllocatedBytes,
             TotalAllocatedBytes = total,
+            HeapBytes = GC.GetTotalMemory(forceFullCollection: false),
+            ForcedCollections = HeapProbe.ForcedCollections, // first: the live figure is at least as new
+            LiveHeapBytes = HeapProbe.LiveBytes,
             Queues = queues,
             Workers = workers,
         };

@@ -46,6 +46,7 @@ public sealed class StatsServer : IDisposable
         _listenFd = UnixSocket.Listen(path, backlog: 64);
         _epoll.Add(_wakeFd, WakeTag);
         _epoll.Add(_listenFd, ListenTag);
+        HeapProbe.Install(); // SIGUSR1: the snapshots then report the live heap
         _thread = new Thread(Run) { IsBackground = true, Name = "stats-socket" };
         _thread.Start();
     }

@@ -27,6 +27,12 @@ public sealed record BackendStats
     /// <summary>Allocated by the whole process, the stats machinery included: with no GC, this
     /// is what the managed heap has grown by (scripts/soak accounts RSS with it).</summary>
     public long TotalAllocatedBytes { get; init; }
+    /// <summary>The managed heap now, garbage included (GC.GetTotalMemory without a GC).</summary>
+    public long HeapBytes { get; init; }
+    /// <summary>GCs forced by heap probes (SIGUSR1); each also counts in gen0, gen1 and gen2.</summary>
+    public int ForcedCollections { get; init; }
+    /// <summary>Bytes alive after the last forced GC (-1: no probe yet).</summary>
+    public long LiveHeapBytes { get; init; } = -1;
     public List<QueueStats> Queues { get; init; } = [];
     public List<WorkerStats> Workers { get; init; } = [];
 
@@ -81,6 +87,10 @@ public sealed record WorkerStats
     public long BusyNs { get; init; }
     public long CpuNs { get; init; }
     public long AllocatedBytes { get; init; }
+    /// <summary>The worker's thread runs (false: not started yet, stopped, or crashed).</summary>
+    public bool Running { get; init; }
+    /// <summary>Queue pollers it runs now (0 while no session has running rings).</summary>
+    public int Pollers { get; init; }
 }
 
 /// <summary>Shared JSON settings (snake_case, as every PerfLab JSON output).</summary>

@@ -1,123 +1,135 @@
 using ScottPlot;
 using PerfLab.Reports.Model;
+using PerfLab.Reports.Statistics;
 
 namespace PerfLab.Reports.Charts;
 
 /// <summary>
-/// The two charts against offered load, one line per strategy: round-trip latency (p99 solid,
-/// p50 dashed; log scale) and the back-end's CPU. The x axis is the offered rate; an
-/// unthrottled run sits at the rate it reached.
+/// The charts against offered load, one line per configuration over its own load points (one
+/// frame in flight, then 10, 50 and 90 % of its own PDR): round-trip latency (the hockey stick,
+/// p99 thick and p50 thin, log scale) and CPU of both processes. x is the median offered rate
+/// over rounds; whiskers are the 95 % interval of the y figure over rounds.
 /// </summary>
 public static class LoadCharts
 {
     public const string LatencyStem = "latency-vs-load";
     public const string CpuStem = "cpu-vs-load";
-    private const string XLabel = "Offered load (Mpps; diamonds: unthrottled, at the rate reached)";
+    private const string XLabel = "Offered load (Mpps; points: one frame in flight, 10, 50, 90 % of each configuration's own PDR)";
 
-    /// <summary>The sweep rows at the headline ring and frame size that have the figure a chart
-    /// plots, by strategy, by load.</summary>
-    public static List<(string Strategy, List<ConfigResult> Points)> Sweep(Report report, Func<ConfigResult, bool> hasFigure, out string where)
+    /// <summary>(x, y, y interval) of a configuration's load points that have both figures.</summary>
+    public static List<(double X, MedianInterval Y)> Points(Report r, ConfigInfo c, string quantity, HashSet<int> used)
     {
-        var ring = Views.HeadlineRing(report.Configs);
-        var atRing = Views.AtHeadlineRing(report.Configs);
-        int size = Views.HeadlineFrameSize(atRing);
-        where = $"{size} B, queue {ring.Queue}, burst {ring.Burst}";
-        var rows = atRing.Where(r => r.FrameSize == size && r.LoadAxisMpps > 0 && hasFigure(r)).ToList();
-        return Views.Strategies(rows)
-            .Select(s => (s, rows.Where(r => r.Strategy == s).OrderBy(r => r.LoadAxisMpps).ToList()))
-            .ToList();
+        var pts = new List<(double, MedianInterval)>();
+        foreach (int load in Metrics.LoadPoints)
+        {
+            string xMetric = load == 0 ? Metrics.At(Metrics.RxMpps, 0) : Metrics.At(Metrics.OfferedMpps, load);
+            MedianInterval x = Summaries.Of(r, c.Id, xMetric, used);
+            MedianInterval y = Summaries.Of(r, c.Id, Metrics.At(quantity, load), used);
+            if (double.IsFinite(x.Median) && double.IsFinite(y.Median))
+            {
+                pts.Add((x.Median, y));
+            }
+        }
+        return pts;
     }
 
     public static RenderedChart RenderLatency(Report report, string dir)
     {
-        var sweep = Sweep(report, r => r.LatencySamples > 0, out string where);
-        string title = $"Round-trip latency vs offered load ({where})";
+        string title = "Round-trip latency vs offered load, up to 90 % of each configuration's own PDR";
         using var plot = ChartKit.NewPlot(title, XLabel, "Round-trip latency (log scale; thick p99, thin p50)");
-        string caption = "Thick lines, filled markers: p99; thin lines, open markers: p50 of the round trip at each offered load. A line that turns "
-            + "up steeply has reached the load it can sustain; busy polling stays flat until then, "
-            + "sleeping strategies pay a wake-up at low load.";
-        if (sweep.Count == 0)
+        string caption = "Thick lines, filled markers: p99; thin lines, open markers: p50, medians over rounds, whiskers the 95 % "
+            + "interval of p99. Each line stops at 90 % of its own PDR, so a sleeping strategy is not shown behind a queue it "
+            + "cannot drain. Busy polling stays flat; a strategy that sleeps pays its wake-up at low load.";
+        var used = Summaries.UsedRounds(report);
+        bool any = false;
+        foreach (ConfigInfo c in report.Configs)
         {
-            ChartKit.NoData(plot, "no configuration with a latency histogram");
-            return ChartKit.Save(plot, dir, LatencyStem, title, caption, hasData: false);
+            var p99 = Points(report, c, Metrics.P99Us, used);
+            var p50 = Points(report, c, Metrics.P50Us, used);
+            if (p99.Count == 0)
+            {
+                continue;
+            }
+            any = true;
+            var (color, shape) = ChartKit.StyleOf(report, c.Id);
+            Line(plot, p99, color, shape, 2.5f, 8, Views.LabelOf(c), log: true);
+            if (p50.Count > 0)
+            {
+                Line(plot, p50, color, ChartKit.Open(shape), 1, 6, null, log: true, whiskers: false);
+            }
         }
-        for (int i = 0; i < sweep.Count; i++)
+        if (!any)
         {
-            var pts = sweep[i].Points;
-            Draw(plot, pts, ChartKit.ColorOf(report, sweep[i].Strategy), sweep[i].Strategy, p => ChartKit.LogMicros(p.P99Ns), thin: false);
-            Draw(plot, pts, ChartKit.ColorOf(report, sweep[i].Strategy), null, p => ChartKit.LogMicros(p.P50Ns), thin: true);
+            ChartKit.NoData(plot, "no latency at the load points");
+            return ChartKit.Save(plot, report, dir, LatencyStem, title, caption, hasData: false);
         }
         ChartKit.LogTimeAxisY(plot);
         plot.Axes.AutoScale();
-        plot.ShowLegend(Alignment.UpperLeft);
-        return ChartKit.Save(plot, dir, LatencyStem, title, caption, hasData: true);
+        return ChartKit.Save(plot, report, dir, LatencyStem, title, caption, hasData: true);
     }
 
     public static RenderedChart RenderCpu(Report report, string dir)
     {
-        var withCpu = Sweep(report, r => !double.IsNaN(r.BackendCpuPct), out string where);
-        string title = $"Back-end CPU vs offered load ({where})";
-        using var plot = ChartKit.NewPlot(title, XLabel, "Back-end CPU (% of one core; whiskers: min–max)");
-        string caption = "CPU time the back-end process used over the measured iterations, in % of one core "
-            + "(from its stats socket, or /proc for DPDK). Busy polling costs a full core at any load; "
-            + "the gap to it is what a sleeping strategy saves.";
-        if (withCpu.Count == 0)
-        {
-            ChartKit.NoData(plot, "no back-end CPU figures");
-            return ChartKit.Save(plot, dir, CpuStem, title, caption, hasData: false);
-        }
+        string title = "CPU of the back-end and the load generator vs offered load";
+        using var plot = ChartKit.NewPlot(title, XLabel, "CPU (% of one core; whiskers: 95 % CI)");
+        string caption = "Solid lines, filled markers: the back-end process (its stats socket, or /proc for DPDK); thin lines, open "
+            + "markers: the load generator (the guest). Busy polling costs a full core at any load; the gap to it is what a "
+            + "sleeping strategy saves. CPU per frame is in the tables.";
+        var used = Summaries.UsedRounds(report);
+        bool any = false;
         double top = 100;
-        for (int i = 0; i < withCpu.Count; i++)
+        foreach (ConfigInfo c in report.Configs)
         {
-            var pts = withCpu[i].Points;
-            if (pts.Count == 0)
+            var be = Points(report, c, Metrics.BackendCpuPct, used);
+            var lg = Points(report, c, Metrics.LoadgenCpuPct, used);
+            if (be.Count == 0 && lg.Count == 0)
             {
                 continue;
             }
-            Draw(plot, pts, ChartKit.ColorOf(report, withCpu[i].Strategy), withCpu[i].Strategy, p => p.BackendCpuPct, thin: false);
-            double[] xs = pts.Select(p => p.LoadAxisMpps).ToArray();
-            double[] ys = pts.Select(p => p.BackendCpuPct).ToArray();
-            var up = pts.Select(p => double.IsNaN(p.BackendCpuPctHigh) ? 0 : Math.Max(0, p.BackendCpuPctHigh - p.BackendCpuPct)).ToArray();
-            var down = pts.Select(p => double.IsNaN(p.BackendCpuPctLow) ? 0 : Math.Max(0, p.BackendCpuPct - p.BackendCpuPctLow)).ToArray();
-            var eb = plot.Add.ErrorBar(xs, ys, up);
-            eb.YErrorNegative = down;
-            eb.Color = ChartKit.ColorOf(report, withCpu[i].Strategy);
-            top = Math.Max(top, pts.Max(p => double.IsNaN(p.BackendCpuPctHigh) ? p.BackendCpuPct : p.BackendCpuPctHigh));
+            any = true;
+            var (color, shape) = ChartKit.StyleOf(report, c.Id);
+            if (be.Count > 0)
+            {
+                Line(plot, be, color, shape, 2.5f, 8, Views.LabelOf(c), log: false);
+                top = Math.Max(top, be.Max(p => double.IsFinite(p.Y.High) ? p.Y.High : p.Y.Median));
+            }
+            if (lg.Count > 0)
+            {
+                Line(plot, lg, color, ChartKit.Open(shape), 1, 6, be.Count == 0 ? Views.LabelOf(c) : null, log: false);
+                top = Math.Max(top, lg.Max(p => double.IsFinite(p.Y.High) ? p.Y.High : p.Y.Median));
+            }
+        }
+        if (!any)
+        {
+            ChartKit.NoData(plot, "no CPU figures at the load points");
+            return ChartKit.Save(plot, report, dir, CpuStem, title, caption, hasData: false);
         }
         plot.Axes.AutoScale();
         plot.Axes.SetLimitsY(0, top * 1.1);
-        plot.ShowLegend(Alignment.LowerRight);
-        return ChartKit.Save(plot, dir, CpuStem, title, caption, hasData: true);
+        return ChartKit.Save(plot, report, dir, CpuStem, title, caption, hasData: true);
     }
 
-    /// <summary>One strategy's line over its throttled points, and a diamond, unconnected, for
-    /// its unthrottled point (whose x is the rate it reached, not one it was offered).</summary>
-    /// (Thin lines with open markers rather than dashes: the SVG back-end draws no dashes.)
-    private static void Draw(Plot plot, List<ConfigResult> pts, Color color, string? legend, Func<ConfigResult, double> y, bool thin)
+    private static void Line(Plot plot, List<(double X, MedianInterval Y)> pts, Color color, MarkerShape shape, float width, float marker,
+        string? legend, bool log, bool whiskers = true)
     {
-        float width = thin ? 1 : 2.5f;
-        float marker = thin ? 6 : 8;
-        var swept = pts.Where(p => !p.Unthrottled).OrderBy(p => p.LoadAxisMpps).ToList();
-        if (swept.Count > 0)
+        double[] xs = pts.Select(p => p.X).ToArray();
+        double Y(double v) => log ? ChartKit.LogMicros(v) : v;
+        double[] ys = pts.Select(p => Y(p.Y.Median)).ToArray();
+        var line = plot.Add.Scatter(xs, ys, color);
+        line.LineWidth = width;
+        line.MarkerSize = marker;
+        line.MarkerShape = shape;
+        if (legend != null)
         {
-            var line = plot.Add.Scatter(swept.Select(p => p.LoadAxisMpps).ToArray(), swept.Select(y).ToArray(), color);
-            line.LineWidth = width;
-            line.MarkerSize = marker;
-            line.MarkerShape = thin ? MarkerShape.OpenCircle : MarkerShape.FilledCircle;
-            if (legend != null)
-            {
-                line.LegendText = legend;
-                legend = null;
-            }
+            line.LegendText = legend;
         }
-        foreach (ConfigResult p in pts.Where(p => p.Unthrottled))
+        if (whiskers)
         {
-            var m = plot.Add.Marker(p.LoadAxisMpps, y(p), thin ? MarkerShape.OpenDiamond : MarkerShape.FilledDiamond, marker * 1.6f, color);
-            if (legend != null)
-            {
-                m.LegendText = legend;
-                legend = null;
-            }
+            var down = pts.Select(p => double.IsFinite(p.Y.Low) ? Math.Max(0, Y(p.Y.Median) - Y(p.Y.Low)) : 0).ToArray();
+            var up = pts.Select(p => double.IsFinite(p.Y.High) ? Math.Max(0, Y(p.Y.High) - Y(p.Y.Median)) : 0).ToArray();
+            var eb = plot.Add.ErrorBar(xs, ys, up);
+            eb.YErrorNegative = down;
+            eb.Color = color;
         }
     }
 }

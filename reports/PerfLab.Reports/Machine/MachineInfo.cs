@@ -12,6 +12,7 @@ public static class MachineInfo
 {
     public static void Collect(RunInfo run, params Assembly[] packages)
     {
+        run.Set(RunInfo.Host, Environment.MachineName);
         string? cpuinfo = TryRead("/proc/cpuinfo");
         string? model = cpuinfo?.Split('\n').FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim();
         if (model != null)
@@ -38,6 +39,24 @@ public static class MachineInfo
             run.Set(a.GetName().Name ?? "?", PackageVersion(a));
         }
     }
+
+    /// <summary>Steal and total jiffies of all CPUs from /proc/stat, or null: two readings
+    /// give the share of the CPU the hypervisor took from this VM in between.</summary>
+    public static (long Steal, long Total)? CpuJiffies()
+    {
+        string? line = TryRead("/proc/stat")?.Split('\n').FirstOrDefault(l => l.StartsWith("cpu ", StringComparison.Ordinal));
+        if (line is null)
+        {
+            return null;
+        }
+        long[] v = line.Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1)
+            .Select(x => long.TryParse(x, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out long n) ? n : 0).ToArray();
+        return v.Length > 7 ? (v[7], v.Take(8).Sum()) : null;
+    }
+
+    /// <summary>Steal between two readings, in % of all CPU time.</summary>
+    public static double StealPct((long Steal, long Total)? a, (long Steal, long Total)? b) =>
+        a is { } x && b is { } y && y.Total > x.Total ? 100.0 * (y.Steal - x.Steal) / (y.Total - x.Total) : double.NaN;
 
     /// <summary>"0.52 0.38 0.30" from /proc/loadavg: other work on the machine, for the report.</summary>
     public static string? LoadAverage() => TryRead("/proc/loadavg") is { } s ? string.Join(' ', s.Split(' ').Take(3)) : null;

@@ -44,6 +44,33 @@ public static class Format
 
     public static string Ratio(double r) => Known(r) && r > 0 ? "×" + r.ToString(r >= 10 ? "F1" : "F2", Ci) : Unknown;
 
+    /// <summary>"12.3 (11.9–12.6)": a median and its confidence interval; the median alone
+    /// with one round.</summary>
+    public static string Interval(Statistics.MedianInterval m, int maxDecimals = 2) =>
+        m.N == 0 ? Unknown : m.HasInterval ? WithSpread(m.Median, m.Low, m.High, maxDecimals) : Num(m.Median, maxDecimals);
+
+    /// <summary>A per-round ratio for a table cell: "**×0.85** (0.80–0.90)"; "no significant
+    /// difference (×0.98, 0.93–1.04)" when its interval contains 1; "same within 1 %" when
+    /// it lies inside 0.99–1.01; no verdict with fewer than 5 rounds.</summary>
+    public static string RatioCell(Statistics.PairedRatio? p)
+    {
+        if (p is not { } r || r.Ratio.N == 0)
+        {
+            return Unknown;
+        }
+        Statistics.MedianInterval m = r.Ratio;
+        string range = m.HasInterval ? $"{RatioNum(m.Low)}–{RatioNum(m.High)}" : "one round";
+        return r.Verdict switch
+        {
+            Statistics.RatioVerdict.NoSignificantDifference => $"no significant difference (×{RatioNum(m.Median)}, {range})",
+            Statistics.RatioVerdict.Same => $"same within {Statistics.PairedRatio.Negligible * 100:0} % (×{RatioNum(m.Median)}, {range})",
+            Statistics.RatioVerdict.Unknown => m.HasInterval ? $"×{RatioNum(m.Median)} ({range}; too few rounds to judge)" : $"×{RatioNum(m.Median)} ({range})",
+            _ => $"**×{RatioNum(m.Median)}** ({range})",
+        };
+    }
+
+    private static string RatioNum(double r) => Known(r) ? r.ToString(r >= 10 ? "F1" : "F2", Ci) : Unknown;
+
     /// <summary>A markdown table cell: pipes escaped.</summary>
     public static string Cell(string s) => s.Replace("|", "\\|", StringComparison.Ordinal);
 }

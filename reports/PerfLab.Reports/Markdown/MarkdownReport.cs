@@ -2,13 +2,16 @@ using System.Text;
 using PerfLab.Reports.Charts;
 using PerfLab.Reports.Csv;
 using PerfLab.Reports.Model;
+using PerfLab.Reports.Statistics;
 
 namespace PerfLab.Reports.Markdown;
 
 /// <summary>
-/// report.md: the machine, the cross-core cache-line round trip, the summary table with the
-/// spread of each figure, every plot (PNG inline, SVG linked), the micro-benchmarks and a
-/// short guide to reading it all. Paths are relative, so the folder can be moved or pasted.
+/// report.md: the answer first (each configuration's NDR and PDR, latency at its own load
+/// points, CPU per frame, all as medians over rounds with their 95 % intervals), then the
+/// per-round ratios to each configuration's reference, CPU at every load point, the rounds
+/// and their cache-line round trip, the search's bounds, every plot, the micro-benchmarks,
+/// the machine, and how to read it all. Paths are relative, so the folder can be moved.
 /// </summary>
 public static class MarkdownReport
 {
@@ -20,13 +23,18 @@ public static class MarkdownReport
         RunInfo run = report.Run;
         md.AppendLine($"# {run[RunInfo.Title] ?? "PerfLab benchmark report"}");
         md.AppendLine();
-        md.AppendLine(Line("Date", run[RunInfo.Date]) + Line("Profile", run[RunInfo.Profile]) + Line("Duration", run[RunInfo.Duration]) + Line("Command", run[RunInfo.Command], code: true));
+        md.AppendLine(Line("Date", run[RunInfo.Date]) + Line("Profile", run[RunInfo.Profile]) + Line("Duration", run[RunInfo.Duration])
+            + Line("Command", run[RunInfo.Command], code: true) + Line("Commit", run[RunInfo.GitCommit]) + Line("Host", run[RunInfo.Host]));
         md.AppendLine();
-        Machine(md, run);
-        CacheLine(md, run);
-        Summary(md, report);
+        var used = Summaries.UsedRounds(report);
+        Summary(md, report, used);
+        VsReference(md, report, used);
+        CpuTable(md, report, used);
+        Rounds(md, report);
+        Search(md, report, used);
         Plots(md, charts);
         Micro(md, report);
+        Machine(md, run);
         HowToRead(md, report);
         Files(md);
         return md.ToString();
@@ -35,127 +43,215 @@ public static class MarkdownReport
     private static string Line(string key, string? value, bool code = false) =>
         value is null ? "" : $"**{key}:** {(code ? $"`{value}`" : value)}  \n";
 
-    private static readonly HashSet<string> Preamble = [RunInfo.Title, RunInfo.Date, RunInfo.Profile, RunInfo.Duration, RunInfo.Command, RunInfo.CacheLineBefore, RunInfo.CacheLineAfter];
+    private static string Mpps(Report r, ConfigInfo c, string metric, HashSet<int> used) => Format.Interval(Summaries.Of(r, c.Id, metric, used));
 
-    private static void Machine(StringBuilder md, RunInfo run)
-    {
-        md.AppendLine("## Machine and run");
-        md.AppendLine();
-        md.AppendLine("| | |");
-        md.AppendLine("|---|---|");
-        foreach (RunFact f in run.Facts.Where(f => !Preamble.Contains(f.Key)))
-        {
-            md.AppendLine($"| {Format.Cell(f.Key)} | {Format.Cell(f.Value)} |");
-        }
-        md.AppendLine();
-    }
-
-    private static void CacheLine(StringBuilder md, RunInfo run)
-    {
-        double before = run.GetDouble(RunInfo.CacheLineBefore);
-        double after = run.GetDouble(RunInfo.CacheLineAfter);
-        md.AppendLine("## Cross-core cache-line round trip");
-        md.AppendLine();
-        if (!Format.Known(before) && !Format.Known(after))
-        {
-            md.AppendLine("Not measured in this run.");
-            md.AppendLine();
-            return;
-        }
-        md.AppendLine($"| before the run | after the run |");
-        md.AppendLine("|---|---|");
-        md.AppendLine($"| {Format.Num(before, 0)} ns | {Format.Num(after, 0)} ns |");
-        md.AppendLine();
-        md.AppendLine("Two threads pinned to CPU 0 and CPU 1 bounce one 64-byte line (median of several "
-            + "rounds). Every frame crosses between the two CPUs several times (descriptors, indices, "
-            + "the frame itself), so this figure bounds everything below. On a shared VM it depends on "
-            + "where the host places the two vCPUs and moves by up to a factor of 4 between runs: "
-            + "compare runs only when it is similar.");
-        if (Format.Known(before) && Format.Known(after) && Math.Max(before, after) > 1.5 * Math.Min(before, after))
-        {
-            md.AppendLine();
-            md.AppendLine($"**It changed during this run ({Format.Num(before, 0)} → {Format.Num(after, 0)} ns): "
-                + "the host moved the vCPUs, and configurations measured before and after are not comparable.**");
-        }
-        md.AppendLine();
-    }
-
-    private static void Summary(StringBuilder md, Report report)
+    private static void Summary(StringBuilder md, Report r, HashSet<int> used)
     {
         md.AppendLine("## Summary");
         md.AppendLine();
-        if (report.Configs.Count == 0)
+        if (r.Configs.Count == 0 || r.Samples.Count == 0)
         {
             md.AppendLine("No end-to-end configuration in this run.");
             md.AppendLine();
             return;
         }
-        md.AppendLine($"Baseline for the last column: {Views.BaselineName(report.Configs)}. "
-            + "Figures in brackets: the lowest and highest measured iteration.");
+        int n = used.Count;
+        md.AppendLine($"Medians over {n} round{(n == 1 ? "" : "s")}{FlaggedNote(r)}, with their confidence interval in brackets "
+            + $"({MedianInterval.Describe(n)}; see \"How to read this\"). Latency is the round trip guest → back-end → guest.");
         md.AppendLine();
-        md.AppendLine("| Configuration (back-end / guest) | Frame | Queue | Burst | Load | Mpps | Gb/s | p50 µs | p99 µs | p99.9 µs | Back-end CPU % | Back-end CPU ns/frame | Load-gen CPU ns/frame | Kicks/frame | Calls/frame | Alloc B/frame | GCs (load gen · back-end) | vs baseline (Mpps, p99) |");
-        md.AppendLine("|---|--:|--:|--:|--:|---|--:|---|---|---|---|---|---|--:|--:|--:|---|---|");
-        foreach (ConfigResult r in Views.Ordered(report.Configs))
+        if (Views.HasSearch(r))
         {
-            md.Append($"| {Format.Cell(r.Strategy)} | {r.FrameSize} B | {r.QueueSize} | {r.Burst} | {LoadText(r)} ");
-            md.Append($"| {Format.WithSpread(r.Mpps, r.MppsLow, r.MppsHigh)} | {Format.Num(r.Gbps)} ");
-            md.Append($"| {Format.MicrosWithSpread(r.P50Ns, r.P50LowNs, r.P50HighNs)} | {Format.MicrosWithSpread(r.P99Ns, r.P99LowNs, r.P99HighNs)} | {Format.MicrosWithSpread(r.P999Ns, r.P999LowNs, r.P999HighNs)} ");
-            md.Append($"| {Format.WithSpread(r.BackendCpuPct, r.BackendCpuPctLow, r.BackendCpuPctHigh, 0)} | {Format.WithSpread(r.BackendCpuNsPerFrame, r.BackendCpuNsPerFrameLow, r.BackendCpuNsPerFrameHigh, 0)} | {Format.WithSpread(r.LoadgenCpuNsPerFrame, r.LoadgenCpuNsPerFrameLow, r.LoadgenCpuNsPerFrameHigh, 0)} ");
-            md.Append($"| {Format.Num(r.KicksPerFrame, 3)} | {Format.Num(r.CallsPerFrame, 3)} | {Format.Num(r.AllocatedBytesPerFrame, 0)} | {Gcs(r)} | {VsBaseline(r, report.Configs)} |");
-            md.AppendLine();
+            md.AppendLine("| Configuration | NDR Mpps | PDR Mpps | PDR Gb/s | p99 µs, one frame in flight | p99 µs at 10 % PDR | p99 µs at 50 % PDR | p99 µs at 90 % PDR | Back-end CPU ns/frame at 50 % PDR | Load-gen CPU ns/frame at 50 % PDR |");
+            md.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
+            foreach (ConfigInfo c in r.Configs)
+            {
+                md.Append($"| {Format.Cell(Views.LabelOf(c))} | {Mpps(r, c, Metrics.NdrMpps, used)} | {Mpps(r, c, Metrics.PdrMpps, used)} | {Mpps(r, c, Metrics.PdrGbps, used)} ");
+                foreach (int load in Metrics.LoadPoints)
+                {
+                    md.Append($"| {Format.Interval(Summaries.Of(r, c.Id, Metrics.At(Metrics.P99Us, load), used))} ");
+                }
+                md.Append($"| {Format.Interval(Summaries.Of(r, c.Id, Metrics.At(Metrics.BackendNsPerFrame, 50), used), 0)} ");
+                md.AppendLine($"| {Format.Interval(Summaries.Of(r, c.Id, Metrics.At(Metrics.LoadgenNsPerFrame, 50), used), 0)} |");
+            }
+        }
+        else
+        {
+            GenericTable(md, r, used);
         }
         md.AppendLine();
-        BusyMachineWarning(md, report.Configs);
-        long errors = report.Configs.Sum(r => r.Errors);
-        if (errors > 0)
+        LossWarning(md, r, used);
+    }
+
+    /// <summary>Runs without a search (the scripts'): every metric, one column each.</summary>
+    private static void GenericTable(StringBuilder md, Report r, HashSet<int> used)
+    {
+        var metrics = Summaries.MetricsOf(r);
+        md.AppendLine("| Configuration | " + string.Join(" | ", metrics.Select(m => Format.Cell(Header(m)))) + " |");
+        md.AppendLine("|---|" + string.Concat(metrics.Select(_ => "---|")));
+        foreach (ConfigInfo c in r.Configs)
         {
-            md.AppendLine($"**Warning:** {errors} frames were lost, out of sequence or damaged in the measured iterations: "
-                + string.Join(", ", report.Configs.Where(r => r.Errors > 0).Select(r => $"{r.Id} ({r.Errors})")) + ".");
+            md.AppendLine($"| {Format.Cell(Views.LabelOf(c))} | " + string.Join(" | ", metrics.Select(m => Format.Interval(Summaries.Of(r, c.Id, m, used)))) + " |");
+        }
+    }
+
+    private static string Header(string metric)
+    {
+        MetricDef d = Metrics.Def(metric);
+        return d.Unit.Length > 0 ? $"{metric} ({d.Unit})" : metric;
+    }
+
+    private static string FlaggedNote(Report r)
+    {
+        var flagged = r.Rounds.Where(x => x.Flagged).Select(x => x.Round).ToList();
+        return flagged.Count == 0 ? "" : $" (round{(flagged.Count == 1 ? "" : "s")} {string.Join(", ", flagged)} flagged for a different cache-line class and left out)";
+    }
+
+    private static void LossWarning(StringBuilder md, Report r, HashSet<int> used)
+    {
+        var lossy = new List<string>();
+        foreach (ConfigInfo c in r.Configs)
+        {
+            foreach (int load in Metrics.LoadPoints.Where(l => l > 0))
+            {
+                double loss = Summaries.Of(r, c.Id, Metrics.At(Metrics.Loss, load), used).Median;
+                if (double.IsFinite(loss) && loss > 0.005)
+                {
+                    lossy.Add($"{Views.LabelOf(c)} at {load} % ({loss * 100:0.##} %)");
+                }
+            }
+        }
+        if (lossy.Count > 0)
+        {
+            md.AppendLine($"**Loss at a load point below the PDR:** {string.Join(", ", lossy)}. The PDR of those rounds did not hold for the latency trial: "
+                + "its latency is that of a queue, and the configuration's capacity moved during the round.");
             md.AppendLine();
         }
     }
 
-    /// <summary>A busy-polling process spins at 100 % of its core on a quiet machine; if it got
-    /// much less, other processes took the CPU and every figure of the run is depressed.</summary>
-    public const double BusyCpuFloorPct = 90;
-
-    private static void BusyMachineWarning(StringBuilder md, IReadOnlyList<ConfigResult> rows)
+    private static void VsReference(StringBuilder md, Report r, HashSet<int> used)
     {
-        var shares = rows.Where(r => r.Peer == PeerNames.Dpdk || r.BackendPoll == "busy").Select(r => r.BackendCpuPct)
-            .Concat(rows.Where(r => r.GuestPoll == "busy").Select(r => r.LoadgenCpuPct))
-            .Where(Format.Known).ToList();
-        if (shares.Count > 0 && shares.Min() < BusyCpuFloorPct)
+        var rows = r.Configs.Where(c => c.Reference.Length > 0 && r.Config(c.Reference) != null).ToList();
+        if (rows.Count == 0)
         {
-            md.AppendLine($"**Warning: the machine was busy.** Busy-polling processes got {Format.Num(shares.Min(), 0)}–{Format.Num(shares.Max(), 0)} % of a core "
-                + "where they spin at 100 % on a quiet machine: other processes took the rest, and every figure of this run is depressed by it. "
-                + "See the load averages above; measure again on a quiet machine before drawing conclusions.");
+            return;
+        }
+        bool search = Views.HasSearch(r);
+        md.AppendLine("## Against the reference, round by round");
+        md.AppendLine();
+        md.AppendLine("Each cell is the median of the per-round ratios (this configuration ÷ its reference, both measured in the same round, "
+            + "so both saw the same host) with its interval; **bold** where the interval excludes 1. \"Same fraction\" compares each at the "
+            + "same share of its own PDR; \"same offered rate\" measures the reference at this configuration's rate in the same round.");
+        md.AppendLine();
+        if (search)
+        {
+            string p99 = Metrics.At(Metrics.P99Us, 50);
+            string cpu = Metrics.At(Metrics.BackendNsPerFrame, 50);
+            md.AppendLine("| Configuration | Reference | NDR | PDR | p99 at 50 % of own PDR (same fraction) | p99 at the same offered rate (50 % of this PDR) | p99 at the same offered rate (90 %) | Back-end CPU/frame, same fraction (50 %) | Back-end CPU/frame, same offered rate (50 %) |");
+            md.AppendLine("|---|---|---|---|---|---|---|---|---|");
+            foreach (ConfigInfo c in rows)
+            {
+                md.AppendLine($"| {Format.Cell(Views.LabelOf(c))} | {Format.Cell(Views.LabelOf(r.Config(c.Reference)!))} "
+                    + $"| {Format.RatioCell(Summaries.VsReference(r, c, Metrics.NdrMpps, used))} | {Format.RatioCell(Summaries.VsReference(r, c, Metrics.PdrMpps, used))} "
+                    + $"| {Format.RatioCell(Summaries.VsReference(r, c, p99, used))} | {Format.RatioCell(Summaries.VsReferenceSameRate(r, c, p99, used))} "
+                    + $"| {Format.RatioCell(Summaries.VsReferenceSameRate(r, c, Metrics.At(Metrics.P99Us, 90), used))} "
+                    + $"| {Format.RatioCell(Summaries.VsReference(r, c, cpu, used))} | {Format.RatioCell(Summaries.VsReferenceSameRate(r, c, cpu, used))} |");
+            }
+        }
+        else
+        {
+            var metrics = Summaries.MetricsOf(r).Where(m => Metrics.Def(m).Better != Better.Neither).ToList();
+            md.AppendLine("| Configuration | Reference | " + string.Join(" | ", metrics.Select(Format.Cell)) + " |");
+            md.AppendLine("|---|---|" + string.Concat(metrics.Select(_ => "---|")));
+            foreach (ConfigInfo c in rows)
+            {
+                md.AppendLine($"| {Format.Cell(Views.LabelOf(c))} | {Format.Cell(c.Reference)} | "
+                    + string.Join(" | ", metrics.Select(m => Format.RatioCell(Summaries.VsReference(r, c, m, used)))) + " |");
+            }
+        }
+        md.AppendLine();
+    }
+
+    private static void CpuTable(StringBuilder md, Report r, HashSet<int> used)
+    {
+        if (!Views.HasSearch(r))
+        {
+            return;
+        }
+        md.AppendLine("## Every load point: CPU, notifications, loss");
+        md.AppendLine();
+        md.AppendLine("\"Mpps per core\" is 1000 ÷ CPU ns per frame. Back-end: the back-end process; load gen: the guest's traffic thread.");
+        md.AppendLine();
+        md.AppendLine("| Configuration | Load | Offered Mpps | p50 µs | p99 µs | p99.9 µs | Back-end CPU % | Back-end ns/frame | Load-gen CPU % | Load-gen ns/frame | Kicks/frame | Calls/frame | Loss |");
+        md.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        foreach (ConfigInfo c in r.Configs)
+        {
+            foreach (int load in Metrics.LoadPoints)
+            {
+                string I(string q, int dec = 2) => Format.Interval(Summaries.Of(r, c.Id, Metrics.At(q, load), used), dec);
+                string offered = load == 0 ? I(Metrics.RxMpps, 3) : I(Metrics.OfferedMpps, 3);
+                if (offered == Format.Unknown && I(Metrics.P99Us) == Format.Unknown)
+                {
+                    continue;
+                }
+                md.AppendLine($"| {Format.Cell(Views.LabelOf(c))} | {Metrics.LoadText(load)} | {offered} | {I(Metrics.P50Us)} | {I(Metrics.P99Us)} | {I(Metrics.P999Us)} "
+                    + $"| {I(Metrics.BackendCpuPct, 0)} | {I(Metrics.BackendNsPerFrame, 0)} | {I(Metrics.LoadgenCpuPct, 0)} | {I(Metrics.LoadgenNsPerFrame, 0)} "
+                    + $"| {I(Metrics.KicksPerFrame, 3)} | {I(Metrics.CallsPerFrame, 3)} | {I(Metrics.Loss, 4)} |");
+            }
+        }
+        md.AppendLine();
+    }
+
+    private static void Rounds(StringBuilder md, Report r)
+    {
+        md.AppendLine("## Rounds and the cross-core cache-line round trip");
+        md.AppendLine();
+        if (r.Rounds.Count == 0)
+        {
+            md.AppendLine("No round information in this run.");
+            md.AppendLine();
+            return;
+        }
+        md.AppendLine("Each round visits every configuration once, in an order that rotates from round to round; the cache-line round trip "
+            + "CPU 0 ↔ CPU 1 (c2c) is measured at the start of each round. On a VM it depends on where the host places the two vCPUs "
+            + $"(near ≤ {C2cClass.NearMaxNs:0} ns, far ≥ {C2cClass.FarMinNs:0} ns); every cross-core figure moves with it. A round whose class differs from "
+            + "the run's usual one is flagged and left out of the medians.");
+        md.AppendLine();
+        md.AppendLine("| Round | Started (UTC) | c2c ns | Class | Order | |");
+        md.AppendLine("|--:|---|--:|---|---|---|");
+        foreach (RoundInfo x in r.Rounds)
+        {
+            md.AppendLine($"| {x.Round} | {x.StartedUtc:HH:mm:ss} | {Format.Num(x.C2cNs, 0)} | {x.C2cClass} | {Format.Cell(x.Order)} | {(x.Flagged ? "**flagged: left out**" : "")} |");
+        }
+        md.AppendLine();
+    }
+
+    private static void Search(StringBuilder md, Report r, HashSet<int> used)
+    {
+        if (!Views.HasSearch(r))
+        {
+            return;
+        }
+        md.AppendLine("## The search (MLRsearch, RFC 9971)");
+        md.AppendLine();
+        if (r.Run[RunInfo.Method] is { } method)
+        {
+            md.AppendLine(method);
             md.AppendLine();
         }
-    }
-
-    private static string LoadText(ConfigResult r) => r.Unthrottled
-        ? "max"
-        : $"{r.LoadPct} % ({Format.Num(r.OfferedMpps)} Mpps){(Views.KeptUp(r) ? "" : ", fell behind")}";
-
-    private static string Gcs(ConfigResult r)
-    {
-        string lg = Format.Known(r.Gen0Per1kFrames) ? Format.Num(r.Gen0Per1kFrames + r.Gen1Per1kFrames + r.Gen2Per1kFrames, 3) + "/1k" : Format.Unknown;
-        string be = r.BackendGen0 >= 0 ? (r.BackendGen0 + r.BackendGen1 + r.BackendGen2).ToString(System.Globalization.CultureInfo.InvariantCulture) : Format.Unknown;
-        return $"{lg} · {be}";
-    }
-
-    private static string VsBaseline(ConfigResult r, IReadOnlyList<ConfigResult> rows)
-    {
-        if (Views.IsBaseline(r, Views.HasDpdk(rows)))
+        md.AppendLine("Conditional throughput (the NDR/PDR above) and the relevant lower and upper bounds, medians over rounds. "
+            + "\"Irregular\": a round whose search ended without both bounds (the maximum load was a lower bound, or the minimum an upper bound).");
+        md.AppendLine();
+        md.AppendLine("| Configuration | Max load Mpps | NDR lower bound | NDR upper bound | NDR trials | PDR lower bound | PDR upper bound | PDR trials | Irregular rounds | Search s |");
+        md.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
+        foreach (ConfigInfo c in r.Configs)
         {
-            return "baseline";
+            string I(string m, int dec = 2) => Format.Interval(Summaries.Of(r, c.Id, m, used), dec);
+            int irregular = r.Samples.Count(s => s.ConfigId == c.Id && used.Contains(s.Round)
+                && (s.Get(Metrics.NdrRegular) == 0 || s.Get(Metrics.PdrRegular) == 0));
+            md.AppendLine($"| {Format.Cell(Views.LabelOf(c))} | {I(Metrics.MaxLoadMpps)} | {I(Metrics.NdrLowerMpps)} | {I(Metrics.NdrUpperMpps)} | {I(Metrics.NdrTrials, 0)} "
+                + $"| {I(Metrics.PdrLowerMpps)} | {I(Metrics.PdrUpperMpps)} | {I(Metrics.PdrTrials, 0)} | {irregular} | {I(Metrics.SearchSeconds, 1)} |");
         }
-        ConfigResult? b = Views.BaselineOf(r, rows);
-        if (b is null)
-        {
-            return Format.Unknown;
-        }
-        return $"{Format.Ratio(r.Mpps / b.Mpps)}, {Format.Ratio(r.P99Ns / b.P99Ns)}";
+        md.AppendLine();
     }
 
     private static void Plots(StringBuilder md, IReadOnlyList<RenderedChart> charts)
@@ -192,19 +288,55 @@ public static class MarkdownReport
         md.AppendLine();
     }
 
+    private static readonly HashSet<string> Preamble = [RunInfo.Title, RunInfo.Date, RunInfo.Profile, RunInfo.Duration, RunInfo.Command, RunInfo.GitCommit, RunInfo.Host, RunInfo.Method];
+
+    private static void Machine(StringBuilder md, RunInfo run)
+    {
+        md.AppendLine("## Machine and run");
+        md.AppendLine();
+        md.AppendLine("| | |");
+        md.AppendLine("|---|---|");
+        foreach (RunFact f in run.Facts.Where(f => !Preamble.Contains(f.Key)))
+        {
+            md.AppendLine($"| {Format.Cell(f.Key)} | {Format.Cell(f.Value)} |");
+        }
+        md.AppendLine();
+    }
+
+    /// <summary>The "shared VM" sentence, only when the facts say so: a hypervisor, and
+    /// either steal time during the run or other load on the machine before it.</summary>
+    public static string? NoiseSentence(RunInfo run)
+    {
+        string? hv = run[RunInfo.Hypervisor];
+        if (hv is null)
+        {
+            return null;
+        }
+        string cores = run[RunInfo.Cores]?.Split(' ')[0] ?? "?";
+        double steal = run.GetDouble(RunInfo.StealPct);
+        double load = double.TryParse(run[RunInfo.LoadBefore]?.Split(' ')[0], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double l) ? l : double.NaN;
+        bool shared = (Format.Known(steal) && steal >= 0.5) || (Format.Known(load) && load >= 0.5);
+        return shared
+            ? $"This is a shared {cores}-vCPU VM ({hv}): the host took {Format.Num(steal, 1)} % of the CPU as steal time during the run"
+                + $" and the load average was {run[RunInfo.LoadBefore] ?? "?"} before it; other tenants and the host's placement of the vCPUs move the numbers."
+            : $"This is a {cores}-vCPU VM ({hv}); the host's placement of the vCPUs (the cache-line round trip) moves every cross-core figure.";
+    }
+
     private static void HowToRead(StringBuilder md, Report report)
     {
         md.AppendLine("## How to read this");
         md.AppendLine();
-        md.AppendLine("- **What runs.** The back-end is its own process, pinned to CPU 1, as in production. The load generator plays QEMU and the guest's virtio-net driver in the benchmark process, pinned to CPU 0: it sends timestamped frames on TX, the back-end returns each one on RX with its MACs swapped. There is no VM and no NIC, so these are the costs of the vhost-user data path itself, not of a network.");
-        md.AppendLine("- **Throughput** is BenchmarkDotNet's mean time per frame (one invocation moves a fixed number of frames) turned into frames per second; Gb/s counts frame bytes only. The brackets are the slowest and fastest measured iteration, not a confidence interval. At a throttled load the throughput is simply the offered rate: read latency and CPU there instead.");
-        md.AppendLine("- **Load.** A percentage of the maximum this run measured first (PerfLab busy / busy, same frame size, queue and burst). \"max\" is unthrottled: the generator keeps the ring full, so its latency is mostly queueing (ring depth ÷ rate, Little's law) and says little about the data path. Throttled loads are open loop: each frame's latency counts from its scheduled send time, so a stall shows up in the tail instead of being hidden (no coordinated omission). A row marked \"fell behind\" moved less than 95 % of its offered rate: its latency is that of a growing queue. The percentile plot uses the highest load every configuration kept up with.");
-        md.AppendLine("- **Latency** is the round trip guest → back-end → guest, measured with the TSC, over the measured iterations only (warm-up excluded), merged in one HdrHistogram. p99.9 needs at least a few thousand samples to mean anything; the sample count is in configs.csv.");
-        md.AppendLine("- **CPU.** % of one core over the measured iterations, and CPU time per frame, for the back-end process (its stats socket, or /proc for DPDK) and the load generator's traffic thread. Busy polling always costs 100 % of a core; that is the price of its latency.");
-        md.AppendLine("- **Kicks and calls per frame** are the notifications the guest sent and received. Busy polling suppresses both; a sleeping strategy pays a system call and a wake-up for each.");
-        md.AppendLine("- **Allocations.** MemoryDiagnoser counts the whole benchmark process over one extra iteration, rounded per frame: 0 shows the load generator's data path allocated nothing, not that nothing ever allocates. The back-end's GC count comes from its own counters.");
-        md.AppendLine($"- **Baseline.** {Views.BaselineName(report.Configs)}. ×1.00 means equal; for Mpps higher is better, for p99 lower is better. Ratios at a throttled load compare latency at the same offered rate.");
-        md.AppendLine("- **Noise.** This is a shared 2-vCPU VM: other tenants, the host's placement of the vCPUs (see the cache-line round trip) and CPU frequency all move the numbers. Differences smaller than the spread in brackets are not differences.");
+        md.AppendLine("- **What runs.** The back-end is its own process, pinned to CPU 1, as in production. The load generator plays QEMU and the guest's virtio-net driver in the bench process, pinned to CPU 0: it offers timestamped frames on TX at a fixed rate (open loop), the back-end returns each one on RX with its MACs swapped, or drops it when the guest has no RX buffer free. There is no VM and no NIC: these are the costs of the vhost-user data path itself.");
+        md.AppendLine("- **NDR and PDR** are each configuration's own capacity, searched every round by MLRsearch (RFC 9971, as FD.io CSIT runs it): the highest offered rate with no loss (NDR) and with at most the PDR goal's loss ratio (PDR), within the goal width. The figure is the conditional throughput at the relevant lower bound; the bounds are in \"The search\". Busy polling and sleeping strategies are each measured against their own capacity, not against one probe.");
+        md.AppendLine("- **Load points.** Latency and CPU are measured at one frame in flight (the latency floor: a ping-pong) and at 10, 50 and 90 % of the configuration's own PDR of that round, so a sleeping strategy is never shown behind a queue it cannot drain. Latency counts from each frame's scheduled send time (no coordinated omission).");
+        md.AppendLine($"- **Intervals.** Each figure is the median over the rounds. The interval is distribution-free: two order statistics of the rounds chosen with the binomial distribution (the sign test's interval), so it assumes only independent rounds. Its real coverage depends on the number of rounds: {MedianInterval.Describe(Summaries.UsedRounds(report).Count)}. Five rounds cannot reach 95 % (their min–max covers 93.8 %); six can (96.9 %).");
+        md.AppendLine("- **Ratios** are computed per round (both sides of a round saw the same host) and summarised the same way. An interval that contains 1 is \"no significant difference\": the two are not distinguishable in this run, whatever their medians say.");
+        md.AppendLine("- **Rounds.** Every round visits every configuration once, in a rotated order, and measures the cache-line round trip first. A round in a different placement class is flagged and left out.");
+        md.AppendLine("- **CPU.** % of one core and CPU time per frame, for the back-end process (its stats socket, or /proc for DPDK) and the load generator's traffic thread. Busy polling always costs a core; that is the price of its latency. 1000 ÷ ns per frame is Mpps per core.");
+        if (NoiseSentence(report.Run) is { } noise)
+        {
+            md.AppendLine($"- **Noise.** {noise} Differences inside the intervals are not differences.");
+        }
         md.AppendLine();
     }
 
@@ -212,8 +344,9 @@ public static class MarkdownReport
     {
         md.AppendLine("## Files");
         md.AppendLine();
-        md.AppendLine($"`{ReportCsv.ConfigsFile}` (one row per configuration), `{ReportCsv.IterationsFile}` (one row per measured iteration), "
-            + $"`{ReportCsv.PercentilesFile}` (each configuration's latency distribution), `{ReportCsv.MicroFile}`, `{ReportCsv.RunFile}` (machine and run). "
-            + "`perflab-report render DIR` (reports/PerfLab.Reports.Cli) renders the plots and this file again from them.");
+        md.AppendLine($"`{ReportCsv.RoundsFile}` (one row per round and configuration: every figure), `{ReportCsv.SummaryFile}` (medians, intervals, ratios), "
+            + $"`{ReportCsv.ConfigsFile}`, `{ReportCsv.RoundInfoFile}` (c2c and order per round), `{ReportCsv.TrialsFile}` (every trial of every search), "
+            + $"`{ReportCsv.PercentilesFile}`, `{ReportCsv.MicroFile}`, `{ReportCsv.RunFile}` (machine and run). "
+            + "`perflab-report render DIR` renders the plots and this file again from them; `perflab-report compare BASE CAND` compares two runs.");
     }
 }

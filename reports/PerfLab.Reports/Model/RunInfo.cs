@@ -17,7 +17,10 @@ public sealed class RunInfo
     public const string Command = "Command";
     public const string Duration = "Duration";
     public const string Baseline = "Baseline";
-    public const string MaxRate = "Measured max";
+    public const string Host = "Host";
+    public const string Method = "Method";
+    public const string Interval = "Confidence interval";
+    public const string C2cRange = "Cache-line round trip (ns, per round)";
     public const string CpuModel = "CPU";
     public const string Cores = "Cores";
     public const string Hypervisor = "Hypervisor";
@@ -25,9 +28,8 @@ public sealed class RunInfo
     public const string Os = "OS";
     public const string DotNet = ".NET";
     public const string Dpdk = "DPDK";
-    public const string CacheLineBefore = "Cache-line round trip before (ns)";
-    public const string CacheLineAfter = "Cache-line round trip after (ns)";
     public const string GitCommit = "Git commit";
+    public const string StealPct = "CPU steal during the run (%)";
     public const string LoadBefore = "Load average before (1/5/15 min)";
     public const string LoadAfter = "Load average after (1/5/15 min)";
 

@@ -106,9 +106,10 @@ public sealed record Resources(IReadOnlyList<string> Fds, IReadOnlyList<string> 
         return new Resources(fds, maps);
     }
 
-    /// <summary>Fds are compared by count (the listing itself opens one, reused by number), and
-    /// guest-memory mappings exactly.</summary>
-    public bool SameAs(Resources other) => Fds.Count == other.Fds.Count && MemfdMaps.Count == other.MemfdMaps.Count;
+    /// <summary>No leak: no more fds (compared by count: the listing itself opens one, reused by
+    /// number) and no more guest-memory mappings than <paramref name="before"/>. Fewer is no
+    /// leak: a test running in parallel (another collection) may close what it held.</summary>
+    public bool HoldsNoMoreThan(Resources before) => Fds.Count <= before.Fds.Count && MemfdMaps.Count <= before.MemfdMaps.Count;
 
     public string Diff(Resources before)
     {

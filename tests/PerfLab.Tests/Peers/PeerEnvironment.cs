@@ -71,7 +71,12 @@ public static class PeerEnvironment
     /// build). Past <paramref name="limit"/> the script gets SIGTERM (its trap stops what it
     /// started, by PID), then the tree is killed, and the test fails with the output so far.
     /// </summary>
-    public static ScriptResult RunScript(string name, TimeSpan limit, params string[] args)
+    public static ScriptResult RunScript(string name, TimeSpan limit, params string[] args) =>
+        RunScript(new Dictionary<string, string>(), name, limit, args);
+
+    /// <summary>As <see cref="RunScript(string, TimeSpan, string[])"/>, with
+    /// <paramref name="env"/> added to the script's environment.</summary>
+    public static ScriptResult RunScript(IReadOnlyDictionary<string, string> env, string name, TimeSpan limit, params string[] args)
     {
         var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.ArgumentList.Add(Path.Combine(RepoRoot, "scripts", name));
@@ -81,6 +86,10 @@ public static class PeerEnvironment
         }
         psi.Environment["PERFLAB_BACKEND_BIN"] = Path.Combine(AppContext.BaseDirectory, "perflab-backend");
         psi.Environment["PERFLAB_LOADGEN_BIN"] = Path.Combine(AppContext.BaseDirectory, "perflab-loadgen");
+        foreach (var (k, v) in env)
+        {
+            psi.Environment[k] = v;
+        }
         var output = new StringBuilder();
         using var p = Process.Start(psi) ?? throw new InvalidOperationException("could not start bash");
         p.OutputDataReceived += (_, e) => { if (e.Data != null) { lock (output) { output.AppendLine(e.Data); } } };

@@ -4,6 +4,7 @@ using PerfLab.Reports.Charts;
 using PerfLab.Reports.Csv;
 using PerfLab.Reports.Markdown;
 using PerfLab.Reports.Model;
+using PerfLab.Reports.Statistics;
 using PerfLab.Tests.Infrastructure;
 using Xunit;
 
@@ -11,14 +12,16 @@ namespace PerfLab.Tests.Reports;
 
 public sealed class ChartTests
 {
-    public static TheoryData<string> Charts => new() { ThroughputChart.Stem, LatencySpectrumChart.Stem, LoadCharts.LatencyStem, LoadCharts.CpuStem };
+    public static TheoryData<string> Charts => new(ReportCharts.Stems);
 
     private static RenderedChart RenderOne(string stem, Report report, string dir) => stem switch
     {
-        ThroughputChart.Stem => ThroughputChart.Render(report, dir),
+        ThroughputChart.MppsStem => ThroughputChart.RenderMpps(report, dir),
+        ThroughputChart.GbpsStem => ThroughputChart.RenderGbps(report, dir),
         LatencySpectrumChart.Stem => LatencySpectrumChart.Render(report, dir),
         LoadCharts.LatencyStem => LoadCharts.RenderLatency(report, dir),
-        _ => LoadCharts.RenderCpu(report, dir),
+        LoadCharts.CpuStem => LoadCharts.RenderCpu(report, dir),
+        _ => RatioChart.Render(report, dir),
     };
 
     /// <summary>Width and height from a PNG's IHDR chunk (bytes 16-23).</summary>
@@ -32,16 +35,22 @@ public sealed class ChartTests
 
     [Theory]
     [MemberData(nameof(Charts))]
-    public void RendersPngOfTheExpectedSizeAndSvgFromFixedData(string stem)
+    public void RendersPngAndSvgWithTheProvenanceFooterFromFixedData(string stem)
     {
         using var tmp = new TempDir();
-        RenderedChart c = RenderOne(stem, SampleData.Create(), tmp.Path);
-        Assert.True(c.HasData);
+        Report r = SampleData.Create();
+        RenderedChart c = RenderOne(stem, r, tmp.Path);
+        Assert.True(c.HasData, stem);
         Assert.Equal(stem + ".png", c.PngFile);
         Assert.True(new FileInfo(c.PngPath).Length > 5_000, "PNG suspiciously small");
         Assert.Equal((ChartKit.Width, ChartKit.Height), PngSize(c.PngPath));
         string svg = File.ReadAllText(c.SvgPath);
         Assert.Contains("<svg", svg);
+        // Every plot says where it comes from: commit, date, host, c2c range of the run.
+        Assert.Contains("abc1234", svg);
+        Assert.Contains("testhost", svg);
+        Assert.Contains("2026-01-02", svg);
+        Assert.Contains("c2c 55–330 ns", svg);
         Assert.False(string.IsNullOrWhiteSpace(c.Title));
     }
 
@@ -53,6 +62,15 @@ public sealed class ChartTests
         RenderedChart c = RenderOne(stem, new Report(), tmp.Path);
         Assert.False(c.HasData);
         Assert.Equal((ChartKit.Width, ChartKit.Height), PngSize(c.PngPath));
+    }
+
+    [Fact]
+    public void NoTwoSeriesShareColourAndMarkerEvenPastThePalette()
+    {
+        var styles = Enumerable.Range(0, 60).Select(ChartKit.StyleOf).Select(s => (s.Color.ToHex(), s.Shape)).ToList();
+        Assert.Equal(styles.Count, styles.Distinct().Count());
+        // The first 25 differ by colour alone.
+        Assert.Equal(25, styles.Take(25).Select(s => s.Item1).Distinct().Count());
     }
 
     [Fact]
@@ -74,31 +92,51 @@ public sealed class ReportCsvTests
     {
         using var tmp = new TempDir();
         Report a = SampleData.Create();
-        a.Configs[0].BackendCpuPct = double.NaN;
+        a.Samples[0].Values[Metrics.At(Metrics.BackendCpuPct, 50)] = double.NaN;
         ReportCsv.Write(a, tmp.Path);
         Report b = ReportCsv.Read(tmp.Path);
 
         Assert.Equal(a.Run.Facts.Select(f => (f.Key, f.Value)), b.Run.Facts.Select(f => (f.Key, f.Value)));
-        Assert.Equal(a.Configs.Count, b.Configs.Count);
-        foreach (var p in typeof(ConfigResult).GetProperties().Where(p => p.CanWrite))
+        Assert.Equal(a.Configs.Select(c => (c.Id, c.Label, c.Reference, c.FrameSize, c.BackendPoll)), b.Configs.Select(c => (c.Id, c.Label, c.Reference, c.FrameSize, c.BackendPoll)));
+        Assert.Equal(a.Rounds.Select(r => (r.Round, r.C2cNs, r.C2cClass, r.Flagged, r.Order)), b.Rounds.Select(r => (r.Round, r.C2cNs, r.C2cClass, r.Flagged, r.Order)));
+        Assert.Equal(a.Samples.Count, b.Samples.Count);
+        for (int i = 0; i < a.Samples.Count; i++)
         {
-            for (int i = 0; i < a.Configs.Count; i++)
+            Assert.Equal((a.Samples[i].Round, a.Samples[i].ConfigId, a.Samples[i].Position), (b.Samples[i].Round, b.Samples[i].ConfigId, b.Samples[i].Position));
+            Assert.Equal(a.Samples[i].Values.Count, b.Samples[i].Values.Count);
+            foreach (var (k, v) in a.Samples[i].Values)
             {
-                Assert.True(Equals(p.GetValue(a.Configs[i]), p.GetValue(b.Configs[i])), $"{p.Name} of row {i}: {p.GetValue(a.Configs[i])} != {p.GetValue(b.Configs[i])}");
+                Assert.True(v.Equals(b.Samples[i].Values[k]), $"{k}: {v} != {b.Samples[i].Values[k]}");
             }
         }
-        Assert.True(double.IsNaN(b.Configs[0].BackendCpuPct));
-        Assert.Equal(a.Percentiles.Select(p => (p.ConfigId, p.Percentile, p.LatencyNs, p.CountAtOrBelow)), b.Percentiles.Select(p => (p.ConfigId, p.Percentile, p.LatencyNs, p.CountAtOrBelow)));
-        Assert.Equal(a.Iterations.Select(i => (i.ConfigId, i.Iteration, i.NsPerFrame, i.P99Ns)), b.Iterations.Select(i => (i.ConfigId, i.Iteration, i.NsPerFrame, i.P99Ns)));
+        Assert.True(double.IsNaN(b.Samples[0].Get(Metrics.At(Metrics.BackendCpuPct, 50))));
+        Assert.Equal(a.Percentiles.Select(p => (p.ConfigId, p.Load, p.Percentile, p.LatencyNs)), b.Percentiles.Select(p => (p.ConfigId, p.Load, p.Percentile, p.LatencyNs)));
         Assert.Equal(a.Micro.Single().Description, b.Micro.Single().Description);
     }
 
     [Fact]
-    public void ReadingAFolderWithoutReportFilesFailsClearly()
+    public void RoundsCsvHasOneRowPerRoundAndConfiguration()
+    {
+        using var tmp = new TempDir();
+        Report a = SampleData.Create();
+        ReportCsv.Write(a, tmp.Path);
+        string[] lines = File.ReadAllLines(Path.Combine(tmp.Path, ReportCsv.RoundsFile));
+        Assert.Equal(1 + a.Rounds.Count * a.Configs.Count, lines.Length);
+        Assert.StartsWith("Round,ConfigId,Position,", lines[0], StringComparison.Ordinal);
+        Assert.Contains(Metrics.NdrMpps, lines[0]);
+        Assert.Contains(Metrics.At(Metrics.P99Us, 90), lines[0]);
+    }
+
+    [Fact]
+    public void ReadingAFolderWithMissingFilesFailsClearly()
     {
         using var tmp = new TempDir();
         var e = Assert.Throws<FileNotFoundException>(() => ReportCsv.Read(tmp.Path));
-        Assert.Contains("not a report folder", e.Message);
+        Assert.Contains("not a complete report folder", e.Message);
+        ReportCsv.Write(SampleData.Create(), tmp.Path);
+        File.Delete(Path.Combine(tmp.Path, ReportCsv.RoundsFile));
+        e = Assert.Throws<FileNotFoundException>(() => ReportCsv.Read(tmp.Path));
+        Assert.Contains(ReportCsv.RoundsFile, e.Message);
     }
 }
 
@@ -110,7 +148,7 @@ public sealed class MarkdownReportTests
         using var tmp = new TempDir();
         var charts = ReportFolder.Write(SampleData.Create(), tmp.Path);
         string md = File.ReadAllText(Path.Combine(tmp.Path, MarkdownReport.FileName));
-        Assert.Equal(4, charts.Count);
+        Assert.Equal(ReportCharts.Stems.Count, charts.Count);
         foreach (RenderedChart c in charts)
         {
             Assert.Contains($"]({c.PngFile})", md);
@@ -121,27 +159,49 @@ public sealed class MarkdownReportTests
     }
 
     [Fact]
-    public void StatesTheMachineTheCacheLineRoundTripAndTheBaseline()
+    public void TheSummaryHasNdrPdrLatencyAndCpuPerConfigurationWithIntervals()
     {
         Report r = SampleData.Create();
         string md = MarkdownReport.Build(r, []);
-        Assert.Contains("Test CPU \\| with a pipe", md);
-        Assert.Contains("| 55 ns | 230 ns |", md);
-        Assert.Contains("It changed during this run", md);
-        Assert.Contains("DPDK testpmd", md);
-        Assert.Contains("## How to read this", md);
-        // One summary row per configuration, each with its ratio to the baseline.
-        Assert.Equal(r.Configs.Count, md.Split('\n').Count(l => l.StartsWith("| busy / busy", StringComparison.Ordinal) || l.StartsWith("| hybrid", StringComparison.Ordinal) || l.StartsWith("| interrupt", StringComparison.Ordinal) || l.StartsWith("| DPDK", StringComparison.Ordinal)));
-        Assert.Contains("baseline |", md);
+        Assert.Contains("| Configuration | NDR Mpps | PDR Mpps |", md);
+        Assert.Contains("p99 µs at 90 % PDR", md);
+        Assert.Contains("Back-end CPU ns/frame at 50 % PDR", md);
+        // One summary row per configuration; busy's NDR is 10 × the wobble, its median over
+        // the five unflagged rounds 10, its interval min–max (0.97–1.03 × 10).
+        Assert.Contains("| busy / busy, 64 B | 10.0 (9.70–10.3) |", md);
+        Assert.Contains("min–max of 5 rounds, coverage 93.8 %", md);
     }
 
     [Fact]
-    public void WarnsWhenBusyPollingProcessesDidNotGetTheirCore()
+    public void FlagsTheRoundOfAnotherPlacementAndLeavesItOut()
+    {
+        string md = MarkdownReport.Build(SampleData.Create(), []);
+        Assert.Contains("round 4 flagged", md);
+        Assert.Contains("| 4 | 03:08:05 | 330 | far |", md);
+        Assert.Contains("**flagged: left out**", md);
+    }
+
+    [Fact]
+    public void RatiosInsideTheNoiseAreNoSignificantDifference()
+    {
+        string md = MarkdownReport.Build(SampleData.Create(), []);
+        string interrupt = md.Split('\n').First(l => l.StartsWith("| interrupt / interrupt, 64 B | busy / busy", StringComparison.Ordinal));
+        string hybrid = md.Split('\n').First(l => l.StartsWith("| hybrid / hybrid, 64 B | busy / busy", StringComparison.Ordinal));
+        Assert.Contains("**×0.30** (0.30–0.30)", interrupt); // PDR: lower every round
+        Assert.Contains("no significant difference (×1.02, 0.96–1.04)", hybrid); // NDR: inside the noise
+    }
+
+    [Fact]
+    public void SaysSharedVmOnlyWhenTheFactsSaySo()
     {
         Report r = SampleData.Create();
-        Assert.DoesNotContain("the machine was busy", MarkdownReport.Build(r, []));
-        r.Configs.First(c => c.BackendPoll == "busy").BackendCpuPct = 40;
-        Assert.Contains("the machine was busy", MarkdownReport.Build(r, []));
+        Assert.Contains("This is a shared 2-vCPU VM", MarkdownReport.Build(r, []));
+        r.Run.Set(RunInfo.StealPct, "0.0");
+        string md = MarkdownReport.Build(r, []);
+        Assert.DoesNotContain("shared 2-vCPU", md);
+        Assert.Contains("This is a 2-vCPU VM (KVM)", md);
+        r.Run[RunInfo.Hypervisor] = null;
+        Assert.DoesNotContain("-vCPU VM", MarkdownReport.Build(r, []));
     }
 
     [Fact]
@@ -151,17 +211,17 @@ public sealed class MarkdownReportTests
         ReportFolder.Write(SampleData.Create(), tmp.Path);
         string first = File.ReadAllText(Path.Combine(tmp.Path, MarkdownReport.FileName));
         File.Delete(Path.Combine(tmp.Path, MarkdownReport.FileName));
-        File.Delete(Path.Combine(tmp.Path, ThroughputChart.Stem + ".png"));
+        File.Delete(Path.Combine(tmp.Path, ThroughputChart.MppsStem + ".png"));
         Assert.Equal(0, PerfLab.Reports.Cli.Program.Main(["render", tmp.Path]));
         Assert.Equal(first, File.ReadAllText(Path.Combine(tmp.Path, MarkdownReport.FileName)));
-        Assert.True(File.Exists(Path.Combine(tmp.Path, ThroughputChart.Stem + ".png")));
+        Assert.True(File.Exists(Path.Combine(tmp.Path, ThroughputChart.MppsStem + ".png")));
     }
 
     [Fact]
     public void CliRejectsAFolderThatIsNotAReport()
     {
         using var tmp = new TempDir();
-        Assert.Equal(1, PerfLab.Reports.Cli.Program.Main(["render", tmp.Path]));
+        Assert.NotEqual(0, PerfLab.Reports.Cli.Program.Main(["render", tmp.Path]));
         Assert.Equal(2, PerfLab.Reports.Cli.Program.Main(["draw", tmp.Path]));
     }
 
@@ -179,29 +239,18 @@ public sealed class MarkdownReportTests
     }
 }
 
-public sealed class ViewsTests
+public sealed class SummariesTests
 {
     [Fact]
-    public void BaselineIsDpdkWhenTheRunHasItAndBusyPollOtherwise()
-    {
-        Report with = SampleData.Create(withDpdk: true);
-        ConfigResult hybrid64 = with.Configs.First(r => r.BackendPoll == "hybrid" && r.FrameSize == 64 && r.Unthrottled);
-        Assert.Equal(PeerNames.Dpdk, Views.BaselineOf(hybrid64, with.Configs)!.Peer);
-
-        Report without = SampleData.Create(withDpdk: false);
-        hybrid64 = without.Configs.First(r => r.BackendPoll == "hybrid" && r.FrameSize == 64 && r.Unthrottled);
-        ConfigResult b = Views.BaselineOf(hybrid64, without.Configs)!;
-        Assert.Equal(("perflab", "busy", "busy", 64, 100), (b.Peer, b.BackendPoll, b.GuestPoll, b.FrameSize, b.LoadPct));
-    }
-
-    [Fact]
-    public void HeadlinesAreTheMostCommonRingAndTheSweptFrameSize()
+    public void SameRateRatiosUseTheReferenceMeasuredAtThisConfigurationsRate()
     {
         Report r = SampleData.Create();
-        Assert.Equal((256, 32), Views.HeadlineRing(r.Configs));
-        Assert.Equal(64, Views.HeadlineFrameSize(r.Configs));
-        // At 50 % interrupt (1.6 Mpps at most) falls behind the offered 6 Mpps; at 10 % all keep up.
-        Assert.Equal(10, Views.SpectrumLoad(r.Configs));
-        Assert.Equal(50, Views.SpectrumLoad(r.Configs.Where(c => c.BackendPoll != "interrupt").ToList()));
+        ConfigInfo interrupt = r.Config("interrupt-64")!;
+        string p99 = Metrics.At(Metrics.P99Us, 50);
+        PairedRatio same = Summaries.VsReferenceSameRate(r, interrupt, p99)!.Value;
+        // interrupt's p99 at 50 %: 30 × 2.25 × 1.5 = 101.25 µs; the reference at that rate: 2.5 × 1.5 = 3.75 µs.
+        Assert.Equal(27, same.Ratio.Median, 6);
+        Assert.Equal(RatioVerdict.Higher, same.Verdict);
+        Assert.Null(Summaries.VsReference(r, r.Config("busy-1500")!, p99));
     }
 }

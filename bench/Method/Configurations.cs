@@ -1,0 +1,111 @@
+using PerfLab.Bench.EndToEnd;
+using PerfLab.Reports.Model;
+using PerfLab.Vhost.Polling;
+
+namespace PerfLab.Bench.Method;
+
+/// <summary>Ring layout of a configuration.</summary>
+public enum RingLayout
+{
+    Split,
+    Packed,
+}
+
+/// <summary>
+/// One end-to-end configuration: the back-end and its strategy, the guest's strategy, the data
+/// path. Its id is its name in every report and in the results store: keep it stable (compare
+/// matches runs on it). A configuration's reference is the one its per-round ratios divide
+/// by: busy polling on the same data path.
+/// </summary>
+public sealed record BenchConfiguration
+{
+    public required string Id { get; init; }
+    public string Label { get; init; } = "";
+    public Peer Peer { get; init; } = Peer.PerfLab;
+    public PollMode BackendPoll { get; init; } = PollMode.Busy;
+    public PollMode GuestPoll { get; init; } = PollMode.Busy;
+    public int FrameSize { get; init; } = 64;
+    public int QueueSize { get; init; } = 256;
+    public int Burst { get; init; } = 32;
+    public RingLayout Ring { get; init; } = RingLayout.Split;
+    public int Pairs { get; init; } = 1;
+    public bool Mergeable { get; init; }
+
+    /// <summary>Devices served at once (density): the load is spread over them, one search
+    /// for the aggregate. Needs a trial target that drives several devices.</summary>
+    public int Devices { get; init; } = 1;
+
+    /// <summary>Extra perflab-backend arguments ("--hybrid-budget-us", "5").</summary>
+    public IReadOnlyList<string> BackendArgs { get; init; } = [];
+
+    /// <summary>The configuration this one is compared with, round by round (empty: none).</summary>
+    public string Reference { get; init; } = "";
+
+    /// <summary>Runs only where testpmd is installed.</summary>
+    public bool NeedsDpdk => Peer == Peer.Dpdk;
+
+    public ConfigInfo ToInfo() => new()
+    {
+        Id = Id,
+        Label = Label.Length > 0 ? Label : Id,
+        Peer = Peer == Peer.Dpdk ? PeerNames.Dpdk : PeerNames.PerfLab,
+        BackendPoll = Peer == Peer.Dpdk ? "busy (testpmd)" : Name(BackendPoll),
+        GuestPoll = Name(GuestPoll),
+        FrameSize = FrameSize,
+        QueueSize = QueueSize,
+        Burst = Burst,
+        Ring = Ring.ToString().ToLowerInvariant(),
+        Pairs = Pairs,
+        Mergeable = Mergeable,
+        Devices = Devices,
+        BackendArgs = string.Join(' ', BackendArgs),
+        Reference = Reference,
+    };
+
+    public static string Name(PollMode m) => m.ToString().ToLowerInvariant();
+}
+
+/// <summary>
+/// Every configuration a profile can run, in one place. To add one: add a line to
+/// <see cref="Catalog"/> (a unique, stable id; its reference, usually "busy-64"), then name
+/// its id in the profile(s) that should run it (<see cref="Profile"/>). Nothing else changes:
+/// the rounds, the search, the report, the plots and the store pick it up.
+/// </summary>
+public static class Configurations
+{
+    public const string BusyReference = "busy-64";
+
+    private static BenchConfiguration Strategy(string id, PollMode backend, PollMode guest, string label, int frame = 64, string reference = BusyReference) => new()
+    {
+        Id = id,
+        Label = label,
+        BackendPoll = backend,
+        GuestPoll = guest,
+        FrameSize = frame,
+        Reference = reference,
+    };
+
+    public static readonly IReadOnlyList<BenchConfiguration> Catalog =
+    [
+        // The strategies, 64 B, queue 256, burst 32: the decision the bench is for.
+        Strategy(BusyReference, PollMode.Busy, PollMode.Busy, "busy / busy, 64 B", reference: ""),
+        Strategy("interrupt-64", PollMode.Interrupt, PollMode.Interrupt, "interrupt / interrupt, 64 B"),
+        Strategy("hybrid-64", PollMode.Hybrid, PollMode.Hybrid, "hybrid / hybrid, 64 B"),
+        Strategy("hybrid-guestbusy-64", PollMode.Hybrid, PollMode.Busy, "hybrid / busy guest, 64 B"),
+        Strategy("backoff-64", PollMode.Backoff, PollMode.Backoff, "backoff / backoff, 64 B"),
+        // Frame sizes: throughput in Gb/s as well as Mpps.
+        Strategy("busy-1500", PollMode.Busy, PollMode.Busy, "busy / busy, 1500 B", frame: 1500, reference: ""),
+        Strategy("busy-512", PollMode.Busy, PollMode.Busy, "busy / busy, 512 B", frame: 512, reference: ""),
+        Strategy("interrupt-1500", PollMode.Interrupt, PollMode.Interrupt, "interrupt / interrupt, 1500 B", frame: 1500, reference: "busy-1500"),
+        // DPDK's vhost PMD (testpmd, macswap, always busy-polling), where installed.
+        new() { Id = "dpdk-64", Label = "DPDK testpmd / busy guest, 64 B", Peer = Peer.Dpdk, BackendPoll = PollMode.Busy, GuestPoll = PollMode.Busy, Reference = BusyReference },
+        // Data-path variants, busy on both sides.
+        new() { Id = "busy-64-packed", Label = "busy / busy, 64 B, packed", Ring = RingLayout.Packed, Reference = BusyReference },
+        new() { Id = "busy-64-2pairs", Label = "busy / busy, 64 B, 2 pairs", Pairs = 2, Reference = BusyReference },
+        new() { Id = "busy-64-mrg", Label = "busy / busy, 64 B, mergeable", Mergeable = true, Reference = BusyReference },
+        new() { Id = "busy-64-q1024", Label = "busy / busy, 64 B, queue 1024", QueueSize = 1024, Reference = BusyReference },
+    ];
+
+    public static BenchConfiguration Get(string id) =>
+        Catalog.FirstOrDefault(c => c.Id == id) ?? throw new ArgumentException($"no configuration '{id}' in the catalog");
+}

@@ -1,0 +1,126 @@
+using PerfLab.Bench.Method.Search;
+
+namespace PerfLab.Bench.Method;
+
+/// <summary>
+/// What a run measures and how long it may take: the configurations (ids from
+/// <see cref="Configurations.Catalog"/>), the rounds, the MLRsearch goals' durations, the
+/// load-point trials, and the micro-benchmarks' job.
+/// </summary>
+public sealed record Profile
+{
+    public required string Name { get; init; }
+    public required string Description { get; init; }
+    public required IReadOnlyList<string> ConfigIds { get; init; }
+
+    /// <summary>Rounds; 6 is the fewest whose median interval reaches 95 % (5: 93.8 %).</summary>
+    public int Rounds { get; init; } = 6;
+
+    // MLRsearch, as FD.io CSIT runs it (NDR at loss 0, PDR at 0.5 %, exceed ratio 0.5, width
+    // 0.5 % relative), with the profile's durations.
+    public double PdrLossRatio { get; init; } = 0.005;
+    public double ExceedRatio { get; init; } = 0.5;
+    public double Width { get; init; } = 0.005;
+    public double InitialTrialS { get; init; } = 1;
+    public double FinalTrialS { get; init; } = 1;
+    public double DurationSumS { get; init; } = 21;
+    public int PrecedingTargets { get; init; } = 2;
+
+    /// <summary>The discarded warm-up at the maximum (unthrottled), s.</summary>
+    public double WarmupS { get; init; } = 1;
+
+    /// <summary>Each load point's trial (one frame in flight, 10/50/90 % of PDR), s.</summary>
+    public double LoadPointS { get; init; } = 5;
+
+    public double MinLoadMpps { get; init; } = 0.01;
+
+    /// <summary>The search's maximum is this many times the warm-up's forwarding rate.</summary>
+    public double MaxLoadFactor { get; init; } = 2;
+
+    /// <summary>Measure the cache-line round trip each round (two spinning threads: not in tests).</summary>
+    public bool MeasureC2c { get; init; } = true;
+
+    /// <summary>BenchmarkDotNet's short job for the micro-benchmarks (else its default).</summary>
+    public bool ShortMicroJob { get; init; } = true;
+
+    public IReadOnlyList<SearchGoal> Goals() =>
+    [
+        Goal("NDR", 0),
+        Goal("PDR", PdrLossRatio),
+    ];
+
+    private SearchGoal Goal(string name, double loss) => new()
+    {
+        Name = name,
+        LossRatio = loss,
+        ExceedRatio = ExceedRatio,
+        Width = Width,
+        InitialTrialS = InitialTrialS,
+        FinalTrialS = FinalTrialS,
+        DurationSumS = DurationSumS,
+        PrecedingTargets = PrecedingTargets,
+    };
+
+    /// <summary>Why these settings cannot run, or null.</summary>
+    public string? Invalid() =>
+        Rounds < 1 ? $"rounds must be at least 1, not {Rounds}"
+        : !(WarmupS >= 0) ? "the warm-up cannot be negative"
+        : !(LoadPointS > 0) ? $"the load-point trial duration must be positive, not {LoadPointS}"
+        : MlrSearch.Invalid(Goals(), MinLoadMpps * 1e6, MinLoadMpps * 1e6 * 2);
+
+    /// <summary>One line for report.md: the search's settings.</summary>
+    public string MethodText =>
+        FormattableString.Invariant($"MLRsearch (RFC 9971): NDR at loss ratio 0 and PDR at {PdrLossRatio * 100:0.###} %, exceed ratio {ExceedRatio}, goal width {Width * 100:0.###} % relative, ")
+        + FormattableString.Invariant($"trials of {InitialTrialS:0.###} s up to {FinalTrialS:0.###} s, duration sum {DurationSumS:0.###} s per load, {PrecedingTargets} coarser target(s) first; ")
+        + FormattableString.Invariant($"a discarded warm-up of {WarmupS:0.###} s at the generator's maximum, whose forwarding rate × {MaxLoadFactor} is the search's maximum load (minimum {MinLoadMpps} Mpps). ")
+        + FormattableString.Invariant($"Load points: {LoadPointS:0.###} s each. {Rounds} rounds.");
+
+    public static readonly Profile Default = new()
+    {
+        Name = "default",
+        Description = "busy, interrupt, hybrid (guest hybrid and guest busy) at 64 B, busy at 1500 B, DPDK when installed; 6 rounds; short trials (0.1 s, sum 0.2 s)",
+        ConfigIds = [Configurations.BusyReference, "interrupt-64", "hybrid-64", "hybrid-guestbusy-64", "busy-1500", "dpdk-64"],
+        Rounds = 6,
+        InitialTrialS = 0.05,
+        FinalTrialS = 0.1,
+        DurationSumS = 0.2,
+        PrecedingTargets = 1,
+        WarmupS = 0.3,
+        LoadPointS = 0.3,
+    };
+
+    public static readonly Profile Full = new()
+    {
+        Name = "full",
+        Description = "every configuration of the catalog, CSIT's durations (1 s trials, 21 s duration sum per load), 10 rounds: hours",
+        ConfigIds = Configurations.Catalog.Select(c => c.Id).ToList(),
+        Rounds = 10,
+        ShortMicroJob = false,
+    };
+
+    /// <summary>For tests: interrupt strategies only (nothing spins), no c2c, tiny trials.</summary>
+    public static readonly Profile Smoke = new()
+    {
+        Name = "smoke",
+        Description = "interrupt / interrupt at 64 and 1500 B, 2 rounds, tiny trials, no cache-line ping-pong (nothing busy-polls; for tests)",
+        ConfigIds = ["interrupt-64", "interrupt-1500"],
+        Rounds = 2,
+        InitialTrialS = 0.02,
+        FinalTrialS = 0.02,
+        DurationSumS = 0.02,
+        PrecedingTargets = 0,
+        Width = 0.05,
+        WarmupS = 0.05,
+        LoadPointS = 0.05,
+        MeasureC2c = false,
+    };
+
+    public static readonly IReadOnlyList<Profile> All = [Default, Full, Smoke];
+
+    /// <summary>A profile by name ("quick" is the default's former name).</summary>
+    public static Profile? Find(string name) => name.Equals("quick", StringComparison.OrdinalIgnoreCase)
+        ? Default
+        : All.FirstOrDefault(p => p.Name.Equals(name, StringComparison.OrdinalIgnoreCase));
+
+    public static string Help => string.Join("\n", All.Select(p => $"  {p.Name,-8} {p.Description}"));
+}

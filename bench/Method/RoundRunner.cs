@@ -1,0 +1,116 @@
+using HdrHistogram;
+using PerfLab.Bench.Method.Trials;
+using PerfLab.Reports.Model;
+using PerfLab.Reports.Statistics;
+
+namespace PerfLab.Bench.Method;
+
+/// <summary>
+/// The end-to-end part of a run, in interleaved rounds. Each round measures the cache-line
+/// round trip first, then visits every configuration once, in an order rotated from round to
+/// round: first every search (NDR and PDR), then every load-point visit at that round's PDRs
+/// (so a reference can also run at its dependents' rates of the same round). A configuration
+/// that fails in a round is logged and left empty for that round; the others go on.
+/// </summary>
+public sealed class RoundRunner
+{
+    private readonly Profile _p;
+    private readonly IReadOnlyList<BenchConfiguration> _configs;
+    private readonly ITrialTargetFactory _factory;
+    private readonly Func<double> _c2c;
+    private readonly Action<string> _log;
+    private readonly Dictionary<string, List<(int Round, HistogramBase H)>> _spectra = [];
+
+    /// <param name="c2c">Measures the cache-line round trip in ns (NaN: not measured).</param>
+    public RoundRunner(Profile p, IReadOnlyList<BenchConfiguration> configs, ITrialTargetFactory factory, Func<double> c2c, Action<string> log)
+    {
+        _p = p;
+        _configs = configs;
+        _factory = factory;
+        _c2c = c2c;
+        _log = log;
+    }
+
+    public List<RoundInfo> Rounds { get; } = [];
+    public List<RoundSample> Samples { get; } = [];
+    public List<TrialRecord> Trials { get; } = [];
+    public List<PercentilePoint> Percentiles { get; } = [];
+
+    /// <summary>What went wrong, one line each (for the report).</summary>
+    public List<string> Problems { get; } = [];
+
+    public void Run()
+    {
+        var visits = new Visits(_p);
+        for (int round = 1; round <= _p.Rounds; round++)
+        {
+            var info = new RoundInfo { Round = round, StartedUtc = DateTime.UtcNow };
+            info.C2cNs = _c2c();
+            info.C2cClass = C2cClass.Of(info.C2cNs);
+            var order = RoundOrder.Rotated(_configs, round);
+            info.Order = string.Join(' ', order.Select(c => c.Id));
+            Rounds.Add(info);
+            _log($"round {round}/{_p.Rounds}: c2c {info.C2cNs:F0} ns ({info.C2cClass}); order {info.Order}");
+            var samples = new Dictionary<string, RoundSample>();
+            for (int i = 0; i < order.Count; i++)
+            {
+                samples[order[i].Id] = new RoundSample { Round = round, ConfigId = order[i].Id, Position = i };
+            }
+            foreach (BenchConfiguration c in order)
+            {
+                Visit(c, round, "search", t => visits.Search(t, c, round, samples[c.Id]));
+                if (samples[c.Id].Values.TryGetValue(Metrics.PdrMpps, out double pdr))
+                {
+                    _log($"  {c.Id}: NDR {samples[c.Id].Get(Metrics.NdrMpps):F3} PDR {pdr:F3} Mpps ({samples[c.Id].Get(Metrics.SearchTrials):F0} trials, {samples[c.Id].Get(Metrics.SearchSeconds):F1} s)");
+                }
+            }
+            foreach (BenchConfiguration c in order)
+            {
+                double pdr = samples[c.Id].Get(Metrics.PdrMpps) * 1e6;
+                var dependents = _configs.Where(d => d.Reference == c.Id)
+                    .Select(d => (d.Id, samples[d.Id], samples[d.Id].Get(Metrics.PdrMpps) * 1e6))
+                    .Where(d => double.IsFinite(d.Item3)).ToList();
+                Visit(c, round, "load points", t => visits.LoadPoints(t, c, round, samples[c.Id], double.IsFinite(pdr) ? pdr : 0, dependents,
+                    (r, h) => Spectrum(c.Id, r, h)));
+            }
+            Samples.AddRange(order.Select(c => samples[c.Id]));
+            Trials.AddRange(visits.Trials);
+            visits.Trials.Clear();
+        }
+        Summaries.FlagRounds(Rounds);
+        var used = Rounds.Where(r => !r.Flagged).Select(r => r.Round).ToHashSet();
+        foreach (var (id, list) in _spectra)
+        {
+            var merged = new LongHistogram(LoadGen.Guest.TrafficEngine.MaxLatencyNs, 3);
+            foreach (var (r, h) in list.Where(x => used.Contains(x.Round)))
+            {
+                merged.Add(h);
+            }
+            Percentiles.AddRange(LoadPointMetrics.Ladder(id, Views.SpectrumLoad, merged));
+        }
+    }
+
+    private void Spectrum(string id, int round, HistogramBase h)
+    {
+        if (!_spectra.TryGetValue(id, out var list))
+        {
+            _spectra[id] = list = [];
+        }
+        list.Add((round, h));
+    }
+
+    private void Visit(BenchConfiguration c, int round, string what, Action<ITrialTarget> body)
+    {
+        try
+        {
+            using ITrialTarget t = _factory.Open(c);
+            body(t);
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or TimeoutException or ArgumentException or UnauthorizedAccessException)
+        {
+            string line = $"round {round}, {c.Id}, {what}: {e.Message}";
+            Problems.Add(line);
+            _log("  FAILED " + line);
+        }
+    }
+}

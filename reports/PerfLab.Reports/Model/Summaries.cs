@@ -1,0 +1,105 @@
+using PerfLab.Reports.Statistics;
+
+namespace PerfLab.Reports.Model;
+
+/// <summary>
+/// The statistics of a report, in one place: which rounds count, each configuration's median
+/// and interval per metric over them, and its per-round ratios to its reference. The
+/// Markdown, the charts, summary.csv and compare all read these.
+/// </summary>
+public static class Summaries
+{
+    /// <summary>The rounds the medians use: every round not flagged for its c2c class (all of
+    /// them if every round is flagged, which cannot happen with a majority class).</summary>
+    public static HashSet<int> UsedRounds(Report r)
+    {
+        var used = r.Rounds.Where(x => !x.Flagged).Select(x => x.Round).ToHashSet();
+        if (used.Count == 0)
+        {
+            used = r.Samples.Select(s => s.Round).ToHashSet();
+        }
+        return used;
+    }
+
+    /// <summary>round → value of one metric of one configuration, used rounds only.</summary>
+    public static Dictionary<int, double> ByRound(Report r, string configId, string metric, HashSet<int>? used = null)
+    {
+        used ??= UsedRounds(r);
+        var d = new Dictionary<int, double>();
+        foreach (RoundSample s in r.Samples)
+        {
+            if (s.ConfigId == configId && used.Contains(s.Round) && s.Values.TryGetValue(metric, out double v) && double.IsFinite(v))
+            {
+                d[s.Round] = v;
+            }
+        }
+        return d;
+    }
+
+    public static MedianInterval Of(Report r, string configId, string metric, HashSet<int>? used = null) =>
+        MedianInterval.Of(ByRound(r, configId, metric, used).Values);
+
+    /// <summary>Per-round ratio of a metric to the same metric of the configuration's
+    /// reference (at the same fraction of each one's own capacity when the metric has a load
+    /// point); null when the configuration has no reference in this run.</summary>
+    public static PairedRatio? VsReference(Report r, ConfigInfo c, string metric, HashSet<int>? used = null)
+    {
+        if (c.Reference.Length == 0 || r.Config(c.Reference) is null)
+        {
+            return null;
+        }
+        used ??= UsedRounds(r);
+        return PairedRatio.Of(ByRound(r, c.Id, metric, used), ByRound(r, c.Reference, metric, used));
+    }
+
+    /// <summary>Per-round ratio of QUANTITY@LOAD to the reference measured at this
+    /// configuration's offered rate in the same round (ref_QUANTITY@LOAD).</summary>
+    public static PairedRatio? VsReferenceSameRate(Report r, ConfigInfo c, string metric, HashSet<int>? used = null)
+    {
+        used ??= UsedRounds(r);
+        var refs = ByRound(r, c.Id, Metrics.Ref(metric), used);
+        return refs.Count == 0 ? null : PairedRatio.Of(ByRound(r, c.Id, metric, used), refs);
+    }
+
+    /// <summary>Every metric name present in a configuration's samples, in first-seen order.</summary>
+    public static List<string> MetricsOf(Report r, string? configId = null)
+    {
+        var seen = new List<string>();
+        var set = new HashSet<string>(StringComparer.Ordinal);
+        foreach (RoundSample s in r.Samples.Where(s => configId is null || s.ConfigId == configId))
+        {
+            foreach (string k in s.Values.Keys)
+            {
+                if (set.Add(k))
+                {
+                    seen.Add(k);
+                }
+            }
+        }
+        return seen;
+    }
+
+    /// <summary>The run's c2c range over its rounds, "55–340 ns", or null when not measured.</summary>
+    public static string? C2cRange(Report r)
+    {
+        var v = r.Rounds.Select(x => x.C2cNs).Where(double.IsFinite).ToList();
+        if (v.Count == 0)
+        {
+            return null;
+        }
+        return $"{v.Min():0}–{v.Max():0} ns";
+    }
+
+    /// <summary>The class most rounds share.</summary>
+    public static string C2cClassOf(Report r) => Statistics.C2cClass.Majority(r.Rounds.Select(x => x.C2cClass));
+
+    /// <summary>Marks the rounds whose c2c class is not the run's majority class.</summary>
+    public static void FlagRounds(List<RoundInfo> rounds)
+    {
+        string majority = Statistics.C2cClass.Majority(rounds.Select(x => x.C2cClass));
+        foreach (RoundInfo x in rounds)
+        {
+            x.Flagged = majority != Statistics.C2cClass.Unknown && x.C2cClass != Statistics.C2cClass.Unknown && x.C2cClass != majority;
+        }
+    }
+}

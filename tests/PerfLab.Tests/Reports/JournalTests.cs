@@ -1,0 +1,63 @@
+using PerfLab.Reports.Journal;
+using PerfLab.Reports.Markdown;
+using PerfLab.Reports.Model;
+using PerfLab.Reports.Statistics;
+using PerfLab.Tests.Infrastructure;
+using Xunit;
+
+namespace PerfLab.Tests.Reports;
+
+/// <summary>The scripts' path to the bench's statistics: record figures into a journal, then
+/// summarize with the same medians, intervals, per-round ratios and c2c flags.</summary>
+public sealed class JournalTests
+{
+    [Fact]
+    public void RecordedRoundsSummarizeWithPerRoundRatiosAndFlags()
+    {
+        using var tmp = new TempDir();
+        string j = tmp.File("journal.csv");
+        double[] c2c = [55, 57, 340, 56, 58, 54];
+        for (int r = 1; r <= 6; r++)
+        {
+            RoundJournal.Append(j, [new JournalEntry(r, "", RoundJournal.C2cMetric, c2c[r - 1])]);
+            double level = r == 3 ? 0.3 : 1 + r / 10.0; // the host moves; round 3 is far
+            RoundJournal.Append(j, [new JournalEntry(r, "c-ring", Metrics.Mpps, 40 * level), new JournalEntry(r, "c-ring", "be_busy_ns_frame", 10)]);
+            RoundJournal.Append(j, [new JournalEntry(r, "cs-copy", Metrics.Mpps, 20 * level), new JournalEntry(r, "cs-copy", "be_busy_ns_frame", 12)]);
+        }
+        Report report = RoundJournal.ToReport(RoundJournal.Read(j), new Dictionary<string, string> { ["cs-copy"] = "c-ring" });
+        Assert.True(report.Rounds.Single(x => x.Round == 3).Flagged);
+        Assert.Equal(5, Summaries.UsedRounds(report).Count);
+        PairedRatio p = Summaries.VsReference(report, report.Config("cs-copy")!, Metrics.Mpps)!.Value;
+        Assert.Equal(0.5, p.Ratio.Median, 9);
+        Assert.Equal(RatioVerdict.Lower, p.Verdict);
+
+        string md = JournalMarkdown.Build(report, [Metrics.Mpps, "be_busy_ns_frame"], Metrics.Mpps);
+        Assert.Contains("| 3 (flagged: other c2c class, left out) | 340 |", md);
+        Assert.Contains("| cs-copy ÷ c-ring | **×0.50** (0.50–0.50) | **×1.20** (1.20–1.20) |", md);
+    }
+
+    [Fact]
+    public void LoadGeneratorJsonBecomesNamedFigures()
+    {
+        const string Json = """{"mpps": 12.5, "received": 990, "lost": 10, "latency_ns": {"p50": 1500, "p99": 4000, "p999": 9000}, "backend_cpu_pct": 99.5, "backend_cpu_ns_per_packet": 80.1, "backend_busy_ns_per_packet": 40.2, "backend_packets": 1000, "backend_calls": 20, "backend_wakeups": 5, "kicks_per_packet": 0.01}""";
+        var m = LoadGenJson.Metrics(Json);
+        Assert.Equal(12.5, m[Metrics.Mpps]);
+        Assert.Equal(4.0, m[Metrics.P99Us]);
+        Assert.Equal(99.5, m[Metrics.BackendCpuPct]);
+        Assert.Equal(40.2, m["be_busy_ns_frame"]);
+        Assert.Equal(0.02, m["be_calls_frame"], 9);
+        Assert.Equal(0.01, m[Metrics.Loss], 9);
+    }
+
+    [Fact]
+    public void CliVerdictsOnBadInputExit2()
+    {
+        using var tmp = new TempDir();
+        Assert.Equal(2, PerfLab.Reports.Cli.Program.Main(["record", tmp.File("j.csv"), "--round", "1", "--set", "x=1"])); // no --config
+        Assert.Equal(2, PerfLab.Reports.Cli.Program.Main(["record", tmp.File("j.csv"), "--round", "1", "--config", "a", "--set", "x=one"]));
+        Assert.Equal(2, PerfLab.Reports.Cli.Program.Main(["summarize", tmp.File("missing.csv")]));
+        Assert.Equal(2, PerfLab.Reports.Cli.Program.Main(["order", "--round", "0", "a", "b"]));
+        Assert.Equal(0, PerfLab.Reports.Cli.Program.Main(["record", tmp.File("j.csv"), "--round", "1", "--config", "a", "--set", "x=1"]));
+        Assert.Equal(2, PerfLab.Reports.Cli.Program.Main(["summarize", tmp.File("j.csv"), "--reference", "nope"]));
+    }
+}
