@@ -20,6 +20,12 @@ public sealed class BenchOptions
     /// <summary>Appended to every perflab-backend's arguments.</summary>
     public IReadOnlyList<string> BackendArgs { get; private set; } = [];
 
+    /// <summary>The results store the run is recorded in (--store; null: reports/results.db or $PERFLAB_STORE).</summary>
+    public string? Store { get; private set; }
+
+    /// <summary>--no-store: the run is not recorded (its folder can be imported later).</summary>
+    public bool NoStore { get; private set; }
+
     /// <summary>Lets BenchmarkDotNet run a Debug build of the libraries (the tests' dry run).</summary>
     public bool AllowDebugBuild { get; private set; }
 
@@ -150,6 +156,26 @@ public sealed class BenchOptions
                         return false;
                     }
                     o.OutRoot = Path.GetFullPath(Value());
+                    break;
+                case "--store":
+                    if (!hasValue)
+                    {
+                        error = "--store needs a SQLite file or a PostgreSQL connection string";
+                        return false;
+                    }
+                    o.Store = Value();
+                    try
+                    {
+                        PerfLab.Reports.Store.StoreLocation.Parse(o.Store, ".");
+                    }
+                    catch (PerfLab.Reports.Store.StoreException e)
+                    {
+                        error = e.Message;
+                        return false;
+                    }
+                    break;
+                case "--no-store":
+                    o.NoStore = true;
                     break;
                 case "--no-report":
                     o.NoReport = true;

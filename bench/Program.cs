@@ -12,6 +12,7 @@ using PerfLab.Bench.Method.Trials;
 using PerfLab.Reports;
 using PerfLab.Reports.Machine;
 using PerfLab.Reports.Model;
+using PerfLab.Reports.Store;
 using PerfLab.Vhost.Interop;
 
 namespace PerfLab.Bench;
@@ -44,6 +45,10 @@ micro-benchmarks run with BenchmarkDotNet. PerfLab's options:
   --no-micro            skip the micro-benchmarks (BenchmarkDotNet)
   --no-end-to-end       skip the end-to-end rounds
   --out DIR             where the dated report folders go (default: <repo>/reports)
+  --store STORE         record the run in this results store: a SQLite file or a
+                        PostgreSQL connection string (default: reports/results.db,
+                        or $PERFLAB_STORE); perflab-report compare/history read it
+  --no-store            do not record the run (perflab-report import DIR does, later)
   --no-report           run BenchmarkDotNet only
   --allow-debug-build   let BenchmarkDotNet run non-optimized libraries (tests only)
 
@@ -195,6 +200,10 @@ micro-benchmarks. Bad options exit 2.
         CopyBenchmarkDotNetResults(summaries, Path.Combine(dir, "benchmarkdotnet"));
         string latest = ReportFolder.UpdateLatest(root, dir);
         Log($"report: {Path.Combine(dir, PerfLab.Reports.Markdown.MarkdownReport.FileName)} (also {latest})");
+        if (!o.NoStore && report.Samples.Count > 0)
+        {
+            Log(RecordInStore(report, dir, o.Store, root));
+        }
         return endToEndFailed || Failed(summaries) != 0 ? 1 : 0;
     }
 
@@ -250,19 +259,20 @@ micro-benchmarks. Bad options exit 2.
 
     /// <summary>The repository's reports/ folder: found upward from here (bench/), or from
     /// the program's own folder; ./reports otherwise.</summary>
-    private static string FindReportsRoot()
+    private static string FindReportsRoot() => ReportsRoot.Find();
+
+    /// <summary>Records the run in the results store; a store that cannot be used costs the
+    /// run nothing (its folder is complete and can be imported), so it is one logged line.</summary>
+    private static string RecordInStore(Report report, string dir, string? store, string root)
     {
-        foreach (string start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
+        try
         {
-            for (var d = new DirectoryInfo(start); d != null; d = d.Parent)
-            {
-                if (File.Exists(Path.Combine(d.FullName, "PerfLab.sln")))
-                {
-                    return Path.Combine(d.FullName, "reports");
-                }
-            }
+            return RunRecorder.Record(report, dir, StoreLocation.Parse(store, root)).Message;
         }
-        return Path.Combine(Environment.CurrentDirectory, "reports");
+        catch (StoreException e)
+        {
+            return $"not recorded in the results store: {e.Message}";
+        }
     }
 
     /// <summary>BenchmarkDotNet's own exports (GitHub markdown, CSV) beside the report.</summary>

@@ -14,6 +14,13 @@ public static class Program
 {
     public static int Main(string[] args)
     {
+        // A front-end that shrinks guest memory must not kill the daemon: this re-runs the
+        // program with the runtime knob that makes such a fault catchable (docs/robustness.md).
+        // Only as the process's own program: tests call Main inside their host.
+        if (System.Reflection.Assembly.GetEntryAssembly() == typeof(Program).Assembly)
+        {
+            PerfLab.Vhost.Memory.GuestMemoryFaults.EnsureCatchable();
+        }
         var command = new BackendCommand();
         return CliRunner.Main(command.Root, "perflab-backend", args, command.Bind, Run);
     }

@@ -23,6 +23,9 @@ public static class Program
             root.Add(c);
         }
         root.Add(BackendStatsCommand.Create());
+        root.Add(CompareCommand.Create());
+        root.Add(HistoryCommand.Create());
+        root.Add(ImportCommand.Create());
         return root;
     }
 
@@ -55,7 +58,7 @@ public static class Program
         {
             return body();
         }
-        catch (Exception e) when (e is BadInputException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException
+        catch (Exception e) when (e is BadInputException or PerfLab.Reports.Store.StoreException or PerfLab.Reports.Compare.CompareRefusedException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException
             or CsvHelper.CsvHelperException or FormatException or System.Text.Json.JsonException or KeyNotFoundException)
         {
             Console.Error.WriteLine($"perflab-report {what}: {e.Message}");

@@ -99,6 +99,18 @@ public sealed class NetDevice : IVhostDevice
         Hand(byWorker.Select(kv => (kv.Key, (IReadOnlyList<QueuePoller>)kv.Value)));
     }
 
+    /// <summary>Takes this device's pollers back without waiting: callable from a worker thread
+    /// (after a fault on revoked guest memory, <see cref="PerfLab.Vhost.Memory.GuestMemoryFaults"/>),
+    /// which adopts it at its next round boundary, before it polls again. A later
+    /// <see cref="Pause"/> completes it.</summary>
+    public void Withdraw()
+    {
+        foreach (Worker w in _workers)
+        {
+            w.Begin(this, []);
+        }
+    }
+
     /// <summary>Registers each worker's new set first and waits for them after, so that the
     /// workers' round boundaries overlap.</summary>
     private void Hand(IEnumerable<(Worker Worker, IReadOnlyList<QueuePoller> Pollers)> sets)

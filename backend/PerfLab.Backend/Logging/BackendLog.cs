@@ -88,6 +88,9 @@ internal static partial class BackendLog
     [LoggerMessage(214, LogLevel.Information, "MTU {Mtu}")]
     public static partial void MtuSet(this ILogger log, ulong mtu);
 
+    [LoggerMessage(215, LogLevel.Error, "guest memory revoked: the front-end shrank the file of region ({Region}) to {Size} bytes under a {Mapped}-byte mapping; ending the session")]
+    public static partial void GuestMemoryRevoked(this ILogger log, string region, long size, ulong mapped);
+
     // ---- rings -------------------------------------------------------------------------------
 
     [LoggerMessage(300, LogLevel.Error, "vring {Ring} (pair {Pair}) marked broken: {Fault}: {Detail}; the pair stops until the front-end resets the ring{Suppressed}")]

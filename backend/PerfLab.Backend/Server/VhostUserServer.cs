@@ -4,6 +4,7 @@ using PerfLab.Backend.Control;
 using PerfLab.Backend.Logging;
 using PerfLab.Backend.Stats;
 using PerfLab.Vhost.Interop;
+using PerfLab.Vhost.Memory;
 using PerfLab.Vhost.Net;
 using PerfLab.Vhost.Protocol;
 using PerfLab.Vhost.Transport;
@@ -110,6 +111,16 @@ public sealed class VhostUserServer : IDisposable
         _current = channel;
         CurrentSession = session;
         string why = "front-end closed the connection";
+        string? revoked = null;
+        session.MemoryTable.OnRevoked = (r, size) =>
+        {
+            // On the thread that caught the fault (a worker, or this one): stop polling this
+            // device's rings before the next round, then end the session like a disconnect.
+            Device.Withdraw();
+            Log.Default.GuestMemoryRevoked(r.Desc.ToString(), size, r.MappedLength);
+            Volatile.Write(ref revoked, $"guest memory revoked: the front-end shrank region {r.Desc}");
+            channel.Shutdown();
+        };
         try
         {
             channel.ReceiveTimeoutMs = _o.FirstMessageTimeout > TimeSpan.Zero ? (int)_o.FirstMessageTimeout.TotalMilliseconds : -1;
@@ -140,9 +151,19 @@ public sealed class VhostUserServer : IDisposable
             why = e.Message;
             Log.Default.ConnectionDropped(e.Message);
         }
+        catch (AccessViolationException) when (GuestMemoryFaults.Catchable)
+        {
+            // The control plane touched a region whose file the front-end shrank (the callback
+            // above reports it); anything else is a bug.
+            if (!GuestMemoryFaults.TryRecover())
+            {
+                throw;
+            }
+        }
         finally
         {
             msg.CloseFds();
+            why = Volatile.Read(ref revoked) ?? why;
             session.Dispose();
             channel.Dispose();
             _current = null;

@@ -3,6 +3,7 @@ using PerfLab.Backend.Logging;
 using PerfLab.Backend.Stats;
 using PerfLab.Vhost.Diagnostics;
 using PerfLab.Vhost.Interop;
+using PerfLab.Vhost.Memory;
 using PerfLab.Vhost.Polling;
 
 namespace PerfLab.Backend.Workers;
@@ -71,7 +72,24 @@ public abstract class AgentRunner : IDisposable
         Counters.AllocatedAtStart = GC.GetAllocatedBytesForCurrentThread();
         try
         {
-            Loop();
+            while (true)
+            {
+                try
+                {
+                    Loop();
+                    break;
+                }
+                catch (AccessViolationException) when (GuestMemoryFaults.Catchable)
+                {
+                    // A front-end shrank a memory file under its rings: the revoked mapping is
+                    // harmless memory now, and its device's pollers are withdrawn before the
+                    // next round. Not a shrunk file: a bug (below).
+                    if (!GuestMemoryFaults.TryRecover())
+                    {
+                        throw;
+                    }
+                }
+            }
         }
         catch (Exception e)
         {

@@ -47,6 +47,36 @@ public static unsafe partial class LibC
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int getpid();
 
+    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int execve(string path, nint* argv, nint* envp);
+
+    /// <summary>Replaces this process's program (same pid, same fds not marked close-on-exec);
+    /// returns only if that failed.</summary>
+    public static void Execve(string path, string[] argv, string[] env)
+    {
+        nint* a = stackalloc nint[argv.Length + 1];
+        nint* e = stackalloc nint[env.Length + 1];
+        for (int i = 0; i < argv.Length; i++)
+        {
+            a[i] = Marshal.StringToCoTaskMemUTF8(argv[i]);
+        }
+        for (int i = 0; i < env.Length; i++)
+        {
+            e[i] = Marshal.StringToCoTaskMemUTF8(env[i]);
+        }
+        a[argv.Length] = 0;
+        e[env.Length] = 0;
+        execve(path, a, e);
+        for (int i = 0; i < argv.Length; i++)
+        {
+            Marshal.FreeCoTaskMem(a[i]);
+        }
+        for (int i = 0; i < env.Length; i++)
+        {
+            Marshal.FreeCoTaskMem(e[i]);
+        }
+    }
+
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int gettid();
 

@@ -10,6 +10,13 @@ public static unsafe partial class LibC
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int memfd_create(string name, uint flags);
 
+    // File seals (memfd): fcntl commands and bits.
+    public const int F_ADD_SEALS = 1033;
+    public const int F_GET_SEALS = 1034;
+    public const int F_SEAL_SEAL = 0x0001;
+    public const int F_SEAL_SHRINK = 0x0002;
+    public const int F_SEAL_GROW = 0x0004;
+
     public const int PROT_NONE = 0;
     public const int PROT_READ = 1;
     public const int PROT_WRITE = 2;

@@ -24,6 +24,7 @@ public sealed unsafe class MappedRegion : IDisposable
         _mapLength = mapLength;
         Device = dev;
         Inode = ino;
+        GuestMemoryFaults.Add(this);
     }
 
     public MemoryRegionDesc Desc { get; }
@@ -44,6 +45,31 @@ public sealed unsafe class MappedRegion : IDisposable
 
     public bool IsMapped => _mapBase != 0;
 
+    /// <summary>The file shrank under this mapping: the mapping is now anonymous memory
+    /// (<see cref="GuestMemoryFaults"/>).</summary>
+    public bool IsRevoked { get; private set; }
+
+    /// <summary>Told once, on the thread that caught the fault, when this region is revoked;
+    /// the argument is the file's new size. Its owner ends the session.</summary>
+    public Action<MappedRegion, long>? OnRevoked { get; set; }
+
+    /// <summary>The backing file's size now, or null if fstat fails.</summary>
+    internal long? FileSize() => Syscall.fstat(_fd, out Stat st) == 0 ? st.st_size : null;
+
+    /// <summary>Replaces the mapping in place with private anonymous memory (reads zeros, writes
+    /// go nowhere), so that no access to it faults again. Under the registry's lock only.</summary>
+    internal bool Overlay()
+    {
+        if (_mapBase == 0)
+        {
+            return false;
+        }
+        nint p = LibC.mmap(_mapBase, _mapLength, LibC.PROT_READ | LibC.PROT_WRITE,
+            LibC.MAP_PRIVATE | LibC.MAP_ANONYMOUS | LibC.MAP_FIXED | LibC.MAP_NORESERVE, -1, 0);
+        IsRevoked = p == _mapBase;
+        return IsRevoked;
+    }
+
     /// <summary>
     /// Validates and maps a region. Takes ownership of <paramref name="fd"/> on success only.
     /// Rejects an fd that is not a regular file (memfd, tmpfs, hugetlbfs) and a region that
@@ -55,6 +81,10 @@ public sealed unsafe class MappedRegion : IDisposable
     {
         MessageCodec.ValidateRegion(request, desc, index);
         string f = index >= 0 ? $"regions[{index}]" : "region";
+        // A file that can be sealed against shrinking is, before its size is read, so that the
+        // fault cannot happen; the others (DPDK's memfd, tmpfs and hugetlbfs files) rely on
+        // GuestMemoryFaults.TryRecover.
+        GuestMemoryFaults.SealAgainstShrinking(fd);
         if (Syscall.fstat(fd, out Stat st) != 0)
         {
             throw new VhostProtocolException(request, $"{f}.fd", (ulong)fd, $"fstat failed: {Stdlib.GetLastError()}");
@@ -85,11 +115,14 @@ public sealed unsafe class MappedRegion : IDisposable
 
     public void Dispose()
     {
-        nint p = Interlocked.Exchange(ref _mapBase, 0);
-        if (p != 0)
+        GuestMemoryFaults.Remove(this, () =>
         {
-            LibC.munmap(p, _mapLength);
-        }
+            nint p = Interlocked.Exchange(ref _mapBase, 0);
+            if (p != 0)
+            {
+                LibC.munmap(p, _mapLength);
+            }
+        });
         int fd = Interlocked.Exchange(ref _fd, -1);
         LibC.CloseQuietly(fd);
     }

@@ -20,6 +20,12 @@ public sealed class MemoryTable : IDisposable
 
     public int Count => _regions.Count;
 
+    /// <summary>Told when a front-end shrank the file of one of these regions under its mapping
+    /// (<see cref="GuestMemoryFaults"/>), on the thread that caught the fault.</summary>
+    public Action<MappedRegion, long>? OnRevoked { get; set; }
+
+    private void Revoked(MappedRegion r, long size) => OnRevoked?.Invoke(r, size);
+
     /// <summary>
     /// Replaces the whole table (SET_MEM_TABLE). The new regions are mapped and validated before
     /// anything changes; on failure nothing changes and every fd passed is closed. The old
@@ -33,6 +39,7 @@ public sealed class MemoryTable : IDisposable
             for (int i = 0; i < regions.Length; i++)
             {
                 mapped.Add(MappedRegion.Map(request, regions[i], fds[i], i));
+                mapped[i].OnRevoked = Revoked;
             }
             CheckOverlaps(request, mapped);
         }
@@ -96,6 +103,7 @@ public sealed class MemoryTable : IDisposable
         try
         {
             m = MappedRegion.Map(r, desc, fd, -1);
+            m.OnRevoked = Revoked;
         }
         catch
         {

@@ -78,7 +78,7 @@ public static class RatioChart
         one.LinePattern = LinePattern.Dashed;
         plot.Axes.Bottom.TickGenerator = new NumericAutomatic
         {
-            LabelFormatter = v => "×" + Math.Pow(10, v).ToString(Math.Abs(v) < 1 ? "0.##" : "0.#", System.Globalization.CultureInfo.InvariantCulture),
+            LabelFormatter = v => "×" + Math.Pow(10, v).ToString(v < 0 ? "0.####" : "0.##", System.Globalization.CultureInfo.InvariantCulture),
         };
         plot.Axes.AutoScale();
         var lim = plot.Axes.GetLimits();
