@@ -51,6 +51,9 @@ public sealed class BackendCommand
         DD.Mode, [("loopback", NetMode.Loopback), ("sink", NetMode.Sink), ("copy", NetMode.Copy)]);
     private readonly Option<bool> _dropWhenFull = Opt.Flag("--drop-when-full",
         "loopback: drop and count frames when the guest posted no RX buffer (default: back-pressure, the frame waits on TX)");
+    private readonly Option<bool> _deferTxReturn = Opt.Choice("--tx-return",
+        "when TX buffers go back to the guest: with each burst, or one burst late (split rings; docs/envelope.md)",
+        DD.DeferTxReturn, [("immediate", false), ("deferred", true)]);
     private readonly Option<int> _batch = Opt.Int("--batch", "N", "most frames taken from a TX queue per round", DD.Batch, 1, 4096);
     private readonly Option<int> _queues = Opt.Int("--queues", "N", "queue pairs offered (GET_QUEUE_NUM; MQ offered if N > 1)", DD.MaxQueuePairs, 1, 128);
     private readonly Option<int> _pairsPerWorker = Opt.Int("--pairs-per-worker", "K", "queue pairs served by one worker thread", DD.PairsPerWorker, 1, 128);
@@ -76,7 +79,7 @@ public sealed class BackendCommand
             """);
         OptionHelp.Install(root, "perflab-backend",
             ("Connection", [_socket, _client, _reconnectMinMs, _reconnectMaxMs, _socketMode, _firstMessageS, _maxSessions]),
-            ("Device", [_mode, _dropWhenFull, _batch, _queues, _pairsPerWorker, _cpus, _disableFeatures, _disableProtocol]),
+            ("Device", [_mode, _dropWhenFull, _batch, _deferTxReturn, _queues, _pairsPerWorker, _cpus, _disableFeatures, _disableProtocol]),
             ("Polling (per worker)", _poll.All),
             ("Output", [_statsInterval, _statsSocket, _statsJson, _quiet]));
         Root = root;
@@ -111,6 +114,7 @@ public sealed class BackendCommand
                 Mode = r.GetValue(_mode),
                 Backpressure = !r.GetValue(_dropWhenFull),
                 Batch = r.GetValue(_batch),
+                DeferTxReturn = r.GetValue(_deferTxReturn),
                 MaxQueuePairs = r.GetValue(_queues),
                 PairsPerWorker = r.GetValue(_pairsPerWorker),
                 Cpus = cpus.Length > 0 ? cpus : null,

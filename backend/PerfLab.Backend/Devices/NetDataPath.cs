@@ -8,8 +8,10 @@ using PerfLab.Vhost.Virtq;
 namespace PerfLab.Backend.Devices;
 
 /// <summary>Per-view constants of the data path, derived from the negotiated features.</summary>
+/// <param name="DeferTxReturn">Return each TX burst one burst late
+/// (<see cref="IDeviceRing.PublishDeferred"/>); idle rounds and sleeping return everything.</param>
 public readonly record struct DataPathConfig(
-    NetMode Mode, bool Backpressure, int Batch, uint HdrLen, bool Mergeable, DirtyLog? Log);
+    NetMode Mode, bool Backpressure, int Batch, uint HdrLen, bool Mergeable, DirtyLog? Log, bool DeferTxReturn = false);
 
 /// <summary>
 /// The virtio-net data path, written once and specialised per ring layout through the
@@ -38,10 +40,7 @@ public static class NetDataPath
         int avail = tx.Available();
         if (avail <= 0)
         {
-            if (avail < 0)
-            {
-                ReportFault(p, p.Tx!);
-            }
+            NothingAvailable(p, ref tx, avail, in c);
             return 0;
         }
         uint hdr = c.HdrLen;
@@ -160,7 +159,7 @@ public static class NetDataPath
         }
         if (n > 0)
         {
-            Complete(ref tx, p.Tx!, n, txBytes);
+            CompleteTx(p, ref tx, n, txBytes, in c);
             Complete(ref rx, p.Rx!, delivered, bytes);
         }
         return n;
@@ -174,10 +173,7 @@ public static class NetDataPath
         int avail = tx.Available();
         if (avail <= 0)
         {
-            if (avail < 0)
-            {
-                ReportFault(p, p.Tx!);
-            }
+            NothingAvailable(p, ref tx, avail, in c);
             return 0;
         }
         int limit = Math.Min(avail, c.Batch);
@@ -230,9 +226,51 @@ public static class NetDataPath
         }
         if (n > 0)
         {
-            Complete(ref tx, p.Tx!, n, bytes);
+            CompleteTx(p, ref tx, n, bytes, in c);
         }
         return n;
+    }
+
+    /// <summary>A round found no TX frame: report a fault, or after
+    /// <see cref="QueuePair.DeferredFlushRounds"/> idle rounds return the burst held back.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void NothingAvailable<TRing>(QueuePair p, ref TRing tx, int avail, in DataPathConfig c)
+        where TRing : struct, IDeviceRing
+    {
+        if (avail < 0)
+        {
+            ReportFault(p, p.Tx!);
+        }
+        else if (c.DeferTxReturn && ++p.IdleRounds == QueuePair.DeferredFlushRounds)
+        {
+            Complete(ref tx, p.Tx!, 0, 0);
+        }
+    }
+
+    /// <summary>Publishes a TX burst, held back by one burst when <see cref="DataPathConfig.DeferTxReturn"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CompleteTx<TRing>(QueuePair p, ref TRing tx, int packets, long bytes, in DataPathConfig c)
+        where TRing : struct, IDeviceRing
+    {
+        if (c.DeferTxReturn)
+        {
+            p.IdleRounds = 0;
+            Signal(tx.PublishDeferred(p.Tx!.CallFd >= 0), p.Tx!, packets, bytes);
+        }
+        else
+        {
+            Complete(ref tx, p.Tx!, packets, bytes);
+        }
+    }
+
+    /// <summary>Returns the TX burst held back (before the worker sleeps, or when idle).</summary>
+    public static void FlushTx<TRing>(QueuePair p, ref TRing tx)
+        where TRing : struct, IDeviceRing
+    {
+        if (tx.PendingUsed > 0)
+        {
+            Complete(ref tx, p.Tx!, 0, 0);
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -379,14 +417,13 @@ public static class NetDataPath
 
     /// <summary>Publishes a ring's used elements, calls the guest if it asked, counts.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Complete<TRing>(ref TRing ring, Vring v, int packets, long bytes) where TRing : struct, IDeviceRing
+    private static void Complete<TRing>(ref TRing ring, Vring v, int packets, long bytes) where TRing : struct, IDeviceRing =>
+        Signal(ring.Publish(v.CallFd >= 0), v, packets, bytes);
+
+    /// <summary>Counts the frames completed and calls the guest if the publish asked.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Signal(PublishResult r, Vring v, int packets, long bytes)
     {
-        int callFd = v.CallFd;
-        PublishResult r = ring.Publish(callFd >= 0);
-        if (r == PublishResult.Nothing)
-        {
-            return;
-        }
         QueueCounters qc = v.Counters;
         if (packets > 0)
         {
@@ -394,10 +431,10 @@ public static class NetDataPath
         }
         if (r == PublishResult.Call)
         {
-            EventFd.Signal(callFd);
+            EventFd.Signal(v.CallFd);
             qc.Calls++;
         }
-        else
+        else if (r == PublishResult.Suppressed)
         {
             qc.CallsSuppressed++;
         }

@@ -87,7 +87,8 @@ public sealed class NetDevice : IVhostDevice
             Options.Batch,
             (uint)Vhost.Net.VirtioNetHeader.SizeFor(f),
             VirtioFeatures.Has(f, VirtioFeatures.NetMrgRxbuf),
-            view.Log);
+            view.Log,
+            Options.DeferTxReturn);
         var byWorker = _workers.ToDictionary(w => w, _ => new List<QueuePoller>());
         foreach (QueuePair p in Pairs)
         {

@@ -27,6 +27,10 @@ public sealed record NetDeviceOptions
     /// <summary>Loopback with no RX buffer posted: wait for one (true) or drop and count (false).</summary>
     public bool Backpressure { get; init; } = true;
 
+    /// <summary>Return each TX burst's buffers one burst late (see
+    /// <see cref="PerfLab.Vhost.Virtq.SplitRing.PublishDeferred"/>; docs/envelope.md).</summary>
+    public bool DeferTxReturn { get; init; }
+
     /// <summary>Most chains taken from a TX queue per round (DPDK's burst, vhost-net's batch).</summary>
     public int Batch { get; init; } = 64;
 

@@ -73,6 +73,11 @@ internal sealed class NetPairPoller<TRing, TAccess> : QueuePoller
         {
             return false;
         }
+        if (_cfg.DeferTxReturn)
+        {
+            // Nothing is held back across a sleep: the driver may be waiting for it.
+            NetDataPath.FlushTx(p, ref TAccess.Ring(_tx));
+        }
         // Loopback blocked on a full RX waits for RX buffers, otherwise for TX frames.
         bool pending = _cfg.Mode == NetMode.Loopback && p.TxBlocked
             ? TAccess.Ring(p.Rx!).EnableKicks()

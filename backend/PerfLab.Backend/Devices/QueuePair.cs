@@ -23,6 +23,14 @@ public sealed class QueuePair : IDisposable
     /// <summary>The last round stopped with TX frames waiting for RX buffers.</summary>
     public bool TxBlocked;
 
+    /// <summary>Rounds in a row that found no TX frame (deferred TX return only).</summary>
+    public int IdleRounds;
+
+    /// <summary>Idle rounds after which a TX burst held back by a deferred return is returned
+    /// anyway (tens of microseconds of busy polling: far longer than a driver's gap between
+    /// bursts, far shorter than anything a driver waits on).</summary>
+    public const int DeferredFlushRounds = 1024;
+
     /// <summary>A fault was reported; the pair is skipped until the next resume.</summary>
     public bool Dead;
 

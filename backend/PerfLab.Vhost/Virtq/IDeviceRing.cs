@@ -48,6 +48,14 @@ public interface IDeviceRing
     /// <summary>Publishes pushed elements and decides on a call (see <see cref="PublishResult"/>).</summary>
     PublishResult Publish(bool canCall);
 
+    /// <summary>Publishes what was pushed before the latest burst and holds that burst back
+    /// until the next publish (see <see cref="SplitRing.PublishDeferred"/>); a layout that does
+    /// not defer publishes everything.</summary>
+    PublishResult PublishDeferred(bool canCall);
+
+    /// <summary>Elements pushed and not yet published.</summary>
+    int PendingUsed { get; }
+
     /// <summary>Re-enables kicks, full fence, re-check; true if work is pending.</summary>
     bool EnableKicks();
 

@@ -605,6 +605,10 @@ public unsafe struct PackedRing : IDeviceRing
         return NeedsCall() ? PublishResult.Call : PublishResult.Suppressed;
     }
 
+    /// <summary>Not deferred on packed rings yet: publishes everything.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public PublishResult PublishDeferred(bool canCall) => Publish(canCall);
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool NeedsCall()
     {

@@ -35,6 +35,7 @@ public unsafe struct SplitRing : IDeviceRing
     private ushort _availSeen;      // last avail.idx read; saves re-reading the shared line
     private ushort _nextUsed;       // next used slot (published + pending)
     private ushort _publishedUsed;  // last value stored to used.idx
+    private ushort _deferredFrom;   // first element of the burst PublishDeferred holds back
     private ushort _signalledUsed;  // used index at the last call decision (EVENT_IDX "old")
     private bool _signalledValid;
     private bool _eventIdx;
@@ -96,6 +97,7 @@ public unsafe struct SplitRing : IDeviceRing
         r._availSeen = lastAvail;
         r._nextUsed = usedIdx;
         r._publishedUsed = usedIdx;
+        r._deferredFrom = usedIdx;
         return r;
     }
 
@@ -350,19 +352,47 @@ public unsafe struct SplitRing : IDeviceRing
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public PublishResult Publish(bool canCall)
     {
-        if (_nextUsed == _publishedUsed)
+        _deferredFrom = _nextUsed;
+        return PublishTo(_nextUsed, canCall);
+    }
+
+    /// <summary>
+    /// Publishes every element pushed before the latest burst and holds that burst back until
+    /// the next call (or a <see cref="Publish"/>): the driver then always has at least one burst
+    /// of buffers in flight. A driver that reclaims only when nearly all its ring is used (DPDK's
+    /// virtio PMD: tx_free_thresh) otherwise reclaims the whole ring at once when the back-end
+    /// keeps up with it, and frees more mbufs per reclaim than its mempool cache holds
+    /// (docs/envelope.md#the-queue-size-cliff). The held burst's IN_ORDER element is closed, so
+    /// each publish covers whole elements.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public PublishResult PublishDeferred(bool canCall)
+    {
+        ushort upTo = _deferredFrom;
+        _deferredFrom = _nextUsed;
+        _batchOpen = false;
+        return PublishTo(upTo, canCall);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private PublishResult PublishTo(ushort upTo, bool canCall)
+    {
+        if (upTo == _publishedUsed)
         {
             return PublishResult.Nothing;
         }
         // Release: the elements (and the data they describe) before the index
         // (docs/protocol.md#split-ring-device-loop, step 5).
-        Volatile.Write(ref *_usedIdx, _nextUsed);
+        Volatile.Write(ref *_usedIdx, upTo);
         if (_usedLog != null)
         {
-            LogUsedElements(_publishedUsed, _nextUsed);
+            LogUsedElements(_publishedUsed, upTo);
         }
-        _publishedUsed = _nextUsed;
-        _batchOpen = false;
+        _publishedUsed = upTo;
+        if (upTo == _nextUsed)
+        {
+            _batchOpen = false;
+        }
         if (!canCall)
         {
             // No decision was taken: the next one must not compare against a stale index
@@ -371,7 +401,7 @@ public unsafe struct SplitRing : IDeviceRing
             _signalledValid = false;
             return PublishResult.Suppressed;
         }
-        return NeedsCall() ? PublishResult.Call : PublishResult.Suppressed;
+        return NeedsCall(upTo) ? PublishResult.Call : PublishResult.Suppressed;
     }
 
     /// <summary>
@@ -405,7 +435,7 @@ public unsafe struct SplitRing : IDeviceRing
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool NeedsCall()
+    private bool NeedsCall(ushort published)
     {
         // Full fence between the used.idx store and reading the driver's suppression
         // (docs/protocol.md#split-ring-device-loop, step 6): Volatile alone lets the load pass the
@@ -416,9 +446,9 @@ public unsafe struct SplitRing : IDeviceRing
             ushort ev = Volatile.Read(ref *_usedEvent);
             ushort old = _signalledUsed;
             bool valid = _signalledValid;
-            _signalledUsed = _nextUsed;
+            _signalledUsed = published;
             _signalledValid = true;
-            return !valid || EventIdx.NeedEvent(ev, _nextUsed, old);
+            return !valid || EventIdx.NeedEvent(ev, published, old);
         }
         return (Volatile.Read(ref *_availFlags) & SplitLayout.AvailFlagNoInterrupt) == 0;
     }

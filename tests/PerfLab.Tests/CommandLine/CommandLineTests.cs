@@ -28,6 +28,7 @@ public class CommandLineTests
     [InlineData("--batch", "0")]
     [InlineData("--queues", "1.5")]
     [InlineData("--mode", "mirror")]
+    [InlineData("--tx-return", "later")]
     [InlineData("--poll", "spin")]
     [InlineData("--stats-interval", "-1")]
     [InlineData("--no-such-option", "1")]
@@ -69,8 +70,8 @@ public class CommandLineTests
     {
         Assert.Equal(new BackendOptions() with { Device = null! }, new BackendCommand().Parse([]) with { Device = null! });
         NetDeviceOptions d = new BackendCommand().Parse([]).Device, dd = new();
-        Assert.Equal((dd.Mode, dd.Backpressure, dd.Batch, dd.MaxQueuePairs, dd.PairsPerWorker, dd.Cpus, dd.DisabledFeatures, dd.DisabledProtocolFeatures, dd.Poll),
-            (d.Mode, d.Backpressure, d.Batch, d.MaxQueuePairs, d.PairsPerWorker, d.Cpus, d.DisabledFeatures, d.DisabledProtocolFeatures, d.Poll));
+        Assert.Equal((dd.Mode, dd.DeferTxReturn, dd.Backpressure, dd.Batch, dd.MaxQueuePairs, dd.PairsPerWorker, dd.Cpus, dd.DisabledFeatures, dd.DisabledProtocolFeatures, dd.Poll),
+            (d.Mode, d.DeferTxReturn, d.Backpressure, d.Batch, d.MaxQueuePairs, d.PairsPerWorker, d.Cpus, d.DisabledFeatures, d.DisabledProtocolFeatures, d.Poll));
         LoadGenInvocation l = new LoadGenCommand().Parse([]);
         Assert.Equal(new LoadGenOptions(), l.Options);
         Assert.Empty(l.Trials);
@@ -81,7 +82,7 @@ public class CommandLineTests
     {
         BackendOptions o = new BackendCommand().Parse(["--socket=/tmp/a.sock", "--cpus", "0-2,5", "--disable-features=event-idx,mq",
             "--disable-protocol", "0x10", "--poll=hybrid", "--hybrid-budget-us", "20", "--hybrid-fixed", "--drop-when-full", "--mode", "sink",
-            "--socket-mode", "660", "--max-sessions", "3"]);
+            "--socket-mode", "660", "--max-sessions", "3", "--tx-return=deferred"]);
         Assert.Equal("/tmp/a.sock", o.SocketPath);
         Assert.Equal([0, 1, 2, 5], o.Device.Cpus!);
         Assert.Equal(VirtioFeatures.RingEventIdx | VirtioFeatures.NetMq, o.Device.DisabledFeatures);
@@ -91,6 +92,7 @@ public class CommandLineTests
         Assert.Equal(NetMode.Sink, o.Device.Mode);
         Assert.Equal((Mono.Unix.Native.FilePermissions)0x1B0, o.SocketMode);
         Assert.Equal(3, o.MaxSessions);
+        Assert.True(o.Device.DeferTxReturn);
 
         LoadGenInvocation l = new LoadGenCommand().Parse(["--order=dpdk", "--rate", "2.5M", "--batch=16", "--lossy", "--trials", "1M@0.5,max@0.2,ping@1", "--json"]);
         Assert.Equal(HandshakeOrder.Dpdk, l.Options.Order);

@@ -62,17 +62,25 @@ public class ZeroAllocationTests
     public void LossyOpenLoopAllocatesNothing(bool packed) =>
         AssertNoAllocation(o => o with { Lossy = true, RatePps = 20e6, Burst = 8, Packed = packed }, dropWhenFull: true);
 
-    private static void AssertNoAllocation(Func<LoadGenOptions, LoadGenOptions> configure, NetMode mode = NetMode.Loopback, bool dropWhenFull = false) =>
-        Timeouts.Run(TimeSpan.FromSeconds(120), () => NoAllocation(configure, mode, dropWhenFull), "zero-allocation loop");
+    /// <summary>TX buffers returned one burst late (--tx-return deferred), split and packed.</summary>
+    [Theory]
+    [InlineData(NetMode.Sink, false)]
+    [InlineData(NetMode.Loopback, false)]
+    [InlineData(NetMode.Loopback, true)]
+    public void DeferredTxReturnAllocatesNothing(NetMode mode, bool packed) =>
+        AssertNoAllocation(o => o with { TxOnly = mode != NetMode.Loopback, Packed = packed }, mode, deferTx: true);
 
-    private static void NoAllocation(Func<LoadGenOptions, LoadGenOptions> configure, NetMode mode, bool dropWhenFull)
+    private static void AssertNoAllocation(Func<LoadGenOptions, LoadGenOptions> configure, NetMode mode = NetMode.Loopback, bool dropWhenFull = false, bool deferTx = false) =>
+        Timeouts.Run(TimeSpan.FromSeconds(120), () => NoAllocation(configure, mode, dropWhenFull, deferTx), "zero-allocation loop");
+
+    private static void NoAllocation(Func<LoadGenOptions, LoadGenOptions> configure, NetMode mode, bool dropWhenFull, bool deferTx)
     {
         using var dir = new TempDir();
         var o = new BackendOptions
         {
             SocketPath = dir.File("v.sock"),
             StatsInterval = 0,
-            Device = new NetDeviceOptions { MaxQueuePairs = 1, Mode = mode, Backpressure = !dropWhenFull, Poll = new PollOptions { Mode = PollMode.Interrupt } },
+            Device = new NetDeviceOptions { MaxQueuePairs = 1, Mode = mode, Backpressure = !dropWhenFull, DeferTxReturn = deferTx, Poll = new PollOptions { Mode = PollMode.Interrupt } },
         };
         // No worker threads: the test thread drives the data plane itself.
         using var server = new VhostUserServer(o, startWorkers: false);
