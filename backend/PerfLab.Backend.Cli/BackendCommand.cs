@@ -51,9 +51,15 @@ public sealed class BackendCommand
         DD.Mode, [("loopback", NetMode.Loopback), ("sink", NetMode.Sink), ("copy", NetMode.Copy)]);
     private readonly Option<bool> _dropWhenFull = Opt.Flag("--drop-when-full",
         "loopback: drop and count frames when the guest posted no RX buffer (default: back-pressure, the frame waits on TX)");
-    private readonly Option<bool> _deferTxReturn = Opt.Choice("--tx-return",
+    private enum TxReturn
+    {
+        Immediate,
+        Deferred,
+    }
+
+    private readonly Option<TxReturn> _deferTxReturn = Opt.Choice("--tx-return",
         "when TX buffers go back to the guest: with each burst, or one burst late (split rings; docs/envelope.md)",
-        DD.DeferTxReturn, [("immediate", false), ("deferred", true)]);
+        DD.DeferTxReturn ? TxReturn.Deferred : TxReturn.Immediate, [("immediate", TxReturn.Immediate), ("deferred", TxReturn.Deferred)]);
     private readonly Option<int> _batch = Opt.Int("--batch", "N", "most frames taken from a TX queue per round", DD.Batch, 1, 4096);
     private readonly Option<int> _queues = Opt.Int("--queues", "N", "queue pairs offered (GET_QUEUE_NUM; MQ offered if N > 1)", DD.MaxQueuePairs, 1, 128);
     private readonly Option<int> _pairsPerWorker = Opt.Int("--pairs-per-worker", "K", "queue pairs served by one worker thread", DD.PairsPerWorker, 1, 128);
@@ -114,7 +120,7 @@ public sealed class BackendCommand
                 Mode = r.GetValue(_mode),
                 Backpressure = !r.GetValue(_dropWhenFull),
                 Batch = r.GetValue(_batch),
-                DeferTxReturn = r.GetValue(_deferTxReturn),
+                DeferTxReturn = r.GetValue(_deferTxReturn) == TxReturn.Deferred,
                 MaxQueuePairs = r.GetValue(_queues),
                 PairsPerWorker = r.GetValue(_pairsPerWorker),
                 Cpus = cpus.Length > 0 ? cpus : null,
