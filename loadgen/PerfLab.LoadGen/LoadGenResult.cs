@@ -100,6 +100,10 @@ public sealed record LoadGenResult
     public int Gen2 { get; init; }
     public long AllocatedBytes { get; init; }
 
+    /// <summary>Allocated by the traffic thread over the window (process-wide figures are
+    /// <see cref="AllocatedBytes"/>); -1 when not measured.</summary>
+    public long TrafficThreadAllocatedBytes { get; init; } = -1;
+
     public string Clock { get; init; } = "";
 
     public string ToJson(bool indented = true) => JsonSerializer.Serialize(this, indented ? Json.Indented : Json.Compact);
