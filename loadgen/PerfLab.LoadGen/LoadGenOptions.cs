@@ -52,6 +52,14 @@ public sealed record LoadGenOptions
 
     public PollOptions Poll { get; init; } = new();
 
+    /// <summary>
+    /// Open loop without back-pressure, for loss measurements (NDR/PDR): a frame that finds no
+    /// room on TX at its scheduled time is counted dropped, never sent late; no per-pair
+    /// in-flight cap, so a back-end in --drop-when-full mode drops what the guest's RX buffers
+    /// cannot take; sequence gaps count as loss, not errors. See <c>Trials.TrialRunner</c>.
+    /// </summary>
+    public bool Lossy { get; init; }
+
     public bool EventIdx { get; init; } = true;
     public bool Mergeable { get; init; }
     public bool Indirect { get; init; }

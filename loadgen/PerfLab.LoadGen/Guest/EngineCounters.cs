@@ -23,6 +23,15 @@ public sealed class EngineCounters
     public long MergeBuffers;
     /// <summary>TX used elements read with IN_ORDER (fewer than buffers when the device batches).</summary>
     public long TxUsedElements;
+    /// <summary>Lossy mode: frames not posted because the TX ring had no room at their time.</summary>
+    public long TxDropped;
+    /// <summary>Lossy mode: frames attempted later than the engine's late limit after their
+    /// scheduled time (the generator, not the device, set the pace).</summary>
+    public long LateFrames;
+    /// <summary>Lossy mode: frames missing in the sequence received (lost on the way).</summary>
+    public long SeqGaps;
+    /// <summary>Frames of an earlier trial that came back after it ended (not counted received).</summary>
+    public long Stale;
     /// <summary>Clock tick of the first frame back since this was last zeroed (reconnect time).</summary>
     public long FirstRxTick;
 

@@ -50,6 +50,8 @@ public abstract unsafe class PairDriver : IDisposable
     // Receive-side state.
     public ulong NextSeq;
     public ulong ExpectSeq;
+    /// <summary>The first sequence number of the current trial (frames below it are stale).</summary>
+    public ulong TrialFirstSeq;
     public int MergeRemaining;
     /// <summary>Frame bytes received so far of the mergeable frame in progress.</summary>
     public uint MergeBytes;

@@ -24,15 +24,28 @@ public abstract unsafe class TrafficEngine : IDisposable
     /// <summary>Latencies above this are clamped (10 s); HdrHistogram would throw otherwise.</summary>
     public const long MaxLatencyNs = 10_000_000_000;
 
+    /// <summary>Lossy mode: a drain ends once every TX buffer is back and nothing came back for this long.</summary>
+    public const double LossyGraceS = 0.002;
+
     private readonly PairDriver[] _allPairs;
-    private protected readonly int _burst;
-    private protected readonly bool _txOnly;
     private readonly bool _mergeable;
-    private protected readonly bool _inOrder;
     private readonly bool _verify;
-    private protected readonly bool _rateMode;
-    private protected readonly long _maxInFlight;
-    private protected readonly double _burstIntervalTicks;
+    private protected readonly bool _txOnly;
+    private protected readonly bool _inOrder;
+    private protected readonly bool _lossy;
+    // The load (SetLoad): set between runs, never while the loop runs.
+    private protected int _burst;
+    private protected bool _rateMode;
+    private protected long _maxInFlight;
+    private protected double _burstIntervalTicks;
+    private protected long _scheduleEndTick = long.MaxValue;
+    // Lossy mode: burst k is due at start + k * interval (no drift), and a bounded schedule
+    // (a trial) has exactly _scheduleBursts of them.
+    private protected long _scheduleStartTick;
+    private protected long _burstIndex;
+    private protected long _scheduleBursts = long.MaxValue;
+    private protected long _lateLimitTicks = (long)(200e-6 * Clock.TicksPerSecond);
+    private protected long _inFlightBase; // frames in flight before the trial (lossy: lost ones included)
     private readonly EpollSet _epoll = new();
     private protected readonly bool[][] _inFlight;
     private protected double _nextBurstTick;
@@ -45,20 +58,12 @@ public abstract unsafe class TrafficEngine : IDisposable
     {
         _allPairs = pairs;
         _inOrder = inOrder;
-        _burst = Math.Clamp(o.Burst, 1, o.QueueSize);
         _txOnly = o.TxOnly;
+        _lossy = o.Lossy;
         _mergeable = mergeable;
         _verify = o.Verify;
-        _rateMode = o.RatePps > 0;
-        _maxInFlight = o.MaxInFlight > 0 ? Math.Max(o.MaxInFlight, _burst) : long.MaxValue;
-        _burstIntervalTicks = _rateMode ? Clock.TicksPerSecond * (double)_burst / o.RatePps : 0;
         _inFlight = pairs.Select(p => new bool[p.QueueSize]).ToArray();
-        foreach (PairDriver p in pairs)
-        {
-            // Without MRG_RXBUF a frame takes one RX buffer; with it, as many as it needs.
-            long perFrame = mergeable ? Math.Max(1, (p.HdrLen + p.FrameSize + p.RxBufSize - 1) / p.RxBufSize) : 1;
-            p.InFlightCap = o.TxOnly ? long.MaxValue : Math.Max(_burst, p.QueueSize / perFrame);
-        }
+        SetLoad(o.RatePps, o.Burst, o.MaxInFlight);
         Histogram = new LongHistogram(MaxLatencyNs, 3);
         for (int i = 0; i < pairs.Length; i++)
         {
@@ -119,23 +124,94 @@ public abstract unsafe class TrafficEngine : IDisposable
     {
         get
         {
-            if (Outstanding > 0)
-            {
-                return false;
-            }
-            foreach (PairDriver p in _allPairs)
-            {
-                if (p.TxFreeCount < p.QueueSize)
-                {
-                    return false;
-                }
-            }
-            return true;
+            return Outstanding <= 0 && AllTxReclaimed;
+        }
+    }
+
+    /// <summary>Frames per publish now (<see cref="SetLoad"/>).</summary>
+    public int Burst => _burst;
+
+    /// <summary>The open-loop rate now, frames/s (0: as fast as the rings allow).</summary>
+    public double RatePps { get; private set; }
+
+    /// <summary>
+    /// Sets the load of the next runs (between runs only): the open-loop rate (0: as fast as
+    /// the rings allow), the frames per publish, and the most frames in flight in total (0: no
+    /// cap beyond the rings). Without <see cref="LoadGenOptions.Lossy"/> each pair also keeps
+    /// no more in flight than its posted RX buffers hold, so that the back-end never has to drop.
+    /// </summary>
+    public void SetLoad(double ratePps, int burst, int maxInFlight)
+    {
+        PairDriver[] pairs = _allPairs;
+        _burst = Math.Clamp(burst, 1, pairs.Min(p => (int)p.QueueSize));
+        RatePps = ratePps > 0 ? ratePps : 0;
+        _rateMode = ratePps > 0;
+        _maxInFlight = maxInFlight > 0 ? Math.Max(maxInFlight, _burst) : long.MaxValue;
+        _burstIntervalTicks = _rateMode ? Clock.TicksPerSecond * (double)_burst / ratePps : 0;
+        foreach (PairDriver p in pairs)
+        {
+            // Without MRG_RXBUF a frame takes one RX buffer; with it, as many as it needs.
+            long perFrame = _mergeable ? Math.Max(1, (p.HdrLen + p.FrameSize + p.RxBufSize - 1) / p.RxBufSize) : 1;
+            p.InFlightCap = _txOnly || _lossy ? long.MaxValue : Math.Max(_burst, p.QueueSize / perFrame);
         }
     }
 
     /// <summary>Starts the open-loop schedule now.</summary>
-    public void StartSchedule() => _nextBurstTick = Clock.Now();
+    public void StartSchedule()
+    {
+        long now = Clock.Now();
+        _nextBurstTick = now;
+        _scheduleStartTick = now;
+        _burstIndex = 0;
+    }
+
+    /// <summary>
+    /// Lossy mode: starts the open-loop schedule now for exactly <paramref name="ticks"/>:
+    /// bursts due from now until then go out (or are counted dropped), later ones never.
+    /// Returns the frames the schedule offers in that span.
+    /// </summary>
+    public long StartBoundedSchedule(long ticks)
+    {
+        StartSchedule();
+        _scheduleEndTick = _scheduleStartTick + ticks;
+        // Bursts due strictly inside the window (an exact multiple is not rounded up).
+        _scheduleBursts = _rateMode ? (long)Math.Ceiling(ticks / _burstIntervalTicks - 1e-6) : long.MaxValue;
+        return _rateMode ? _scheduleBursts * _burst : 0;
+    }
+
+    /// <summary>Where the bounded schedule ends (long.MaxValue: unbounded).</summary>
+    public long ScheduleEndTick => _scheduleEndTick;
+
+    /// <summary>Lossy mode: a burst attempted later than this after its scheduled time counts
+    /// its frames in <see cref="EngineCounters.LateFrames"/> (the generator fell behind).</summary>
+    public double LateLimitNs
+    {
+        get => _lateLimitTicks / (double)Clock.TicksPerSecond * 1e9;
+        set => _lateLimitTicks = (long)(value * 1e-9 * Clock.TicksPerSecond);
+    }
+
+    /// <summary>Ends a bounded schedule (<see cref="StartBoundedSchedule"/>).</summary>
+    public void EndBoundedSchedule()
+    {
+        _scheduleEndTick = long.MaxValue;
+        _scheduleBursts = long.MaxValue;
+    }
+
+    /// <summary>
+    /// Starts a trial: the frames sent from now on carry sequence numbers above those of every
+    /// earlier trial, so one of theirs coming back late is counted <see cref="EngineCounters.Stale"/>,
+    /// not as this trial's.
+    /// </summary>
+    public void BeginTrial()
+    {
+        foreach (PairDriver p in _allPairs)
+        {
+            p.TrialFirstSeq = p.NextSeq;
+            p.ExpectSeq = p.NextSeq;
+            p.MergeRemaining = 0;
+        }
+        _inFlightBase = _lossy ? Outstanding : 0;
+    }
 
     /// <summary>One pass over every pair: reclaim, receive, send. Returns the work done.</summary>
     public abstract int Step();
@@ -173,19 +249,19 @@ public abstract unsafe class TrafficEngine : IDisposable
     /// back, every TX buffer reclaimed) or the timeout passes.</summary>
     public void Drain(double timeoutS)
     {
+        if (_lossy)
+        {
+            // Dropped frames never come back: wait for the TX buffers and a quiet spell.
+            DrainTrial(long.MaxValue, 0, LossyGraceS, timeoutS);
+            return;
+        }
         Sending = false;
         long end = Clock.Now() + (long)(timeoutS * Clock.TicksPerSecond);
         while (!Quiescent && Clock.Now() < end)
         {
             if (Step() == 0)
             {
-                // Slow polling: the back-end may be sleeping; nudge every ring as a guest would.
-                NanoSleep.Sleep(20_000);
-                foreach (PairDriver p in _allPairs)
-                {
-                    EventFd.Signal(p.KickTx);
-                    EventFd.Signal(p.KickRx);
-                }
+                NudgeAll();
             }
         }
     }
@@ -260,7 +336,19 @@ public abstract unsafe class TrafficEngine : IDisposable
         }
         if (seq != p.ExpectSeq)
         {
-            C.SeqErrors++;
+            if (seq < p.TrialFirstSeq)
+            {
+                C.Stale++; // sent in an earlier trial, back after it ended (lossy trials)
+                return;
+            }
+            if (_lossy && seq > p.ExpectSeq)
+            {
+                C.SeqGaps += (long)(seq - p.ExpectSeq); // frames lost on the way (dropped by the back-end)
+            }
+            else
+            {
+                C.SeqErrors++;
+            }
         }
         p.ExpectSeq = seq + 1;
         C.Received++;
@@ -276,6 +364,68 @@ public abstract unsafe class TrafficEngine : IDisposable
         if (_verify)
         {
             Verify(f, 0, (int)Math.Min(len - (uint)hdr, (uint)p.FrameSize), p.FrameSize);
+        }
+    }
+
+    /// <summary>
+    /// Lossy trials: stops sending and runs until this trial's frames are all back, or every TX
+    /// buffer is reclaimed and nothing has come back for <paramref name="graceS"/> (the rest
+    /// was dropped), or <paramref name="timeoutS"/> passes.
+    /// </summary>
+    public void DrainTrial(long trialSent, long trialReceived0, double graceS, double timeoutS)
+    {
+        Sending = false;
+        long now = Clock.Now();
+        long end = now + (long)(timeoutS * Clock.TicksPerSecond);
+        long grace = (long)(graceS * Clock.TicksPerSecond);
+        long lastWork = now;
+        while (now < end)
+        {
+            int work = Step();
+            now = Clock.Now();
+            bool txBack = AllTxReclaimed;
+            if (txBack && C.Received - trialReceived0 >= trialSent)
+            {
+                return;
+            }
+            if (work > 0)
+            {
+                lastWork = now;
+            }
+            else if (txBack && now - lastWork >= grace)
+            {
+                return;
+            }
+            else
+            {
+                NudgeAll();
+            }
+        }
+    }
+
+    private bool AllTxReclaimed
+    {
+        get
+        {
+            foreach (PairDriver p in _allPairs)
+            {
+                if (p.TxFreeCount < p.QueueSize)
+                {
+                    return false;
+                }
+            }
+            return true;
+        }
+    }
+
+    /// <summary>Slow polling: the back-end may be sleeping; nudge every ring as a guest would.</summary>
+    private void NudgeAll()
+    {
+        NanoSleep.Sleep(20_000);
+        foreach (PairDriver p in _allPairs)
+        {
+            EventFd.Signal(p.KickTx);
+            EventFd.Signal(p.KickRx);
         }
     }
 

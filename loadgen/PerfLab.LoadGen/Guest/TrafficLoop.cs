@@ -15,6 +15,10 @@ public sealed class TrafficEngine<TRing, TIdle> : TrafficEngine
     where TRing : struct, IGuestRing
     where TIdle : struct, IIdleStrategy
 {
+    /// <summary>Lossy mode: overdue bursts handled one by one per step; older ones are counted
+    /// dropped in one go.</summary>
+    private const long MaxCatchUpBursts = 1024;
+
     private readonly PairDriver<TRing>[] _pairs;
     private TIdle _idle; // mutable struct: never readonly
 
@@ -140,9 +144,9 @@ public sealed class TrafficEngine<TRing, TIdle> : TrafficEngine
         for (int i = 0; i < pairs.Length; i++)
         {
             PairDriver<TRing> p = pairs[i];
-            while (p.TxFreeCount >= _burst && p.Sent - p.Received + _burst <= p.InFlightCap && C.Sent - C.Received + _burst <= _maxInFlight)
+            while (p.TxFreeCount >= _burst && p.Sent - p.Received + _burst <= p.InFlightCap && C.Sent - C.Received - _inFlightBase + _burst <= _maxInFlight)
             {
-                SendBurst(p, _inFlight[i], _now);
+                SendBurst(p, _inFlight[i], _now, _burst);
                 sent += _burst;
             }
         }
@@ -155,19 +159,23 @@ public sealed class TrafficEngine<TRing, TIdle> : TrafficEngine
 
     private int SendScheduled(long now)
     {
+        if (_lossy)
+        {
+            return SendScheduledLossy(now);
+        }
         int sent = 0;
         while (_nextBurstTick <= now)
         {
             int pi = _nextPair;
             PairDriver<TRing> p = _pairs[pi];
-            if (p.TxFreeCount < _burst || p.Sent - p.Received + _burst > p.InFlightCap || C.Sent - C.Received + _burst > _maxInFlight)
+            if (p.TxFreeCount < _burst || p.Sent - p.Received + _burst > p.InFlightCap || C.Sent - C.Received - _inFlightBase + _burst > _maxInFlight)
             {
                 C.TxFullStalls++; // still due: its latency will include the wait
                 _sendBlocked = true;
                 break;
             }
             _sendBlocked = false;
-            SendBurst(p, _inFlight[pi], (long)_nextBurstTick);
+            SendBurst(p, _inFlight[pi], (long)_nextBurstTick, _burst);
             _nextBurstTick += _burstIntervalTicks;
             _nextPair = pi + 1 == _pairs.Length ? 0 : pi + 1;
             sent += _burst;
@@ -175,10 +183,52 @@ public sealed class TrafficEngine<TRing, TIdle> : TrafficEngine
         return sent;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void SendBurst(PairDriver<TRing> p, bool[] inFlight, long stamp)
+    /// <summary>
+    /// Open loop without back-pressure: each burst due goes out at its time with as many frames
+    /// as the TX ring has room for, the rest counted dropped (never sent late); the in-flight
+    /// cap (SetLoad's maxInFlight) still holds. Nothing is sent past the bounded schedule's end.
+    /// </summary>
+    private int SendScheduledLossy(long now)
     {
-        for (int j = 0; j < _burst; j++)
+        int sent = 0;
+        // Far behind (a stalled thread, or a schedule never started): the bursts overdue beyond
+        // a ring's worth are late and find no room; count them at once instead of one by one.
+        double behind = (now - _nextBurstTick) / _burstIntervalTicks;
+        if (behind > MaxCatchUpBursts)
+        {
+            long skip = Math.Min((long)behind - MaxCatchUpBursts, _scheduleBursts - _burstIndex);
+            C.TxDropped += skip * _burst;
+            C.LateFrames += skip * _burst;
+            _burstIndex += skip;
+            _nextBurstTick = _scheduleStartTick + _burstIndex * _burstIntervalTicks;
+        }
+        while (_nextBurstTick <= now && _burstIndex < _scheduleBursts)
+        {
+            int pi = _nextPair;
+            PairDriver<TRing> p = _pairs[pi];
+            long room = Math.Min(Math.Min(p.TxFreeCount, _burst), _maxInFlight - (C.Sent - C.Received - _inFlightBase));
+            int n = (int)Math.Max(0, room);
+            if (now - (long)_nextBurstTick > _lateLimitTicks)
+            {
+                C.LateFrames += _burst; // the generator itself fell behind its schedule
+            }
+            if (n > 0)
+            {
+                SendBurst(p, _inFlight[pi], (long)_nextBurstTick, n);
+            }
+            C.TxDropped += _burst - n;
+            _burstIndex++;
+            _nextBurstTick = _scheduleStartTick + _burstIndex * _burstIntervalTicks;
+            _nextPair = pi + 1 == _pairs.Length ? 0 : pi + 1;
+            sent += n;
+        }
+        return sent;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void SendBurst(PairDriver<TRing> p, bool[] inFlight, long stamp, int count)
+    {
+        for (int j = 0; j < count; j++)
         {
             ushort id;
             if (_inOrder)
@@ -194,8 +244,8 @@ public sealed class TrafficEngine<TRing, TIdle> : TrafficEngine
             p.StampTx(id, p.NextSeq++, stamp);
             p.Tx.Post(id);
         }
-        C.Sent += _burst;
-        p.Sent += _burst;
+        C.Sent += count;
+        p.Sent += count;
         if (p.Tx.Publish())
         {
             EventFd.Signal(p.KickTx);
@@ -245,7 +295,7 @@ public sealed class TrafficEngine<TRing, TIdle> : TrafficEngine
         PairDriver<TRing> p = _pairs[0];
         while (sent + _burst <= frames && p.TxFreeCount >= _burst)
         {
-            SendBurst(p, _inFlight[0], Clock.Now());
+            SendBurst(p, _inFlight[0], Clock.Now(), _burst);
             sent += _burst;
         }
         return sent;

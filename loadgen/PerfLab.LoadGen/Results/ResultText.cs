@@ -38,6 +38,14 @@ public static class ResultText
         return s.ToString();
     }
 
+    /// <summary>One line per trial (--trials without --json).</summary>
+    public static string Trial(Trials.TrialResult r)
+    {
+        var l = r.LatencyNs;
+        return string.Create(CultureInfo.InvariantCulture,
+            $"trial {(r.IntendedPps > 0 ? $"{r.IntendedPps / 1e6:F3} Mpps" : r.MaxInFlight == 1 ? "ping-pong" : "max")} x {r.IntendedDurationS:G4} s: offered={r.Offered} sent={r.Sent} tx_dropped={r.TxDropped} received={r.Received} lost={r.Lost} ({r.LossRatio:P3}) stale={r.Stale} late={r.GeneratorShortfall} errors={r.Errors} backend_dropped={r.BackendDropped} rx={r.ReceivedPps / 1e6:F3} Mpps p50={l.P50 / 1000.0:F2} p99={l.P99 / 1000.0:F2} us cpu loadgen={r.LoadgenThreadCpuNs / 1e6:F1} ms backend={(r.BackendCpuNs >= 0 ? $"{r.BackendCpuNs / 1e6:F1} ms" : "n/a")}");
+    }
+
     /// <summary>A strategy's decisions in a few words: sleeps, their length, the budget.</summary>
     private static string Decisions(Vhost.Polling.PollDecisions? d) => d == null
         ? "polls"

@@ -55,6 +55,14 @@ public class ZeroAllocationTests
     public void SinkAndCopyModesAllocateNothing(NetMode mode, bool indirect) =>
         AssertNoAllocation(o => o with { TxOnly = true, Indirect = indirect }, mode);
 
+    /// <summary>The lossy open loop (frames that find no room are counted dropped) against a
+    /// back-end that drops when the guest has no RX buffer, on both ring layouts.</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void LossyOpenLoopAllocatesNothing(bool packed) =>
+        AssertNoAllocation(o => o with { Lossy = true, RatePps = 20e6, Burst = 8, Packed = packed }, dropWhenFull: true);
+
     /// <summary>TX buffers returned one burst late (--tx-return deferred) or by the auto rule
     /// (guest bursts of 32: held; of 8: returned at once),
     /// split and packed.</summary>
@@ -69,14 +77,17 @@ public class ZeroAllocationTests
     public void HeldTxReturnAllocatesNothing(NetMode mode, bool packed, TxReturn txReturn, int burst) =>
         AssertNoAllocation(o => o with { TxOnly = mode != NetMode.Loopback, Packed = packed, Burst = burst, QueueSize = 1024 }, mode, txReturn);
 
-    private static void AssertNoAllocation(Func<LoadGenOptions, LoadGenOptions> configure, NetMode mode = NetMode.Loopback, TxReturn txReturn = TxReturn.Immediate)
+    private static void AssertNoAllocation(Func<LoadGenOptions, LoadGenOptions> configure, NetMode mode = NetMode.Loopback, TxReturn txReturn = TxReturn.Immediate, bool dropWhenFull = false) =>
+        Timeouts.Run(TimeSpan.FromSeconds(120), () => NoAllocation(configure, mode, txReturn, dropWhenFull), "zero-allocation loop");
+
+    private static void NoAllocation(Func<LoadGenOptions, LoadGenOptions> configure, NetMode mode, TxReturn txReturn, bool dropWhenFull)
     {
         using var dir = new TempDir();
         var o = new BackendOptions
         {
             SocketPath = dir.File("v.sock"),
             StatsInterval = 0,
-            Device = new NetDeviceOptions { MaxQueuePairs = 1, Mode = mode, TxReturn = txReturn, Poll = new PollOptions { Mode = PollMode.Interrupt } },
+            Device = new NetDeviceOptions { MaxQueuePairs = 1, Mode = mode, TxReturn = txReturn, Backpressure = !dropWhenFull, Poll = new PollOptions { Mode = PollMode.Interrupt } },
         };
         // No worker threads: the test thread drives the data plane itself.
         using var server = new VhostUserServer(o, startWorkers: false);
@@ -95,6 +106,7 @@ public class ZeroAllocationTests
             Assert.True(Timeouts.WaitUntil(() => worker.ActivePairCount == 1, Timeouts.Short));
             var engine = gen.Engine!;
             engine.Measuring = true;
+            engine.StartSchedule();
 
             void Iterate(int n)
             {

@@ -1,0 +1,188 @@
+using HdrHistogram;
+using PerfLab.LoadGen.Guest;
+using PerfLab.LoadGen.Results;
+using PerfLab.Vhost.Interop;
+
+namespace PerfLab.LoadGen.Trials;
+
+/// <summary>
+/// Trials over several devices at once (issue 14's density question): one set-up
+/// <see cref="LoadGenerator"/> per device (its own memory, handshake and rings), each trial's
+/// total rate split evenly across them, every device's traffic on its own thread (pinned to its
+/// options' CPU), all starting together. The result carries the totals and, in
+/// <see cref="TrialResult.Devices"/>, each device's own figures. Back-end figures (CPU, drops,
+/// wake-ups) are read once per distinct stats socket or pid, so a back-end that serves every
+/// device is counted once and several single-device back-ends are summed.
+/// </summary>
+public sealed class DeviceSetTrialRunner : ITrialRunner
+{
+    private readonly LoadGenerator[] _gens;
+    private readonly TrialRunner[] _runners;
+    private bool _ran;
+
+    public DeviceSetTrialRunner(IReadOnlyList<LoadGenerator> generators, double drainTimeoutS = 0.05, double graceS = TrafficEngine.LossyGraceS)
+    {
+        if (generators.Count == 0)
+        {
+            throw new ArgumentException("no devices", nameof(generators));
+        }
+        _gens = [.. generators];
+        _runners = new TrialRunner[_gens.Length];
+        var seen = new HashSet<string>();
+        for (int i = 0; i < _gens.Length; i++)
+        {
+            LoadGenerator g = _gens[i];
+            LoadGenOptions o = g.Options;
+            // The back-end's snapshot is taken by the first device that names it; the others
+            // leave it out, so one back-end's CPU and drops are not counted once per device.
+            string? key = o.BackendStatsSocket != null ? "s:" + o.BackendStatsSocket : o.BackendPid > 0 ? "p:" + o.BackendPid : null;
+            if (key != null && !seen.Add(key))
+            {
+                o = o with { BackendStatsSocket = null, BackendPid = 0 };
+            }
+            _runners[i] = new TrialRunner(g.Engine ?? throw new InvalidOperationException("Setup every device first"), o, () => [g.Guest.DrainErrFds()])
+            {
+                GapS = 0,
+                DrainTimeoutS = drainTimeoutS,
+                GraceS = graceS,
+            };
+        }
+    }
+
+    public int Devices => _gens.Length;
+
+    /// <summary>Quiet time before every trial but the first, s.</summary>
+    public double GapS { get; init; } = 0.01;
+
+    /// <summary>The longest a trial may take beyond its duration before it counts as hung.</summary>
+    public TimeSpan Overrun { get; init; } = TimeSpan.FromSeconds(30);
+
+    public TrialResult Run(double totalPps, double durationS) => Run(new TrialSpec(totalPps, durationS));
+
+    /// <summary>Every device ping-pongs (one frame in flight each) for <paramref name="durationS"/>.</summary>
+    public TrialResult PingPong(double durationS) => Run(TrialSpec.PingPong(durationS));
+
+    /// <summary>
+    /// One trial on every device at once: <paramref name="total"/>'s rate and in-flight cap are
+    /// split evenly (a ping-pong stays one frame in flight per device); rate 0 is as fast as
+    /// each device's rings allow.
+    /// </summary>
+    public TrialResult Run(TrialSpec total)
+    {
+        int n = _gens.Length;
+        TrialSpec each = total with
+        {
+            RatePps = total.RatePps / n,
+            MaxInFlight = total.MaxInFlight <= 1 ? total.MaxInFlight : Math.Max(1, total.MaxInFlight / n),
+        };
+        if (_ran && GapS > 0)
+        {
+            Thread.Sleep(TimeSpan.FromSeconds(GapS));
+        }
+        _ran = true;
+        var results = new TrialResult[n];
+        var errors = new Exception?[n];
+        using var start = new Barrier(n);
+        var threads = new Thread[n];
+        for (int i = 0; i < n; i++)
+        {
+            int d = i;
+            threads[d] = new Thread(() =>
+            {
+                try
+                {
+                    int cpu = _gens[d].Options.Cpu;
+                    if (cpu >= 0)
+                    {
+                        Affinity.PinCurrentThread(cpu);
+                    }
+                    start.SignalAndWait();
+                    results[d] = _runners[d].Run(each);
+                }
+                catch (Exception e)
+                {
+                    errors[d] = e;
+                }
+            }) { IsBackground = true, Name = $"loadgen-device-{d}" };
+            threads[d].Start();
+        }
+        TimeSpan limit = TimeSpan.FromSeconds(total.DurationS) + Overrun;
+        for (int d = 0; d < n; d++)
+        {
+            if (!threads[d].Join(limit))
+            {
+                throw new TimeoutException($"device {d}'s trial did not end within {limit.TotalSeconds:F0} s");
+            }
+        }
+        for (int d = 0; d < n; d++)
+        {
+            if (errors[d] != null)
+            {
+                throw new IOException($"device {d}: {errors[d]!.Message}", errors[d]);
+            }
+        }
+        return Totals(total, results);
+    }
+
+    /// <summary>The devices' results added up (process-wide figures, such as the load
+    /// generator's process CPU, are not added: they are the same process).</summary>
+    public static TrialResult Totals(TrialSpec total, IReadOnlyList<TrialResult> devices)
+    {
+        var h = new LongHistogram(TrafficEngine.MaxLatencyNs, 3);
+        foreach (TrialResult r in devices)
+        {
+            if (r.Histogram != null)
+            {
+                h.Add(r.Histogram);
+            }
+        }
+        long offered = devices.Sum(r => r.Offered), received = devices.Sum(r => r.Received);
+        long lost = Math.Max(0, offered - received);
+        return new TrialResult
+        {
+            IntendedPps = total.RatePps,
+            IntendedDurationS = total.DurationS,
+            Burst = devices[0].Burst,
+            MaxInFlight = total.MaxInFlight,
+            WindowS = devices.Max(r => r.WindowS),
+            IntervalS = devices.Max(r => r.IntervalS),
+            Offered = offered,
+            Sent = devices.Sum(r => r.Sent),
+            TxDropped = devices.Sum(r => r.TxDropped),
+            GeneratorShortfall = devices.Sum(r => r.GeneratorShortfall),
+            Received = received,
+            Lost = lost,
+            LossRatio = offered > 0 ? (double)lost / offered : 0,
+            Stale = devices.Sum(r => r.Stale),
+            Errors = devices.Sum(r => r.Errors),
+            Kicks = devices.Sum(r => r.Kicks),
+            CallsReceived = devices.Sum(r => r.CallsReceived),
+            LoadgenCpuNs = devices.Max(r => r.LoadgenCpuNs),
+            LoadgenThreadCpuNs = devices.Sum(r => r.LoadgenThreadCpuNs),
+            BackendCpuNs = Known(devices, r => r.BackendCpuNs),
+            BackendIntervalNs = devices.Max(r => r.BackendIntervalNs),
+            BackendDropped = Known(devices, r => r.BackendDropped),
+            BackendCalls = Known(devices, r => r.BackendCalls),
+            BackendKicksReceived = Known(devices, r => r.BackendKicksReceived),
+            BackendWakeups = Known(devices, r => r.BackendWakeups),
+            LatencyNs = ResultBuilder.Summarize(h),
+            Histogram = h,
+            Devices = [.. devices],
+        };
+    }
+
+    /// <summary>The sum of the known (>= 0) figures; -1 when none is known.</summary>
+    private static long Known(IReadOnlyList<TrialResult> devices, Func<TrialResult, long> f)
+    {
+        long sum = -1;
+        foreach (TrialResult r in devices)
+        {
+            long v = f(r);
+            if (v >= 0)
+            {
+                sum = Math.Max(sum, 0) + v;
+            }
+        }
+        return sum;
+    }
+}
