@@ -23,6 +23,7 @@ public static class Program
             root.Add(c);
         }
         root.Add(BackendStatsCommand.Create());
+        root.Add(DensityCommand.Create());
         root.Add(CompareCommand.Create());
         root.Add(HistoryCommand.Create());
         root.Add(ImportCommand.Create());
