@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using PerfLab.Backend.Devices;
 using PerfLab.Backend.Logging;
 using PerfLab.Backend.Server;
@@ -32,7 +33,11 @@ public sealed class BackendCommand
     ];
 
     // Connection
-    private readonly Option<string> _socket = Opt.Text("--socket", "PATH", "UNIX socket path", D.SocketPath);
+    private readonly DeviceSocketOptions _sockets = new(D.SocketPath,
+        "UNIX socket path of one device; give it again for more devices (device d is the d-th)",
+        "with --devices N: devices on DIR/vhost-0.sock .. DIR/vhost-<N-1>.sock",
+        "how many devices --sockets makes",
+        BackendOptions.SocketInFolder, devicesCountSockets: false);
     private readonly Option<bool> _client = Opt.Flag("--client",
         "connect to a front-end that listens (QEMU server=on, DPDK virtio-user server=1) instead of listening; reconnects after every disconnect");
     private readonly Option<double> _reconnectMinMs = Opt.Number("--reconnect-min-ms", "MS", "client mode: first retry delay, doubling", D.ReconnectMin.TotalMilliseconds, positive: true);
@@ -40,8 +45,10 @@ public sealed class BackendCommand
     private readonly Option<Mono.Unix.Native.FilePermissions> _socketMode = Opt.Of("--socket-mode", "OCTAL",
         "permissions of the listening socket, 600..777", D.SocketMode, TrySocketMode, shown: Convert.ToString((int)D.SocketMode, 8));
     private readonly Option<double> _firstMessageS = Opt.Number("--first-message-s", "S",
-        "drop a connection silent for S seconds after connecting (0: never)", D.FirstMessageTimeout.TotalSeconds);
-    private readonly Option<int> _maxSessions = Opt.Int("--max-sessions", "N", "exit after N sessions", D.MaxSessions, 1, shown: "serve forever");
+        "drop a connection silent for S seconds after connecting (0: off)", D.FirstMessageTimeout.TotalSeconds);
+    private readonly Option<double> _replyTimeoutS = Opt.Number("--reply-timeout-s", "S",
+        "end a session whose front-end does not read a reply for S seconds (0: off)", D.ReplyTimeout.TotalSeconds);
+    private readonly Option<int> _maxSessions = Opt.Int("--max-sessions", "N", "exit after N sessions, all devices together", D.MaxSessions, 1, shown: "serve forever");
 
     // Device
     private readonly Option<NetMode> _mode = Opt.Choice("--mode",
@@ -62,7 +69,13 @@ public sealed class BackendCommand
         DD.DeferTxReturn ? TxReturn.Deferred : TxReturn.Immediate, [("immediate", TxReturn.Immediate), ("deferred", TxReturn.Deferred)]);
     private readonly Option<int> _batch = Opt.Int("--batch", "N", "most frames taken from a TX queue per round", DD.Batch, 1, 4096);
     private readonly Option<int> _queues = Opt.Int("--queues", "N", "queue pairs offered (GET_QUEUE_NUM; MQ offered if N > 1)", DD.MaxQueuePairs, 1, 128);
-    private readonly Option<int> _pairsPerWorker = Opt.Int("--pairs-per-worker", "K", "queue pairs served by one worker thread", DD.PairsPerWorker, 1, 128);
+    private readonly Option<int> _workers = Opt.Int("--workers", "N", "worker threads polling every device's queues",
+        D.Workers, 1, 1024, shown: "one per K queue pairs of one device, K from --pairs-per-worker");
+    private readonly Option<int> _pairsPerWorker = Opt.Int("--pairs-per-worker", "K",
+        "queue pairs dealt to a worker at a time, round-robin over the workers: pair 0 of every device first, then pair 1, ...", DD.PairsPerWorker, 1, 128);
+    private readonly Option<IReadOnlyDictionary<(int Device, int Pair), int>> _queueAffinity = Opt.Of("--queue-affinity", "LIST",
+        "pin queue pairs to workers, DEVICE:PAIR=WORKER,... (as OVS's pmd-rxq-affinity); the others are dealt round-robin",
+        D.QueueAffinity, TryAffinity, shown: "");
     private readonly Option<int[]> _cpus = Opt.CpuList("--cpus", "pin worker i to CPU LIST[i % n], e.g. 1, 0,1 or 0-3 (default: no pinning)");
     private readonly Option<ulong> _disableFeatures = Opt.Mask("--disable-features",
         "withhold virtio features: " + string.Join(',', FeatureNames.Select(f => f.Name)) + " or 0xMASK (docs/features.md: what is offered, and why)", FeatureNames);
@@ -80,12 +93,13 @@ public sealed class BackendCommand
     public BackendCommand()
     {
         var root = new RootCommand("""
-            perflab-backend: a vhost-user back-end for a virtio-net device. Stops on SIGINT or SIGTERM,
-            printing a summary with CPU time and GC counts. The polling options are per worker.
+            perflab-backend: a vhost-user back-end for virtio-net devices, one per socket file. Stops on
+            SIGINT or SIGTERM, printing a summary with CPU time and GC counts. The polling options are
+            per worker.
             """);
         OptionHelp.Install(root, "perflab-backend",
-            ("Connection", [_socket, _client, _reconnectMinMs, _reconnectMaxMs, _socketMode, _firstMessageS, _maxSessions]),
-            ("Device", [_mode, _dropWhenFull, _batch, _deferTxReturn, _queues, _pairsPerWorker, _cpus, _disableFeatures, _disableProtocol]),
+            ("Connection", [.. _sockets.All, _client, _reconnectMinMs, _reconnectMaxMs, _socketMode, _firstMessageS, _replyTimeoutS, _maxSessions]),
+            ("Device", [_mode, _dropWhenFull, _batch, _deferTxReturn, _queues, _workers, _pairsPerWorker, _queueAffinity, _cpus, _disableFeatures, _disableProtocol]),
             ("Polling (per worker)", _poll.All),
             ("Output", [_statsInterval, _statsSocket, _statsJson, _quiet]));
         Root = root;
@@ -105,12 +119,15 @@ public sealed class BackendCommand
         int[] cpus = r.GetValue(_cpus)!;
         var o = new BackendOptions
         {
-            SocketPath = r.GetValue(_socket)!,
+            SocketPaths = _sockets.Bind(r),
             Client = r.GetValue(_client),
             ReconnectMin = TimeSpan.FromMilliseconds(r.GetValue(_reconnectMinMs)),
             ReconnectMax = TimeSpan.FromMilliseconds(r.GetValue(_reconnectMaxMs)),
             SocketMode = r.GetValue(_socketMode),
             FirstMessageTimeout = TimeSpan.FromSeconds(r.GetValue(_firstMessageS)),
+            ReplyTimeout = TimeSpan.FromSeconds(r.GetValue(_replyTimeoutS)),
+            Workers = r.GetValue(_workers),
+            QueueAffinity = r.GetValue(_queueAffinity)!,
             MaxSessions = r.GetValue(_maxSessions),
             StatsInterval = r.GetValue(_statsInterval),
             StatsSocket = r.GetValue(_statsSocket),
@@ -134,6 +151,27 @@ public sealed class BackendCommand
             throw new ArgumentException($"--reconnect-min-ms {o.ReconnectMin.TotalMilliseconds} exceeds --reconnect-max-ms {o.ReconnectMax.TotalMilliseconds}");
         }
         return o;
+    }
+
+    /// <summary>DEVICE:PAIR=WORKER,... (each a non-negative integer).</summary>
+    private static string? TryAffinity(string s, out IReadOnlyDictionary<(int Device, int Pair), int> affinity)
+    {
+        var map = new Dictionary<(int, int), int>();
+        affinity = map;
+        foreach (string item in s.Split(',', StringSplitOptions.RemoveEmptyEntries))
+        {
+            string[] kv = item.Split('=');
+            string[] dp = kv[0].Split(':');
+            if (kv.Length != 2 || dp.Length != 2
+                || !int.TryParse(dp[0], NumberStyles.None, CultureInfo.InvariantCulture, out int dev)
+                || !int.TryParse(dp[1], NumberStyles.None, CultureInfo.InvariantCulture, out int pair)
+                || !int.TryParse(kv[1], NumberStyles.None, CultureInfo.InvariantCulture, out int w))
+            {
+                return $"'{item}' is not DEVICE:PAIR=WORKER";
+            }
+            map[(dev, pair)] = w;
+        }
+        return null;
     }
 
     /// <summary>An octal permission mode for the socket: permission bits only (no setuid,

@@ -45,6 +45,11 @@ public static class Program
             Console.Error.WriteLine($"perflab-backend: {e.Message}");
             return 1;
         }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"perflab-backend: {e.Message} (see --help)");
+            return 2;
+        }
         using var stop = stopping.Token.Register(server.Stop); // runs at once if a signal came already
         using var statsServer = o.StatsSocket != null ? new Stats.StatsServer(server.Stats, o.StatsSocket) : null;
         GcSnapshot gc0 = GcSnapshot.Take();
@@ -86,6 +91,28 @@ public static class Program
         double cpu = (now.CpuNs - prev.CpuNs) / 1e9 / dt * 100;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"stats: pkts={pkts} mpps={pkts / dt / 1e6:F3} batches={batches} avg_batch={(batches > 0 ? (double)pkts / batches : 0):F1} empty_polls={empty} kicks={kicks} wakeups={wakeups} calls={calls} busy={busy:F0}% cpu={cpu:F0}%"));
+        if (now.Devices.Count > 1)
+        {
+            foreach (DeviceStats dv in now.Devices)
+            {
+                DeviceStats? was = prev.Devices.FirstOrDefault(x => x.Id == dv.Id);
+                long dp = dv.Packets - (was?.Packets ?? 0);
+                if (dp > 0 || dv.Connected != (was?.Connected ?? false))
+                {
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"  device {dv.Id}: pkts={dp} mpps={dp / dt / 1e6:F3} connected={(dv.Connected ? 1 : 0)} sessions={dv.Sessions} faults={dv.Faults}"));
+                }
+            }
+        }
+        if (now.Workers.Count > 1 || now.Devices.Count > 1)
+        {
+            foreach (WorkerStats w in now.Workers)
+            {
+                WorkerStats? was = prev.Workers.FirstOrDefault(x => x.Id == w.Id);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  worker {w.Id}: queues={w.Queues.Count} rounds={w.Rounds - (was?.Rounds ?? 0)} empty_polls={w.EmptyPolls - (was?.EmptyPolls ?? 0)} wakeups={w.Wakeups - (was?.Wakeups ?? 0)} busy={(w.BusyNs - (was?.BusyNs ?? 0)) / 1e9 / dt * 100:F0}% cpu={(w.CpuNs - (was?.CpuNs ?? 0)) / 1e9 / dt * 100:F0}%"));
+            }
+        }
         return now;
     }
 
@@ -94,10 +121,15 @@ public static class Program
         double busyPerPkt = s.Packets > 0 ? (double)s.BusyNs / s.Packets : 0;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"summary: sessions={s.Sessions} packets={s.Packets} bytes={s.Bytes} busy_ns_per_packet={busyPerPkt:F1} cpu_user={s.CpuUserNs / 1e9:F3}s cpu_sys={s.CpuSysNs / 1e9:F3}s {gc}"));
+        foreach (var dv in s.Devices.Where(_ => s.Devices.Count > 1))
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  device {dv.Id} ({dv.Socket}): sessions={dv.Sessions} packets={dv.Packets} delivered={dv.Delivered} faults={dv.Faults}{(dv.Error.Length > 0 ? " error=" + dv.Error : "")}"));
+        }
         foreach (var q in s.Queues)
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  queue {q.Index} ({q.Direction}{q.Pair}): packets={q.Packets} batches={q.Batches} kicks={q.Kicks} calls={q.Calls} suppressed={q.CallsSuppressed} rejected={q.Rejected} dropped={q.Dropped} rx_full={q.RxFull}{(q.Fault.Length > 0 ? " fault=" + q.Fault : "")}"));
+                $"  queue {(s.Devices.Count > 1 ? $"{q.Device}." : "")}{q.Index} ({q.Direction}{q.Pair}): packets={q.Packets} batches={q.Batches} kicks={q.Kicks} calls={q.Calls} suppressed={q.CallsSuppressed} rejected={q.Rejected} dropped={q.Dropped} rx_full={q.RxFull}{(q.Fault.Length > 0 ? " fault=" + q.Fault : "")}"));
         }
     }
 }

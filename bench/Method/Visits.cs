@@ -34,6 +34,9 @@ public sealed class Visits
         Received = o.Received,
         LossRatio = o.LossRatio,
         ForwardingMpps = o.ReceivedPps / 1e6,
+        TxDropped = o.TxDropped,
+        BackendDropped = o.BackendDropped,
+        GeneratorLate = o.GeneratorShortfall,
     });
 
     public void Search(ITrialTarget t, BenchConfiguration c, int round, RoundSample s)

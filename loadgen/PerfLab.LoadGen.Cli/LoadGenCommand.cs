@@ -25,12 +25,11 @@ public sealed class LoadGenCommand
     private static readonly LoadGenOptions D = new();
 
     // Connection
-    private readonly Option<string[]> _socket = Opt.Texts("--socket", "PATH",
-        "the back-end's socket; give it again to drive one device per socket at once", D.SocketPath);
-    private readonly Option<string?> _sockets = Opt.Path("--sockets", "with --devices N: one device on each of DIR/vhost-0.sock .. DIR/vhost-<N-1>.sock (perflab-backend --sockets DIR --devices N)");
-    private readonly Option<int> _devices = Opt.Int("--devices", "N",
+    private readonly DeviceSocketOptions _sockets = new(D.SocketPath,
+        "the back-end's socket; give it again to drive one device per socket at once",
+        "with --devices N: one device on each of DIR/vhost-0.sock .. DIR/vhost-<N-1>.sock (perflab-backend --sockets DIR --devices N)",
         "drive N devices at once, each with its own memory, handshake and rings, on its own traffic thread; --rate and --inflight are totals, split evenly",
-        1, 1, 4096);
+        SocketInFolder, devicesCountSockets: true);
     private readonly Option<bool> _listen = Opt.Flag("--listen", "listen on the socket and wait for a back-end in client mode");
     private readonly Option<double> _connectTimeout = Opt.Number("--connect-timeout", "S", "give up connecting after S seconds", D.ConnectTimeoutS, positive: true);
     private readonly Option<HandshakeOrder> _order = Opt.Choice("--order", "handshake order to replay (qemu: QEMU 7.2's; dpdk: virtio-user's)", D.Order,
@@ -109,7 +108,7 @@ public sealed class LoadGenCommand
             loss allowed), 1 on loss, sequence, payload or protocol errors, 2 on bad usage.
             """);
         OptionHelp.Install(root, "perflab-loadgen",
-            ("Connection", [_socket, _sockets, _devices, _listen, _connectTimeout, _order]),
+            ("Connection", [.. _sockets.All, _listen, _connectTimeout, _order]),
             ("Traffic", [_duration, _warmup, _size, _queueSize, _burst, _rate, _inflight, _queues, _txOnly]),
             ("Loss trials (NDR/PDR)", [_lossy, _trials, _trialGap]),
             ("Guest features", [_noEventIdx, _packed, _mergeable, _indirect, _inOrder, _rxBufSize, _callFds, _memoryMb, _regions, _memSlots, _identityGpa, _verify]),
@@ -126,9 +125,10 @@ public sealed class LoadGenCommand
 
     public LoadGenInvocation Bind(ParseResult r)
     {
+        IReadOnlyList<string> sockets = _sockets.Bind(r);
         var o = new LoadGenOptions
         {
-            SocketPath = r.GetValue(_socket)![0],
+            SocketPath = sockets[0],
             Listen = r.GetValue(_listen),
             ConnectTimeoutS = r.GetValue(_connectTimeout),
             Order = r.GetValue(_order),
@@ -170,7 +170,6 @@ public sealed class LoadGenCommand
         {
             throw new ArgumentException($"--burst {o.Burst} exceeds --queue-size {o.QueueSize}");
         }
-        IReadOnlyList<string> sockets = Sockets(r);
         LoadGenOptions[] devices = sockets.Count == 1 ? [o] : [.. sockets.Select(s => o with
         {
             SocketPath = s,
@@ -182,32 +181,6 @@ public sealed class LoadGenCommand
             throw new ArgumentException("several devices: --listen and the protocol exercises (--reconnects, --reset-device, --dirty-log, --remap-ms, --send-rarp) take one device");
         }
         return new LoadGenInvocation(devices[0], r.GetValue(_json), r.GetValue(_measureSleep), r.GetValue(_trials)!, r.GetValue(_trialGap), devices);
-    }
-
-    /// <summary>The devices' sockets: --socket (repeated), or --sockets DIR --devices N.</summary>
-    private IReadOnlyList<string> Sockets(ParseResult r)
-    {
-        string[] given = r.GetValue(_socket)!;
-        string? dir = r.GetValue(_sockets);
-        int n = r.GetValue(_devices);
-        bool socketGiven = r.GetResult(_socket) is { Implicit: false };
-        if (dir != null)
-        {
-            if (socketGiven)
-            {
-                throw new ArgumentException("--socket and --sockets: give one or the other");
-            }
-            return [.. Enumerable.Range(0, n).Select(i => SocketInFolder(dir, i))];
-        }
-        if (n != 1 && n != given.Length)
-        {
-            throw new ArgumentException($"--devices {n} needs --sockets DIR or {n} --socket paths");
-        }
-        if (given.Distinct().Count() != given.Length)
-        {
-            throw new ArgumentException("--socket: the same path twice");
-        }
-        return given;
     }
 
     /// <summary>Device <paramref name="d"/>'s socket in a folder, named as perflab-backend's

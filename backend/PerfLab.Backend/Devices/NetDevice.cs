@@ -23,11 +23,18 @@ public sealed class NetDevice : IVhostDevice
     /// <summary>A device with a pool of its own: one worker per
     /// <see cref="NetDeviceOptions.PairsPerWorker"/> pairs, pinned as <see cref="NetDeviceOptions.Cpus"/> says.</summary>
     public NetDevice(NetDeviceOptions options, bool startThreads = true)
-        : this(options, OwnPool(options, startThreads), ownsPool: true)
+        : this(options, OwnPool(options, startThreads), null, Log.Default, ownsPool: true)
     {
     }
 
-    private NetDevice(NetDeviceOptions options, WorkerPool pool, bool ownsPool)
+    /// <summary>A device polled by workers of a shared <paramref name="pool"/>: pair p by
+    /// <paramref name="workerOfPair"/>(p).</summary>
+    public NetDevice(NetDeviceOptions options, WorkerPool pool, Func<int, Worker> workerOfPair, ILogger logger)
+        : this(options, pool, workerOfPair, logger, ownsPool: false)
+    {
+    }
+
+    private NetDevice(NetDeviceOptions options, WorkerPool pool, Func<int, Worker>? workerOfPair, ILogger logger, bool ownsPool)
     {
         if (options.MaxQueuePairs < 1 || options.MaxQueuePairs > Vhost.Net.NetQueues.MaxQueuePairs)
         {
@@ -38,7 +45,9 @@ public sealed class NetDevice : IVhostDevice
         _ownsPool = ownsPool;
         Pairs = Enumerable.Range(0, options.MaxQueuePairs).Select(i => new QueuePair(i)).ToArray();
         int per = Math.Max(1, options.PairsPerWorker);
-        _workerOfPair = Pairs.Select(p => pool[p.Index / per % pool.Count]).ToArray();
+        workerOfPair ??= p => pool[p / per % pool.Count];
+        _workerOfPair = Pairs.Select(p => workerOfPair(p.Index)).ToArray();
+        Logger = logger;
         _workers = pool.Workers.Where(w => _workerOfPair.Contains(w)).ToArray();
     }
 
@@ -61,7 +70,12 @@ public sealed class NetDevice : IVhostDevice
     public FaultFlag NeedsReset { get; } = new();
 
     /// <summary>Where the device's records go.</summary>
-    public ILogger Logger { get; init; } = Log.Default;
+    public ILogger Logger { get; }
+
+    /// <summary>Times the control plane took the device's queues back from the workers.</summary>
+    public long Pauses => Volatile.Read(ref _pauses);
+
+    private long _pauses;
 
     public ulong OfferedFeatures =>
         NetDeviceOptions.SupportedFeatures
@@ -74,7 +88,11 @@ public sealed class NetDevice : IVhostDevice
     public int MaxQueuePairs => Options.MaxQueuePairs;
 
     /// <summary>Takes this device's pollers back from every worker; returns when none runs them.</summary>
-    public void Pause() => Hand(_workers.Select(w => (w, (IReadOnlyList<QueuePoller>)[])));
+    public void Pause()
+    {
+        Interlocked.Increment(ref _pauses);
+        Hand(_workers.Select(w => (w, (IReadOnlyList<QueuePoller>)[])));
+    }
 
     /// <summary>Builds a poller for each pair the view makes active (control-plane work: it may
     /// allocate) and hands each to its worker; returns when they run.</summary>
@@ -170,7 +188,7 @@ public sealed class NetDevice : IVhostDevice
 
     public void Dispose()
     {
-        Pause();
+        Hand(_workers.Select(w => (w, (IReadOnlyList<QueuePoller>)[])));
         if (_ownsPool)
         {
             _pool.Dispose();

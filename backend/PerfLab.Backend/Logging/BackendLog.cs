@@ -32,6 +32,9 @@ internal static partial class BackendLog
     [LoggerMessage(106, LogLevel.Warning, "refused a front-end on {Path}: the device already serves one")]
     public static partial void SecondFrontendRefused(this ILogger log, string path);
 
+    [LoggerMessage(109, LogLevel.Error, "the session failed; it is ended")]
+    public static partial void SessionFailed(this ILogger log, Exception error);
+
     [LoggerMessage(107, LogLevel.Error, "device {Device} ({Path}) is not served: {Reason}")]
     public static partial void DeviceNotServed(this ILogger log, int device, string path, string reason);
 

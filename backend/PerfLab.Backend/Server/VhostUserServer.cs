@@ -1,201 +1,192 @@
-using PerfLab.Backend.Devices;
-using PerfLab.Backend.Rings;
 using PerfLab.Backend.Control;
+using PerfLab.Backend.Devices;
 using PerfLab.Backend.Logging;
+using PerfLab.Backend.Rings;
 using PerfLab.Backend.Stats;
+using PerfLab.Backend.Workers;
 using PerfLab.Vhost.Interop;
-using PerfLab.Vhost.Memory;
-using PerfLab.Vhost.Net;
-using PerfLab.Vhost.Protocol;
-using PerfLab.Vhost.Transport;
 
 namespace PerfLab.Backend.Server;
 
 /// <summary>
-/// The back-end daemon's core: serves one front-end connection at a time, over a listening
-/// socket (server mode) or by connecting to a listening front-end with exponential back-off
-/// (client mode, reconnecting after every disconnect). After each session every fd and mapping
-/// the front-end gave is released, and the next connection starts from scratch.
+/// The back-end daemon's core: one <see cref="DeviceEndpoint"/> per socket file, each with its
+/// own control-plane thread, and one <see cref="WorkerPool"/> whose workers poll every device's
+/// queues (<see cref="QueueAssignment"/>). A device whose socket is in use, or for which no
+/// file descriptors are left, is reported and left out; the others are served.
 /// </summary>
 public sealed class VhostUserServer : IDisposable
 {
     private readonly BackendOptions _o;
-    private readonly int _wakeFd = EventFd.Create();
+    private readonly WorkerPool _pool;
+    private readonly DeviceEndpoint?[] _endpoints;
+    private readonly string[] _errors;
+    private readonly ManualResetEventSlim _done = new();
     private readonly CancellationTokenSource _cts = new();
-    private int _listenFd = -1;
-    private MessageChannel? _current;
     private int _sessions;
 
     public VhostUserServer(BackendOptions options, bool startWorkers = true)
     {
         _o = options;
-        // The socket first: if it is in use (or not a socket), nothing else was started.
-        if (!options.Client)
+        int devices = options.SocketPaths.Count;
+        if (devices < 1)
         {
-            _listenFd = UnixSocket.Listen(options.SocketPath, options.SocketMode);
-            if ((options.SocketMode & Mono.Unix.Native.FilePermissions.S_IWOTH) != 0)
+            throw new ArgumentException("no socket: a back-end serves at least one device");
+        }
+        int per = Math.Max(1, options.Device.PairsPerWorker);
+        int workers = options.Workers > 0 ? options.Workers : (options.Device.MaxQueuePairs + per - 1) / per;
+        var assignment = new QueueAssignment(devices, workers, per, options.QueueAffinity);
+        int servable = FdBudget.DevicesThatFit(devices, options.Device.MaxQueuePairs, workers);
+        _endpoints = new DeviceEndpoint?[devices];
+        _errors = new string[devices];
+        // The sockets first: if none can be set up, nothing else was started.
+        _pool = new WorkerPool(workers, options.Device.Poll, options.Device.Cpus, start: false);
+        for (int d = 0; d < devices; d++)
+        {
+            string path = options.SocketPaths[d];
+            try
             {
-                Log.Default.SocketWorldWritable(options.SocketPath, new Octal((uint)options.SocketMode));
+                if (d >= servable)
+                {
+                    throw new IOException($"not enough file descriptors for {devices} devices of {options.Device.MaxQueuePairs} queue pairs (ulimit -n is {FdBudget.SoftLimit()}; {servable} fit)");
+                }
+                _endpoints[d] = new DeviceEndpoint(d, path, options, _pool, assignment);
+                _errors[d] = "";
+            }
+            catch (IOException e)
+            {
+                _errors[d] = e.Message;
+                if (devices > 1)
+                {
+                    Log.Default.DeviceNotServed(d, path, e.Message);
+                }
             }
         }
-        Device = new NetDevice(options.Device, startWorkers);
-        Vrings = Enumerable.Range(0, NetQueues.MaxRings).Select(i => new Vring(i)).ToArray();
-        Stats = new StatsCollector(Device, Vrings, () => Volatile.Read(ref _sessions));
+        if (_endpoints.All(e => e == null))
+        {
+            _pool.Dispose();
+            throw new IOException(devices == 1 ? _errors[0] : $"no device could be set up: {_errors[0]}");
+        }
+        if (startWorkers)
+        {
+            foreach (Worker w in _pool.Workers)
+            {
+                w.Start();
+            }
+        }
+        Stats = new StatsCollector(this);
         Sabotage.OnStart(Device);
     }
 
-    public NetDevice Device { get; }
+    /// <summary>The devices, in socket order; null where a device could not be set up.</summary>
+    public IReadOnlyList<DeviceEndpoint?> Devices => _endpoints;
 
-    public Vring[] Vrings { get; }
+    /// <summary>Why device d is not served ("" when it is).</summary>
+    public string ErrorOf(int d) => _errors[d];
+
+    public IReadOnlyList<Worker> Workers => _pool.Workers;
+
+    public BackendOptions Options => _o;
 
     public StatsCollector Stats { get; }
 
-    /// <summary>Sessions that have ended.</summary>
-    public int SessionsServed => Volatile.Read(ref _sessions);
+    /// <summary>The first device served (the only one, for a one-socket back-end).</summary>
+    public DeviceEndpoint First => _endpoints.First(e => e != null)!;
 
-    /// <summary>The session in progress (tests, diagnostics).</summary>
-    public VhostUserSession? CurrentSession { get; private set; }
+    public NetDevice Device => First.Device;
+
+    public Vring[] Vrings => First.Vrings;
+
+    /// <summary>The first device's session in progress (tests, diagnostics).</summary>
+    public VhostUserSession? CurrentSession => First.CurrentSession;
+
+    /// <summary>Sessions that have ended, all devices together.</summary>
+    public int SessionsServed => Volatile.Read(ref _sessions);
 
     public CancellationToken Stopping => _cts.Token;
 
-    /// <summary>Serves sessions until <see cref="Stop"/> (or MaxSessions).</summary>
+    /// <summary>Serves every device until <see cref="Stop"/> (or MaxSessions in all).</summary>
     public void Run()
     {
-        if (_o.Client)
+        foreach (DeviceEndpoint? e in _endpoints)
         {
-            Log.Default.Connecting(_o.SocketPath);
+            e?.Start(OnSessionEnded);
         }
-        else
+        _done.Wait();
+        foreach (DeviceEndpoint? e in _endpoints)
         {
-            Log.Default.Listening(_o.SocketPath, _o.Device.Mode.ToString().ToLowerInvariant(), _o.Device.Poll.Describe());
+            e?.Stop();
         }
-        while (!_cts.IsCancellationRequested)
+        foreach (DeviceEndpoint? e in _endpoints)
         {
-            int fd = _o.Client ? ConnectWithBackoff() : UnixSocket.Accept(_listenFd, _wakeFd, -1);
-            if (fd < 0)
-            {
-                continue;
-            }
-            if (Sabotage.DropConnection())
-            {
-                LibC.CloseQuietly(fd);
-                continue;
-            }
-            ServeOne(fd);
-            int n = Interlocked.Increment(ref _sessions);
-            if (_o.MaxSessions > 0 && n >= _o.MaxSessions)
-            {
-                break;
-            }
+            e?.Join(TimeSpan.FromSeconds(10));
         }
     }
 
-    private int ConnectWithBackoff()
+    private void OnSessionEnded()
     {
-        try
+        int n = Interlocked.Increment(ref _sessions);
+        if (_o.MaxSessions > 0 && n >= _o.MaxSessions)
         {
-            return UnixSocket.Connect(_o.SocketPath, TimeSpan.FromDays(365), _o.ReconnectMin, _o.ReconnectMax, _cts.Token);
-        }
-        catch (IOException)
-        {
-            return -1;
+            _done.Set();
         }
     }
 
-    /// <summary>One session: handle messages until EOF or a fatal error, then clean up.</summary>
-    public void ServeOne(int fd)
-    {
-        var channel = new MessageChannel(fd) { MidMessageTimeoutMs = (int)_o.MidMessageTimeout.TotalMilliseconds };
-        var session = new VhostUserSession(Device, Vrings);
-        var msg = new ReceivedMessage();
-        _current = channel;
-        CurrentSession = session;
-        string why = "front-end closed the connection";
-        string? revoked = null;
-        session.MemoryTable.OnRevoked = (r, size) =>
-        {
-            // On the thread that caught the fault (a worker, or this one): stop polling this
-            // device's rings before the next round, then end the session like a disconnect.
-            Device.Withdraw();
-            Log.Default.GuestMemoryRevoked(r.Desc.ToString(), size, r.MappedLength);
-            Volatile.Write(ref revoked, $"guest memory revoked: the front-end shrank region {r.Desc}");
-            channel.Shutdown();
-        };
-        try
-        {
-            channel.ReceiveTimeoutMs = _o.FirstMessageTimeout > TimeSpan.Zero ? (int)_o.FirstMessageTimeout.TotalMilliseconds : -1;
-            while (!_cts.IsCancellationRequested)
-            {
-                if (!channel.Receive(msg))
-                {
-                    break;
-                }
-                channel.ReceiveTimeoutMs = -1; // QEMU may stay silent for hours once running
-                try
-                {
-                    session.Handle(msg, channel);
-                }
-                finally
-                {
-                    msg.CloseFds();
-                }
-            }
-        }
-        catch (VhostProtocolException e)
-        {
-            why = $"protocol error: {e.Message}";
-            Log.Default.ClosingOnProtocolError(why);
-        }
-        catch (Exception e) when (e is IOException or TimeoutException)
-        {
-            why = e.Message;
-            Log.Default.ConnectionDropped(e.Message);
-        }
-        catch (AccessViolationException) when (GuestMemoryFaults.Catchable)
-        {
-            // The control plane touched a region whose file the front-end shrank (the callback
-            // above reports it); anything else is a bug.
-            if (!GuestMemoryFaults.TryRecover())
-            {
-                throw;
-            }
-        }
-        finally
-        {
-            msg.CloseFds();
-            why = Volatile.Read(ref revoked) ?? why;
-            session.Dispose();
-            channel.Dispose();
-            _current = null;
-            CurrentSession = null;
-            Log.Default.SessionEnded(why, session.Handled, session.Rejected);
-            Sabotage.AfterSession();
-        }
-    }
-
-    /// <summary>Stops serving: wakes the accept loop and ends the current session.</summary>
+    /// <summary>Stops serving: every device's accept loop and session end.</summary>
     public void Stop()
     {
         _cts.Cancel();
-        EventFd.Signal(_wakeFd);
-        _current?.Shutdown();
+        _done.Set();
+        foreach (DeviceEndpoint? e in _endpoints)
+        {
+            e?.Stop();
+        }
     }
 
     public void Dispose()
     {
         Stop();
-        Device.Dispose();
-        LibC.CloseQuietly(_listenFd);
-        LibC.CloseQuietly(_wakeFd);
-        if (!_o.Client)
+        foreach (DeviceEndpoint? e in _endpoints)
         {
-            try
+            e?.Dispose();
+        }
+        _pool.Dispose();
+        _done.Dispose();
+    }
+}
+
+/// <summary>
+/// How many devices the open-file limit allows. A device may hold its listening and session
+/// sockets, three eventfds per ring, its memory regions, a dirty log and a back-end request
+/// socket; each worker holds an epoll set and an eventfd. The soft limit is raised to the hard
+/// one when that is needed.
+/// </summary>
+internal static class FdBudget
+{
+    private const int Reserve = 128;   // the runtime, stdio, stats socket, peers' files
+    private const int RegionsPerDevice = 8;
+
+    public static int PerDevice(int queuePairs) => 2 + 3 * 2 * queuePairs + RegionsPerDevice + 3;
+
+    public static long SoftLimit() =>
+        LibC.GetFdLimit(out ulong soft, out _) ? (long)Math.Min(soft, long.MaxValue) : 1024;
+
+    public static int DevicesThatFit(int devices, int queuePairs, int workers)
+    {
+        long need = Reserve + 2L * workers + (long)devices * PerDevice(queuePairs);
+        if (!LibC.GetFdLimit(out ulong soft, out ulong hard))
+        {
+            return devices;
+        }
+        if ((long)Math.Min(soft, long.MaxValue) < need && soft < hard)
+        {
+            ulong raised = Math.Min(hard, (ulong)need);
+            if (LibC.SetFdSoftLimit(raised, hard))
             {
-                File.Delete(_o.SocketPath);
-            }
-            catch (IOException)
-            {
+                Log.Default.FdLimitRaised((long)soft, (long)raised, devices);
+                soft = raised;
             }
         }
+        long fit = ((long)Math.Min(soft, long.MaxValue) - Reserve - 2L * workers) / PerDevice(queuePairs);
+        return (int)Math.Clamp(fit, 0, devices);
     }
 }

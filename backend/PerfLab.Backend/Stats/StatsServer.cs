@@ -121,7 +121,6 @@ public sealed class StatsServer : IDisposable
         {
             Drop(c, $"did not read its snapshot within {WriteTimeout.TotalSeconds:0.###} s");
         }
-        Volatile.Write(ref _pendingCount, _pending.Count);
     }
 
     private Client? Find(int fd) => _pending.Find(c => c.Fd == fd);
@@ -150,6 +149,7 @@ public sealed class StatsServer : IDisposable
         }
         var c = new Client(fd, data, Environment.TickCount64 + (long)WriteTimeout.TotalMilliseconds);
         _pending.Add(c);
+        Volatile.Write(ref _pendingCount, _pending.Count);
         if (Write(c))
         {
             _epoll.Add(fd, (ulong)fd, LibC.EPOLLOUT);
@@ -183,16 +183,16 @@ public sealed class StatsServer : IDisposable
             Close(c); // the client went away: nothing to report
             return false;
         }
-        Interlocked.Increment(ref _served);
         Close(c);
+        Interlocked.Increment(ref _served);
         return false;
     }
 
     private void Drop(Client c, string why)
     {
-        Interlocked.Increment(ref _dropped);
         Log.Default.StatsClientDropped(why, c.Done, c.Data.Length);
         Close(c);
+        Interlocked.Increment(ref _dropped);
     }
 
     private void Close(Client c)
@@ -200,6 +200,9 @@ public sealed class StatsServer : IDisposable
         _epoll.Remove(c.Fd);
         LibC.CloseQuietly(c.Fd);
         _pending.Remove(c);
+        // Published before Served or Dropped moves: a reader that saw either move also sees this
+        // client gone from Pending.
+        Volatile.Write(ref _pendingCount, _pending.Count);
     }
 
     public void Dispose()

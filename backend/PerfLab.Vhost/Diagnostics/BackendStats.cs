@@ -27,6 +27,8 @@ public sealed record BackendStats
     /// <summary>Allocated by the whole process, the stats machinery included: with no GC, this
     /// is what the managed heap has grown by (scripts/soak accounts RSS with it).</summary>
     public long TotalAllocatedBytes { get; init; }
+    /// <summary>One entry per device (socket), in device order (docs/stats.md).</summary>
+    public List<DeviceStats> Devices { get; init; } = [];
     /// <summary>The managed heap now, garbage included (GC.GetTotalMemory without a GC).</summary>
     public long HeapBytes { get; init; }
     /// <summary>GCs forced by heap probes (SIGUSR1); each also counts in gen0, gen1 and gen2.</summary>
@@ -52,8 +54,24 @@ public sealed record BackendStats
         JsonSerializer.Deserialize<BackendStats>(json, Json.Compact) ?? throw new InvalidDataException("empty stats");
 }
 
+public sealed record DeviceStats
+{
+    public int Id { get; init; }
+    public string Socket { get; init; } = "";
+    public bool Connected { get; init; }
+    public int Sessions { get; init; }
+    public long Pauses { get; init; }
+    public long Packets { get; init; }
+    public long Bytes { get; init; }
+    public long Delivered { get; init; }
+    public long Faults { get; init; }
+    public bool NeedsReset { get; init; }
+    public string Error { get; init; } = "";
+}
+
 public sealed record QueueStats
 {
+    public int Device { get; init; }
     public int Index { get; init; }
     public int Pair { get; init; }
     public string Direction { get; init; } = "";
@@ -78,6 +96,7 @@ public sealed record WorkerStats
 {
     public int Id { get; init; }
     public int Tid { get; init; }
+    public List<WorkerQueue> Queues { get; init; } = [];
     public int[] Pairs { get; init; } = [];
     public long Rounds { get; init; }
     public long EmptyPolls { get; init; }
@@ -92,6 +111,9 @@ public sealed record WorkerStats
     /// <summary>Queue pollers it runs now (0 while no session has running rings).</summary>
     public int Pollers { get; init; }
 }
+
+/// <summary>A queue pair a worker polls.</summary>
+public sealed record WorkerQueue(int Device, int Pair);
 
 /// <summary>Shared JSON settings (snake_case, as every PerfLab JSON output).</summary>
 public static class Json

@@ -19,8 +19,40 @@ public unsafe struct rusage
     public fixed long rest[14];
 }
 
+/// <summary><c>struct rlimit</c>: soft and hard limit.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct rlimit
+{
+    public ulong rlim_cur;
+    public ulong rlim_max;
+}
+
 public static unsafe partial class LibC
 {
+    public const int RLIMIT_NOFILE = 7;
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int getrlimit(int resource, rlimit* rlim);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int setrlimit(int resource, rlimit* rlim);
+
+    /// <summary>The open-file limit (soft, hard); false if it cannot be read.</summary>
+    public static bool GetFdLimit(out ulong soft, out ulong hard)
+    {
+        rlimit r;
+        bool ok = getrlimit(RLIMIT_NOFILE, &r) == 0;
+        (soft, hard) = (r.rlim_cur, r.rlim_max);
+        return ok;
+    }
+
+    /// <summary>Sets the soft open-file limit (at most the hard one); false if refused.</summary>
+    public static bool SetFdSoftLimit(ulong soft, ulong hard)
+    {
+        rlimit r = new() { rlim_cur = soft, rlim_max = hard };
+        return setrlimit(RLIMIT_NOFILE, &r) == 0;
+    }
+
     public const int RUSAGE_SELF = 0;
     public const int RUSAGE_THREAD = 1;
 

@@ -67,6 +67,20 @@ public sealed class MessageChannel : IMessageSender, IDisposable
     /// <summary>Bound on waiting for a reply or the first byte of a message; -1 waits forever.</summary>
     public int ReceiveTimeoutMs { get; set; } = -1;
 
+    /// <summary>Bound on waiting for the peer to make room for what we send (a peer that does not
+    /// read); -1 waits forever. A send that times out throws <see cref="IOException"/>.</summary>
+    public int SendTimeoutMs
+    {
+        get => _sendTimeoutMs;
+        set
+        {
+            _sendTimeoutMs = value;
+            LibC.SetSendTimeout(_fd, value);
+        }
+    }
+
+    private int _sendTimeoutMs = -1;
+
     /// <summary>
     /// Receives one message into <paramref name="msg"/>. Returns false on a clean EOF at a message
     /// boundary. Throws <see cref="VhostProtocolException"/> for a malformed header,
@@ -168,7 +182,7 @@ public sealed class MessageChannel : IMessageSender, IDisposable
                 }
                 if (n < 0)
                 {
-                    throw new IOException($"sendmsg failed: {Stdlib.GetLastError()}");
+                    throw SendFailed($"sendmsg failed: {Stdlib.GetLastError()}", Stdlib.GetLastError() == Errno.EAGAIN);
                 }
                 sent = n;
                 break;
@@ -183,7 +197,7 @@ public sealed class MessageChannel : IMessageSender, IDisposable
                 }
                 if (n <= 0)
                 {
-                    throw new IOException($"write failed: errno {LibC.Errno}");
+                    throw SendFailed($"write failed: errno {LibC.Errno}", LibC.Errno == LibC.EAGAIN);
                 }
                 sent += n;
             }
@@ -204,6 +218,10 @@ public sealed class MessageChannel : IMessageSender, IDisposable
         MessageCodec.Write(buf, request, flags, payload);
         Send(buf, fds);
     }
+
+    private IOException SendFailed(string what, bool timedOut) => timedOut
+        ? new IOException($"the peer did not read what we sent for {_sendTimeoutMs} ms (send timeout)")
+        : new IOException(what);
 
     private static void CollectFds(Msghdr mh, List<int> fds)
     {

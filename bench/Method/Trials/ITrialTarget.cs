@@ -25,8 +25,14 @@ public sealed record TrialOutcome
     public double LossRatio => Offered > 0 ? (double)Lost / Offered : 0;
 
     /// <summary>Frames the generator itself could not offer in time (CPU-bound): not loss of
-    /// the device under test, but a warning that the generator set the pace.</summary>
-    public long GeneratorShortfall { get; init; }
+    /// the device under test, but a warning that the generator set the pace. -1: not known.</summary>
+    public long GeneratorShortfall { get; init; } = -1;
+    /// <summary>Scheduled frames the TX ring had no room for (the back-end did not take them in
+    /// time); part of <see cref="Lost"/>. -1: not known.</summary>
+    public long TxDropped { get; init; } = -1;
+    /// <summary>Frames the back-end dropped because the guest had posted no RX buffer (the guest
+    /// side fell behind); part of <see cref="Lost"/>. -1: not known.</summary>
+    public long BackendDropped { get; init; } = -1;
 
     public HistogramBase? Latency { get; init; }
 

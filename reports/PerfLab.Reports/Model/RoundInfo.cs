@@ -50,4 +50,10 @@ public sealed class TrialRecord
     public long Received { get; set; }
     public double LossRatio { get; set; }
     public double ForwardingMpps { get; set; }
+    /// <summary>Where the loss happened, -1 when not known: frames the TX ring had no room for
+    /// (the back-end fell behind), frames the back-end dropped for want of an RX buffer (the guest
+    /// fell behind), and frames the generator sent late (it fell behind its own schedule).</summary>
+    public long TxDropped { get; set; } = -1;
+    public long BackendDropped { get; set; } = -1;
+    public long GeneratorLate { get; set; } = -1;
 }

@@ -29,6 +29,13 @@ public class CommandLineTests
     [InlineData("--queues", "1.5")]
     [InlineData("--mode", "mirror")]
     [InlineData("--tx-return", "later")]
+    [InlineData("--workers", "0")]
+    [InlineData("--workers", "1025")]
+    [InlineData("--devices", "0")]
+    [InlineData("--queue-affinity", "0:1=x")]
+    [InlineData("--queue-affinity", "0-1=2")]
+    [InlineData("--reply-timeout-s", "soon")]
+    [InlineData("--reply-timeout-s", "-1")]
     [InlineData("--poll", "spin")]
     [InlineData("--stats-interval", "-1")]
     [InlineData("--no-such-option", "1")]
@@ -63,12 +70,19 @@ public class CommandLineTests
         Assert.Contains("--hybrid-fixed", Assert.Throws<ArgumentException>(() => new BackendCommand().Parse(["--hybrid-adaptive", "--hybrid-fixed"])).Message);
         Assert.Contains("--backoff-max-us", Assert.Throws<ArgumentException>(() => new BackendCommand().Parse(["--backoff-min-us", "10", "--backoff-max-us", "5"])).Message);
         Assert.Contains("--reconnect-max-ms", Assert.Throws<ArgumentException>(() => new BackendCommand().Parse(["--reconnect-min-ms", "500", "--reconnect-max-ms", "10"])).Message);
+        Assert.Contains("--devices needs --sockets DIR", Assert.Throws<ArgumentException>(() => new BackendCommand().Parse(["--devices", "2"])).Message);
+        Assert.Contains("--devices needs --sockets DIR", Assert.Throws<ArgumentException>(() => new BackendCommand().Parse(["--socket", "/a", "--socket", "/b", "--devices", "2"])).Message);
+        Assert.Contains("one or the other", Assert.Throws<ArgumentException>(() => new BackendCommand().Parse(["--socket", "/a", "--sockets", "/d", "--devices", "2"])).Message);
+        Assert.Contains("the same path twice", Assert.Throws<ArgumentException>(() => new BackendCommand().Parse(["--socket", "/a", "--socket", "/a"])).Message);
     }
 
     [Fact]
     public void NoArgumentsGiveTheOptionsRecordsDefaults()
     {
-        Assert.Equal(new BackendOptions() with { Device = null! }, new BackendCommand().Parse([]) with { Device = null! });
+        BackendOptions b = new BackendCommand().Parse([]), bd = new();
+        Assert.Equal(bd.SocketPaths, b.SocketPaths);
+        Assert.Empty(b.QueueAffinity);
+        Assert.Equal(bd with { Device = null!, SocketPaths = null!, QueueAffinity = null! }, b with { Device = null!, SocketPaths = null!, QueueAffinity = null! });
         NetDeviceOptions d = new BackendCommand().Parse([]).Device, dd = new();
         Assert.Equal((dd.Mode, dd.DeferTxReturn, dd.Backpressure, dd.Batch, dd.MaxQueuePairs, dd.PairsPerWorker, dd.Cpus, dd.DisabledFeatures, dd.DisabledProtocolFeatures, dd.Poll),
             (d.Mode, d.DeferTxReturn, d.Backpressure, d.Batch, d.MaxQueuePairs, d.PairsPerWorker, d.Cpus, d.DisabledFeatures, d.DisabledProtocolFeatures, d.Poll));
@@ -93,6 +107,16 @@ public class CommandLineTests
         Assert.Equal((Mono.Unix.Native.FilePermissions)0x1B0, o.SocketMode);
         Assert.Equal(3, o.MaxSessions);
         Assert.True(o.Device.DeferTxReturn);
+
+        BackendOptions m = new BackendCommand().Parse(["--sockets", "/run/v", "--devices", "3", "--workers", "2", "--pairs-per-worker", "2",
+            "--queue-affinity", "0:1=1,2:0=0", "--reply-timeout-s", "0.5"]);
+        Assert.Equal(["/run/v/vhost-0.sock", "/run/v/vhost-1.sock", "/run/v/vhost-2.sock"], m.SocketPaths);
+        Assert.Equal(2, m.Workers);
+        Assert.Equal(2, m.Device.PairsPerWorker);
+        Assert.Equal(new Dictionary<(int, int), int> { [(0, 1)] = 1, [(2, 0)] = 0 }, m.QueueAffinity);
+        Assert.Equal(TimeSpan.FromSeconds(0.5), m.ReplyTimeout);
+        Assert.Equal(["/a.sock", "/b.sock"], new BackendCommand().Parse(["--socket", "/a.sock", "--socket=/b.sock"]).SocketPaths);
+        Assert.Equal("/run/v/vhost-0.sock", new LoadGenCommand().Parse(["--sockets", "/run/v"]).Options.SocketPath);
 
         LoadGenInvocation l = new LoadGenCommand().Parse(["--order=dpdk", "--rate", "2.5M", "--batch=16", "--lossy", "--trials", "1M@0.5,max@0.2,ping@1", "--json"]);
         Assert.Equal(HandshakeOrder.Dpdk, l.Options.Order);
@@ -143,6 +167,9 @@ public class CommandLineProcessTests
     [InlineData("perflab-backend", "--cpus", "x")]
     [InlineData("perflab-backend", "--disable-features", "0xZZ")]
     [InlineData("perflab-backend", "--sokcet", "/tmp/x")]
+    [InlineData("perflab-backend", "--workrs", "2")]
+    [InlineData("perflab-backend", "--devices", "2")]
+    [InlineData("perflab-backend", "--queue-affinity", "0:0")]
     [InlineData("perflab-loadgen", "--order", "7")]
     public void ABadCommandLineIsOneLineOnStderrAndExitTwo(string program, string option, string value)
     {

@@ -7,16 +7,18 @@ namespace PerfLab.Tests.Hostile;
 /// <summary>
 /// What every hostile case checks around its own assertions: it runs bounded (no hang), the
 /// back-end ends exactly the sessions expected, the log holds exactly one line naming what was
-/// wrong, a good session on the same back-end works afterwards, and this process holds no more
-/// fds or guest-memory mappings than before the case.
+/// wrong, another device of the same back-end kept its traffic going without an error, a good
+/// session on the same back-end works afterwards, and this process holds no more fds or
+/// guest-memory mappings than before the case.
 /// </summary>
 public static class CaseRunner
 {
     public static void Run(HostileBackend f, string name, int sessions, string[]? log, Action body)
     {
-        f.WaitSessions(f.Be.Server.SessionsServed);
+        f.WaitSessions(f.SessionsServed);
         Resources before = Resources.Take();
-        int s0 = f.Be.Server.SessionsServed;
+        int s0 = f.SessionsServed;
+        long bystanderRuns = f.Bystander.Runs;
         f.ClearLog();
         Log.ResetRateLimit();
 
@@ -30,7 +32,9 @@ public static class CaseRunner
         }
 
         f.WaitSessions(s0 + sessions);
-        Assert.Equal(s0 + sessions, f.Be.Server.SessionsServed);
+        Assert.Equal(s0 + sessions, f.SessionsServed);
+        // Whatever the case did to its device, the other device's traffic went on untouched.
+        f.Bystander.AssertUndisturbed(bystanderRuns);
         if (log != null)
         {
             AssertOneLine(f, log);

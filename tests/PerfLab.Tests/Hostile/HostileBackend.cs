@@ -11,8 +11,10 @@ namespace PerfLab.Tests.Hostile;
 /// <summary>
 /// The one back-end every hostile case runs against, in this process, over a real UNIX socket,
 /// with two queue pairs and a sleeping strategy. Cases run one after another on the same
-/// instance, so each one also proves that the cases before it left nothing behind. Captures
-/// the log, and snapshots this process's fds and guest-memory mappings.
+/// instance, so each one also proves that the cases before it left nothing behind. A second
+/// device of the same back-end, on its own socket and sharing its workers, carries a
+/// <see cref="Bystander"/>'s traffic throughout: no case may disturb it. Captures the log, and
+/// snapshots this process's fds and guest-memory mappings.
 /// </summary>
 public sealed class HostileBackend : IDisposable
 {
@@ -25,11 +27,23 @@ public sealed class HostileBackend : IDisposable
         Log.Sink = _log.Enqueue;
         Be = new InProcessBackend(
             new NetDeviceOptions { MaxQueuePairs = QueuePairs, Poll = new PollOptions { Mode = PollMode.Interrupt } },
-            o => o with { FirstMessageTimeout = TimeSpan.FromSeconds(1), MidMessageTimeout = TimeSpan.FromMilliseconds(300) });
+            o => o with
+            {
+                FirstMessageTimeout = TimeSpan.FromSeconds(1),
+                MidMessageTimeout = TimeSpan.FromMilliseconds(300),
+                SocketPaths = [o.SocketPath, Path.Combine(Path.GetDirectoryName(o.SocketPath)!, "bystander.sock")],
+            });
         // A first session makes the runtime open whatever it opens lazily (sockets, epoll,
         // mappings), so that the snapshots of the cases compare like with like.
         GoodSession();
+        Bystander = new Bystander(Be.Options.SocketPaths[1]);
     }
+
+    /// <summary>Traffic on the other device, for the whole suite.</summary>
+    public Bystander Bystander { get; }
+
+    /// <summary>Sessions ended on the device under attack.</summary>
+    public int SessionsServed => Be.Server.Devices[0]!.SessionsServed;
 
     public InProcessBackend Be { get; }
 
@@ -43,15 +57,15 @@ public sealed class HostileBackend : IDisposable
     /// and serves none.</summary>
     public void WaitSessions(int sessions)
     {
-        Assert.True(Timeouts.WaitUntil(() => Be.Server.SessionsServed >= sessions && Be.Server.CurrentSession == null, Timeouts.Short),
-            $"the back-end ended {Be.Server.SessionsServed} sessions, {sessions} expected, and {(Be.Server.CurrentSession == null ? "serves none" : "still serves one")}");
+        Assert.True(Timeouts.WaitUntil(() => SessionsServed >= sessions && Be.Server.CurrentSession == null, Timeouts.Short),
+            $"the back-end ended {SessionsServed} sessions, {sessions} expected, and {(Be.Server.CurrentSession == null ? "serves none" : "still serves one")}");
     }
 
     /// <summary>A good session: full handshake, verified traffic, disconnect; the back-end must
     /// end it cleanly.</summary>
     public void GoodSession(bool packed = false)
     {
-        int before = Be.Server.SessionsServed;
+        int before = SessionsServed;
         Timeouts.Run(Timeouts.Process, () =>
         {
             using var gen = new LoadGenerator(Traffic.Quick(SocketPath) with { DurationS = 0.1, WarmupS = 0.02, Packed = packed });
@@ -63,6 +77,7 @@ public sealed class HostileBackend : IDisposable
 
     public void Dispose()
     {
+        Bystander.Dispose();
         Be.Dispose();
         Log.Sink = null;
     }

@@ -18,10 +18,9 @@ public sealed class InProcessBackend : IDisposable
     public InProcessBackend(NetDeviceOptions? device = null, Func<BackendOptions, BackendOptions>? configure = null)
     {
         Log.Quiet = true;
-        SocketPath = _dir.File("vhost.sock");
         var o = new BackendOptions
         {
-            SocketPath = SocketPath,
+            SocketPath = _dir.File("vhost.sock"),
             StatsInterval = 0,
             Device = device ?? new NetDeviceOptions { MaxQueuePairs = 2, Poll = new PollOptions { Mode = PollMode.Interrupt } },
         };
@@ -35,7 +34,8 @@ public sealed class InProcessBackend : IDisposable
         _thread.Start();
     }
 
-    public string SocketPath { get; }
+    /// <summary>The first device's socket (the only one unless configured otherwise).</summary>
+    public string SocketPath => Options.SocketPath;
 
     public BackendOptions Options { get; }
 
