@@ -115,5 +115,7 @@ public class IdleStrategyBenchmarks
         }
 
         public long NsUntilDeadline => long.MaxValue;
+
+        public long NotificationsSent => 0;
     }
 }

@@ -12,22 +12,35 @@ public sealed class PollOptionSet
     public Option<PollMode> Poll { get; } = Opt.Choice("--poll",
         "how to wait for work. busy: spin on the rings with a pause hint, notifications off. "
         + "interrupt: sleep in epoll on the notification eventfds; re-arm, fence and re-check before every sleep. "
-        + "hybrid: poll for a budget, then arm and sleep as interrupt. "
+        + "hybrid: poll while frames keep coming, then arm and sleep as interrupt (docs/polling.md). "
         + "backoff: spin, then yield, then sleep with doubling periods; notifications stay off",
         D.Mode,
         [("busy", PollMode.Busy), ("interrupt", PollMode.Interrupt), ("hybrid", PollMode.Hybrid), ("backoff", PollMode.Backoff)],
         ("busy-poll", PollMode.Busy), ("poll", PollMode.Busy), ("irq", PollMode.Interrupt), ("notify", PollMode.Interrupt));
 
     public Option<double> HybridBudgetUs { get; } = Opt.Number("--hybrid-budget-us", "US",
-        "hybrid: poll this long after the last work before sleeping (adaptive: the starting budget)", D.HybridBudgetUs);
+        "hybrid: the poll budget after the last work; adaptive: where it starts", D.HybridBudgetUs);
 
     public Option<long> HybridPolls { get; } = Opt.Long("--hybrid-polls", "N",
         "hybrid: or at most N empty polls, whichever ends first", D.HybridMaxPolls, min: 1);
 
     public Option<bool> HybridAdaptive { get; } = Opt.Flag("--hybrid-adaptive",
-        "hybrid (default): the budget doubles after a sleep shorter than it and halves after a longer one (0..200 us: at low load it becomes interrupt), like KVM halt-polling");
+        "hybrid (default): the budget doubles when polling found work within the break-even time and halves when it did not "
+        + "(within min..max); a sleep never moves it; probes after a wake-up and after notifying a sleeping peer let a pair that slept go back to polling");
 
-    public Option<bool> HybridFixed { get; } = Opt.Flag("--hybrid-fixed", "hybrid: keep the budget fixed");
+    public Option<bool> HybridFixed { get; } = Opt.Flag("--hybrid-fixed", "hybrid: keep the budget fixed at --hybrid-budget-us");
+
+    public Option<double> HybridMinUs { get; } = Opt.Number("--hybrid-min-us", "US",
+        "hybrid, adaptive: the budget's floor (0: at low load, interrupt)", D.HybridMinUs);
+
+    public Option<double> HybridMaxUs { get; } = Opt.Number("--hybrid-max-us", "US",
+        "hybrid, adaptive: the budget's ceiling (KVM's halt-poll max)", D.HybridMaxUs);
+
+    public Option<double> HybridBreakEvenUs { get; } = Opt.Number("--hybrid-breakeven-us", "US",
+        "hybrid: a gap up to this long is cheaper to poll through than to sleep through (about what a sleep costs here in CPU)", D.HybridBreakEvenUs);
+
+    public Option<double> HybridNotifyPollUs { get; } = Opt.Number("--hybrid-notify-poll-us", "US",
+        "hybrid, adaptive: poll this long after notifying a sleeping peer, for its wake-up and answer", D.HybridNotifyPollUs);
 
     public Option<long> BackoffSpins { get; } = Opt.Long("--backoff-spins", "N", "backoff: pause-spins before yielding", D.BackoffSpins);
 
@@ -39,7 +52,8 @@ public sealed class PollOptionSet
     public Option<double> BackoffMaxUs { get; } = Opt.Number("--backoff-max-us", "US", "backoff: sleep cap, doubling from the first", D.BackoffMaxUs, positive: true);
 
     /// <summary>Every option of the set, in help order.</summary>
-    public Option[] All => [Poll, HybridBudgetUs, HybridPolls, HybridAdaptive, HybridFixed, BackoffSpins, BackoffYields, BackoffMinUs, BackoffMaxUs];
+    public Option[] All => [Poll, HybridBudgetUs, HybridPolls, HybridAdaptive, HybridFixed,
+        HybridMinUs, HybridMaxUs, HybridBreakEvenUs, HybridNotifyPollUs, BackoffSpins, BackoffYields, BackoffMinUs, BackoffMaxUs];
 
     public PollOptions Bind(ParseResult r)
     {
@@ -58,6 +72,10 @@ public sealed class PollOptionSet
             HybridBudgetUs = r.GetValue(HybridBudgetUs),
             HybridMaxPolls = r.GetValue(HybridPolls),
             HybridAdaptive = !r.GetValue(HybridFixed),
+            HybridMinUs = r.GetValue(HybridMinUs),
+            HybridMaxUs = r.GetValue(HybridMaxUs),
+            HybridBreakEvenUs = r.GetValue(HybridBreakEvenUs),
+            HybridNotifyPollUs = r.GetValue(HybridNotifyPollUs),
             BackoffSpins = r.GetValue(BackoffSpins),
             BackoffYields = r.GetValue(BackoffYields),
             BackoffMinUs = min,

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using PerfLab.Vhost.Diagnostics;
+using PerfLab.Vhost.Polling;
 
 namespace PerfLab.LoadGen;
 
@@ -62,6 +63,10 @@ public sealed record LoadGenResult
     public long CallsReceived { get; init; }
     public double CallsPerPacket { get; init; }
     public long Sleeps { get; init; }
+
+    /// <summary>The guest strategy's decisions over the window (sleeps by length, budget at the
+    /// end, probes); null for busy polling.</summary>
+    public PollDecisions? GuestPoll { get; init; }
     public long TxFullStalls { get; init; }
 
     public long LoadgenCpuNs { get; init; }
@@ -79,6 +84,10 @@ public sealed record LoadGenResult
     public long BackendKicksReceived { get; init; } = -1;
     public long BackendWakeups { get; init; } = -1;
     public long BackendEmptyPolls { get; init; } = -1;
+
+    /// <summary>The back-end workers' strategy decisions over the window, added up (the largest
+    /// budget at the end); null without a stats socket or for busy polling.</summary>
+    public PollDecisions? BackendPoll { get; init; }
     public int BackendGen0 { get; init; } = -1;
     public int BackendGen1 { get; init; } = -1;
     public int BackendGen2 { get; init; } = -1;
@@ -90,6 +99,10 @@ public sealed record LoadGenResult
     public int Gen1 { get; init; }
     public int Gen2 { get; init; }
     public long AllocatedBytes { get; init; }
+
+    /// <summary>Allocated by the traffic thread over the window (process-wide figures are
+    /// <see cref="AllocatedBytes"/>); -1 when not measured.</summary>
+    public long TrafficThreadAllocatedBytes { get; init; } = -1;
 
     public string Clock { get; init; } = "";
 

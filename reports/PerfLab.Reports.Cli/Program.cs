@@ -22,6 +22,7 @@ public static class Program
         {
             root.Add(c);
         }
+        root.Add(GoalsCommand.Create());
         root.Add(BackendStatsCommand.Create());
         root.Add(DensityCommand.Create());
         root.Add(CompareCommand.Create());

@@ -48,7 +48,7 @@ public static class Program
             }
             return 0;
         }
-        Console.Error.WriteLine("usage: PerfLab.Fuzz afl handler|ring | run handler|ring [-v] PATH... | seeds DIR");
+        Console.Error.WriteLine("usage: PerfLab.Fuzz afl TARGET | run TARGET [-v] PATH... | seeds DIR (TARGET: handler, ring, doublefetch, server)");
         return 2;
     }
 
@@ -88,6 +88,8 @@ public static class Targets
     [
         new("handler", HandlerTarget.Run),
         new("ring", RingTarget.Run),
+        new("doublefetch", DoubleFetchTarget.Run),
+        new("server", ServerTarget.Run),
     ];
 
     public static Target? Find(string name) => All.FirstOrDefault(t => t.Name == name);
@@ -95,5 +97,7 @@ public static class Targets
     /// <summary>Every seed: target, file name, bytes.</summary>
     public static IEnumerable<(string Target, string Name, byte[] Input)> Seeds() =>
         HandlerSeeds.All().Select(s => ("handler", s.Name, s.Input))
-            .Concat(RingSeeds.All().Select(s => ("ring", s.Name, s.Input)));
+            .Concat(RingSeeds.All().Select(s => ("ring", s.Name, s.Input)))
+            .Concat(DoubleFetchSeeds.All().Select(s => ("doublefetch", s.Name, s.Input)))
+            .Concat(ServerSeeds.All().Select(s => ("server", s.Name, s.Input)));
 }

@@ -105,7 +105,11 @@ public static unsafe class RingTarget
         }
     }
 
-    public static void Run(ReadOnlySpan<byte> data)
+    public static void Run(ReadOnlySpan<byte> data) => Run(data, null);
+
+    /// <summary>Runs one input; <paramref name="attached"/> is called once the rings are set up
+    /// (the double-fetch target starts its racing writer there).</summary>
+    internal static void Run(ReadOnlySpan<byte> data, Action? attached)
     {
         State st = s_state ??= new State();
         GuestArena arena = GuestArena.Shared;
@@ -151,6 +155,7 @@ public static unsafe class RingTarget
         st.Rx.CallFd = callFd;
         var tx = new Side(false, st.Tx);
         var rx = new Side(true, st.Rx);
+        attached?.Invoke();
         long txPackets = st.Tx.Counters.Packets, rxPackets = st.Rx.Counters.Packets;
         try
         {

@@ -380,7 +380,7 @@ public static class NetDataPath
 
     /// <summary>
     /// Injects one RARP frame announcing <paramref name="mac"/> on RX (SEND_RARP,
-    /// docs/protocol.md#front-end-requests, as DPDK builds it). Returns false if no RX buffer is
+    /// docs/protocol.md#the-rarp-announcement). Returns false if no RX buffer is
     /// posted yet (retry next round).
     /// </summary>
     public static bool InjectRarp<TRing>(QueuePair p, ref TRing rx, GuestMemory mem, uint hdr, byte[] mac, DirtyLog? log)

@@ -105,5 +105,7 @@ internal sealed class NetPairPoller<TRing, TAccess> : QueuePoller
         return kicks != 0;
     }
 
+    public override long CallsSent => _tx.Counters.Calls + (_rx?.Counters.Calls ?? 0);
+
     public override string Describe() => $"pair {_p.Index}";
 }

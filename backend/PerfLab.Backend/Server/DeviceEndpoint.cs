@@ -32,6 +32,7 @@ public sealed class DeviceEndpoint : IDisposable
     private MessageChannel? _current;
     private Thread? _thread;
     private int _sessions;
+    private int _refused;
 
     /// <summary>Sets the device up; in server mode binds its socket first, so that a socket in
     /// use (or not a socket) throws <see cref="IOException"/> before anything else exists.</summary>
@@ -65,6 +66,10 @@ public sealed class DeviceEndpoint : IDisposable
 
     /// <summary>Sessions that have ended on this device.</summary>
     public int SessionsServed => Volatile.Read(ref _sessions);
+
+    /// <summary>Connections refused because a front-end was being served: with
+    /// <see cref="SessionsServed"/>, every connection accepted is accounted for.</summary>
+    public int ConnectionsRefused => Volatile.Read(ref _refused);
 
     /// <summary>The session in progress (tests, stats).</summary>
     public VhostUserSession? CurrentSession { get; private set; }
@@ -256,6 +261,7 @@ public sealed class DeviceEndpoint : IDisposable
         if (c >= 0)
         {
             LibC.CloseQuietly(c);
+            Interlocked.Increment(ref _refused);
             Logger.SecondFrontendRefused(SocketPath);
         }
     }

@@ -102,6 +102,9 @@ public sealed class VhostUserServer : IDisposable
     /// <summary>Sessions that have ended, all devices together.</summary>
     public int SessionsServed => Volatile.Read(ref _sessions);
 
+    /// <summary>Connections refused while their device served another front-end, all devices together.</summary>
+    public int ConnectionsRefused => _endpoints.Sum(e => e?.ConnectionsRefused ?? 0);
+
     public CancellationToken Stopping => _cts.Token;
 
     /// <summary>Serves every device until <see cref="Stop"/> (or MaxSessions in all).</summary>

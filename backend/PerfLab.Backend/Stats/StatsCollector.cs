@@ -3,6 +3,7 @@ using PerfLab.Backend.Rings;
 using PerfLab.Backend.Server;
 using PerfLab.Backend.Workers;
 using PerfLab.Vhost.Diagnostics;
+using PerfLab.Vhost.Polling;
 using PerfLab.Vhost.Net;
 
 namespace PerfLab.Backend.Stats;
@@ -99,6 +100,7 @@ public sealed class StatsCollector
                 AllocatedBytes = c.AllocatedBytes,
                 Running = w.Runner.IsRunning,
                 Pollers = w.ActivePairCount,
+                Poll = PollDecisions.From(w.PollStats),
             });
         }
         return new BackendStats

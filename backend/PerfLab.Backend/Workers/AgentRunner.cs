@@ -107,6 +107,13 @@ public abstract class AgentRunner : IDisposable
     /// <summary>The strategy's idle decision, once (tests).</summary>
     internal abstract void IdleOnce();
 
+    /// <summary>Tells the strategy a round did work (tests driving rounds themselves).</summary>
+    internal abstract void WorkedOnce();
+
+    /// <summary>The strategy's decisions: sleeps by length, budget, probes (null for busy
+    /// polling). Read racily by the stats thread.</summary>
+    public abstract PollStats? PollStats { get; }
+
     /// <summary>At a round boundary: stop (false) or adopt what control threads published.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     protected bool AtRoundBoundary()
@@ -268,6 +275,10 @@ public sealed class AgentRunner<TAgent, TIdle> : AgentRunner
         var target = new AgentWaitTarget<TAgent>(this, _agent);
         _idle.Idle(ref target);
     }
+
+    internal override void WorkedOnce() => _idle.OnWork();
+
+    public override PollStats? PollStats => _idle.Stats;
 }
 
 /// <summary>What an idle strategy may ask of a runner: its agent's notifications and sleep.</summary>
@@ -289,4 +300,6 @@ public readonly struct AgentWaitTarget<TAgent> : IWaitTarget where TAgent : stru
     public void Block() => _runner.Sleep();
 
     public long NsUntilDeadline => long.MaxValue;
+
+    public long NotificationsSent => _agent.NotificationsSent;
 }

@@ -30,6 +30,10 @@ public interface IAgent
     /// <summary>Ends a <see cref="Block"/> in progress or the next one (any thread).</summary>
     void Wake();
 
+    /// <summary>Notifications (calls) sent to the peers so far: each one means a peer was
+    /// asleep. A few loads, no system call (the hybrid strategy reads it at every idle period).</summary>
+    long NotificationsSent { get; }
+
     /// <summary>Called by the runner between two rounds after a control thread asked for it
     /// (<see cref="AgentRunner.RequestRoundBoundary"/>): the agent adopts what the control plane
     /// published. Allocation-free.</summary>

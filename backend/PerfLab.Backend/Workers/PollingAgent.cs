@@ -202,6 +202,20 @@ public sealed class PollingAgent : IAgent, IDisposable
 
     public void Wake() => EventFd.Signal(_wakeFd);
 
+    public long NotificationsSent
+    {
+        get
+        {
+            long n = 0;
+            QueuePoller[] pollers = _current.Pollers;
+            for (int i = 0; i < pollers.Length; i++)
+            {
+                n += pollers[i].CallsSent;
+            }
+            return n;
+        }
+    }
+
     public void Dispose()
     {
         _epoll.Dispose();
@@ -223,6 +237,8 @@ public sealed class PollingAgent : IAgent, IDisposable
         public bool Block() => agent.Block();
 
         public void Wake() => agent.Wake();
+
+        public long NotificationsSent => agent.NotificationsSent;
 
         public void OnRoundBoundary() => agent.OnRoundBoundary();
     }

@@ -32,6 +32,9 @@ public abstract class QueuePoller
     /// <summary>Kick fd <paramref name="i"/> fired: drain and count it; true if it held kicks.</summary>
     public abstract bool OnKick(int i);
 
+    /// <summary>Calls signalled on the queues so far (each one means the guest was asleep).</summary>
+    public virtual long CallsSent => 0;
+
     public const int MaxKickFds = 4;
 
     /// <summary>Pairs, queues or other units served, for stats and tests.</summary>

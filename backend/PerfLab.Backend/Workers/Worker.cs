@@ -29,7 +29,7 @@ public sealed class Worker : IDisposable
         AgentRunner runner = poll.Mode switch
         {
             PollMode.Busy => new AgentRunner<PollingAgent.Handle, BusyPoll>(handle, name, cpu, default, strategy),
-            PollMode.Interrupt => new AgentRunner<PollingAgent.Handle, Interrupt>(handle, name, cpu, default, strategy),
+            PollMode.Interrupt => new AgentRunner<PollingAgent.Handle, Interrupt>(handle, name, cpu, PollOptions.CreateInterrupt(), strategy),
             PollMode.Hybrid => new AgentRunner<PollingAgent.Handle, Hybrid>(handle, name, cpu, poll.CreateHybrid(), strategy),
             PollMode.Backoff => new AgentRunner<PollingAgent.Handle, Backoff>(handle, name, cpu, poll.CreateBackoff(), strategy),
             _ => throw new ArgumentOutOfRangeException(nameof(poll), poll.Mode, "unknown strategy"),
@@ -86,6 +86,12 @@ public sealed class Worker : IDisposable
 
     /// <summary>The strategy's idle decision, once, on the calling thread (tests).</summary>
     internal void IdleOnce() => Runner.IdleOnce();
+
+    /// <summary>Tells the strategy a round did work (tests driving rounds themselves).</summary>
+    internal void WorkedOnce() => Runner.WorkedOnce();
+
+    /// <summary>The strategy's decisions (null for busy polling).</summary>
+    public PollStats? PollStats => Runner.PollStats;
 
     internal void DisarmAll() => Agent.Disarm();
 

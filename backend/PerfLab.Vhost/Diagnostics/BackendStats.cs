@@ -110,6 +110,10 @@ public sealed record WorkerStats
     public bool Running { get; init; }
     /// <summary>Queue pollers it runs now (0 while no session has running rings).</summary>
     public int Pollers { get; init; }
+
+    /// <summary>The idle strategy's decisions: sleeps by length, budget, probes (null for busy
+    /// polling). docs/polling.md#what-the-statistics-say</summary>
+    public Polling.PollDecisions? Poll { get; init; }
 }
 
 /// <summary>A queue pair a worker polls.</summary>

@@ -26,6 +26,11 @@ public interface IWaitTarget
     /// <summary>Nanoseconds until the loop has scheduled work of its own (long.MaxValue: none).
     /// Sleeping strategies never sleep past it.</summary>
     long NsUntilDeadline { get; }
+
+    /// <summary>How many notifications (kicks, or calls) this loop has sent its peer so far. A
+    /// notification means the peer was asleep; the hybrid rule reads this at the start of each
+    /// idle period, so it must be cheap (a few loads, no system call).</summary>
+    long NotificationsSent { get; }
 }
 
 /// <summary>
@@ -46,6 +51,10 @@ public interface IIdleStrategy
     /// <summary>True if the strategy ever sleeps on notifications, so the peer must be given
     /// kick/call fds and must honour suppression.</summary>
     bool UsesNotifications { get; }
+
+    /// <summary>The strategy's decisions so far (null: it never sleeps, there is nothing to
+    /// count).</summary>
+    PollStats? Stats { get; }
 }
 
 /// <summary>The strategies by name, as the CLIs spell them.</summary>

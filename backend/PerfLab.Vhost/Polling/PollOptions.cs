@@ -2,7 +2,8 @@ namespace PerfLab.Vhost.Polling;
 
 /// <summary>
 /// A polling strategy and its knobs. Both daemons' command lines spell them the same way
-/// (cli/PerfLab.CliOptions, PollOptionSet: --poll, --hybrid-*, --backoff-*).
+/// (cli/PerfLab.CliOptions, PollOptionSet: --poll, --hybrid-*, --backoff-*). docs/polling.md
+/// says how each strategy decides.
 /// </summary>
 public sealed record PollOptions
 {
@@ -10,12 +11,19 @@ public sealed record PollOptions
     public double HybridBudgetUs { get; init; } = 50;
     public long HybridMaxPolls { get; init; } = long.MaxValue;
     public bool HybridAdaptive { get; init; } = true;
+    public double HybridMinUs { get; init; }
+    public double HybridMaxUs { get; init; } = 200;
+    public double HybridBreakEvenUs { get; init; } = 10;
+    public double HybridNotifyPollUs { get; init; } = 50;
     public long BackoffSpins { get; init; } = 100;
     public long BackoffYields { get; init; } = 10;
     public double BackoffMinUs { get; init; } = 1;
     public double BackoffMaxUs { get; init; } = 100;
 
-    public Hybrid CreateHybrid() => new((long)(HybridBudgetUs * 1000), HybridMaxPolls, HybridAdaptive);
+    public Hybrid CreateHybrid() => new((long)(HybridBudgetUs * 1000), HybridMaxPolls, HybridAdaptive,
+        (long)(HybridMinUs * 1000), (long)(HybridMaxUs * 1000), (long)(HybridBreakEvenUs * 1000), (long)(HybridNotifyPollUs * 1000));
+
+    public static Interrupt CreateInterrupt() => new();
 
     public Backoff CreateBackoff() => new(BackoffSpins, BackoffYields, (long)(BackoffMinUs * 1000), (long)(BackoffMaxUs * 1000));
 
@@ -32,8 +40,12 @@ public sealed record PollOptions
 
     public string Describe() => Mode switch
     {
-        PollMode.Hybrid => $"hybrid(budget={HybridBudgetUs}us{(HybridMaxPolls != long.MaxValue ? $",polls={HybridMaxPolls}" : "")}{(HybridAdaptive ? ",adaptive" : ",fixed")})",
+        PollMode.Hybrid => HybridAdaptive
+            ? $"hybrid(adaptive,budget={HybridMinUs}..{HybridMaxUs}us from {HybridBudgetUs}us,breakeven={HybridBreakEvenUs}us,notify-poll={HybridNotifyPollUs}us{Polls})"
+            : $"hybrid(fixed,budget={HybridBudgetUs}us,breakeven={HybridBreakEvenUs}us{Polls})",
         PollMode.Backoff => $"backoff(spins={BackoffSpins},yields={BackoffYields},sleep={BackoffMinUs}..{BackoffMaxUs}us)",
         _ => Mode.ToString().ToLowerInvariant(),
     };
+
+    private string Polls => HybridMaxPolls != long.MaxValue ? $",polls={HybridMaxPolls}" : "";
 }

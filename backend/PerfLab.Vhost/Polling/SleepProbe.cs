@@ -9,7 +9,10 @@ namespace PerfLab.Vhost.Polling;
 /// Measures what each way of waiting really costs on this machine: how long a request to
 /// sleep (or yield, or pause) actually takes, median and 99th percentile. This is why the
 /// backoff strategy sleeps with clock_nanosleep and a 1 µs timer slack rather than
-/// Thread.Sleep, whose smallest non-zero sleep is a millisecond.
+/// Thread.Sleep, whose smallest non-zero sleep is a millisecond. And, across the two CPUs,
+/// what the hybrid strategy's two knobs stand for: how long a thread asleep in epoll takes to
+/// run again after the other CPU signals its eventfd (<c>--hybrid-notify-poll-us</c> must cover
+/// it), and how much CPU one sleep costs the sleeper (<c>--hybrid-breakeven-us</c>).
 /// </summary>
 public static class SleepProbe
 {
@@ -64,7 +67,67 @@ public static class SleepProbe
             LibC.close(efd);
         }
         Affinity.SetTimerSlack(slack);
+        if (Environment.ProcessorCount >= 2)
+        {
+            progress?.Invoke("wake-ups across CPUs");
+            rows.AddRange(CrossCpuWakeups(2000));
+        }
         return rows;
+    }
+
+    /// <summary>
+    /// A sleeper pinned to CPU 1 blocks in epoll on an eventfd; this thread, pinned to CPU 0,
+    /// waits until the sleeper has been blocked for 100 µs (its vCPU idle), stamps the clock and
+    /// signals. The sleeper's latency is from the stamp to running again; its CPU per sleep is
+    /// its thread's CPU time over the run, divided by the sleeps.
+    /// </summary>
+    private static IEnumerable<Row> CrossCpuWakeups(int n)
+    {
+        int efd = EventFd.Create();
+        using var ep = new EpollSet();
+        ep.Add(efd, 1);
+        var latency = new double[n];
+        long stamp = 0;
+        int waiting = 0;
+        double cpuNs = 0;
+        var sleeper = new Thread(() =>
+        {
+            Affinity.PinCurrentThread(1);
+            Affinity.SetTimerSlack(1000);
+            var ready = new ulong[4];
+            CpuTime c0 = CpuTime.Thread();
+            for (int i = 0; i < n; i++)
+            {
+                Volatile.Write(ref waiting, i + 1);
+                ep.Wait(ready, -1);
+                long now = Clock.Now();
+                EventFd.Drain(efd);
+                latency[i] = Clock.TicksToNs(now - Volatile.Read(ref stamp)) / 1000;
+            }
+            cpuNs = (CpuTime.Thread() - c0).TotalNs;
+        }) { IsBackground = true, Name = "sleep-probe" };
+        Affinity.PinCurrentThread(0);
+        sleeper.Start();
+        long idle = Clock.NsToTicks(100_000);
+        for (int i = 0; i < n; i++)
+        {
+            while (Volatile.Read(ref waiting) != i + 1)
+            {
+                Pause.Once();
+            }
+            long until = Clock.Now() + idle;
+            while (Clock.Now() < until)
+            {
+                Pause.Once();
+            }
+            Volatile.Write(ref stamp, Clock.Now());
+            EventFd.Signal(efd);
+        }
+        sleeper.Join();
+        LibC.close(efd);
+        Array.Sort(latency);
+        yield return new Row("wake-up of a thread asleep in epoll on the other CPU (eventfd)", 0, latency[n / 2], latency[(int)(n * 0.99)], n);
+        yield return new Row("CPU one such sleep costs the sleeper (mean)", 0, cpuNs / n / 1000, double.NaN, n);
     }
 
     public static string Format(List<Row> rows)
@@ -75,7 +138,7 @@ public static class SleepProbe
         sb.AppendLine("|---|---:|---:|---:|---:|");
         foreach (Row r in rows)
         {
-            sb.AppendLine(string.Create(ci, $"| {r.What} | {r.RequestedUs:0.###} | {r.MedianUs:0.###} | {r.P99Us:0.###} | {r.Samples} |"));
+            sb.AppendLine(string.Create(ci, $"| {r.What} | {r.RequestedUs:0.###} | {r.MedianUs:0.###} | {(double.IsNaN(r.P99Us) ? "-" : r.P99Us.ToString("0.###", ci))} | {r.Samples} |"));
         }
         sb.AppendLine(string.Create(ci, $"\nclock: {Clock.Source} at {Clock.TicksPerSecond / 1e6:F1} MHz; {Environment.ProcessorCount} CPUs; kernel {Environment.OSVersion.VersionString}"));
         return sb.ToString();

@@ -11,6 +11,8 @@ public struct BusyPoll : IIdleStrategy
 {
     public readonly bool UsesNotifications => false;
 
+    public readonly PollStats? Stats => null;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void OnWork()
     {
@@ -24,75 +26,137 @@ public struct BusyPoll : IIdleStrategy
 /// Sleep in epoll on the notification fds whenever a round finds nothing. Before sleeping:
 /// re-enable notifications, full fence, re-check the rings (so a buffer posted in between is
 /// never missed); after waking: drain the fds and turn notifications off while processing.
+/// The reference the others are measured against: its ceiling is a ring per two wake-ups when
+/// both sides sleep (docs/polling.md).
 /// </summary>
 public struct Interrupt : IIdleStrategy
 {
+    public Interrupt() => Stats = new PollStats();
+
     public readonly bool UsesNotifications => true;
+
+    /// <summary>Null for a default-initialised struct (nothing is counted then).</summary>
+    public PollStats? Stats { get; }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void OnWork()
     {
     }
 
-    public void Idle<T>(ref T target) where T : struct, IWaitTarget
+    public void Idle<T>(ref T target) where T : struct, IWaitTarget => ArmAndSleep(ref target, Stats);
+
+    /// <summary>Arms, re-checks, sleeps unless work is pending, disarms; counts what happened.
+    /// Returns whether it slept.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static bool ArmAndSleep<T>(ref T target, PollStats? stats) where T : struct, IWaitTarget
     {
-        if (!target.Arm())
+        long t0 = Clock.Now();
+        bool slept = !target.Arm();
+        if (slept)
         {
             target.Block();
         }
         target.Disarm();
+        if (stats == null)
+        {
+            return slept;
+        }
+        if (slept)
+        {
+            stats.RecordSleep((long)Clock.TicksToNs(Clock.Now() - t0));
+        }
+        else
+        {
+            stats.ArmsFoundWork++;
+        }
+        return slept;
     }
 }
 
 /// <summary>
-/// Poll for a budget, then arm notifications and sleep: NAPI busy-poll, vhost-net's
-/// busyloop_timeout, cloud-hypervisor's poll-then-rearm. The budget is a time (µs) and/or a
-/// number of empty polls, whichever ends first. With <see cref="Adaptive"/> the time budget
-/// grows ×2 when a sleep was short (work came soon after giving up: we slept too early) and
-/// shrinks ÷2 when a sleep was long, down to zero (pure interrupt) and up to
-/// <see cref="MaxBudgetNs"/>, growing from at least <see cref="MinBudgetNs"/>, like KVM's
-/// halt-polling.
+/// Poll while frames keep coming, sleep as <see cref="Interrupt"/> when they stop: NAPI
+/// busy-poll with IRQ suspension, vhost-net's busyloop_timeout, KVM halt-polling, DPDK's
+/// empty-poll threshold. After the last work the loop polls up to a budget, then arms
+/// notifications and sleeps. Adaptive (the default), the budget follows
+/// <see cref="HybridRule"/>: it moves only on what polling showed, never on how long a sleep
+/// lasted, so two hybrid loops cannot talk each other into sleeping under load. Fixed, it
+/// stays put. A send of the loop's own due sooner than the break-even time is polled for, not
+/// slept for. The budget is a time and, optionally, a number of empty polls, whichever ends
+/// first.
 /// </summary>
 public struct Hybrid : IIdleStrategy
 {
-    public long BudgetNs;
-    public long MaxEmptyPolls;
-    public bool Adaptive;
-    public long MinBudgetNs;
-    public long MaxBudgetNs;
-
-    private long _idleSince;
+    private HybridRule _rule;
+    private readonly long _maxEmptyPolls;
+    private readonly long _deadlinePollNs;
     private long _emptyPolls;
-    private long _budgetTicks;
+    private bool _expired;
 
-    public Hybrid(long budgetNs, long maxEmptyPolls = long.MaxValue, bool adaptive = false)
+    /// <param name="budgetNs">the fixed budget, or the adaptive one's start</param>
+    /// <param name="maxEmptyPolls">also stop polling after this many empty polls</param>
+    /// <param name="adaptive">follow <see cref="HybridRule"/></param>
+    /// <param name="minNs">the adaptive budget's floor</param>
+    /// <param name="maxNs">the adaptive budget's ceiling</param>
+    /// <param name="breakEvenNs">a gap up to this long is cheaper to poll through than to sleep
+    /// through (about the CPU a sleep costs)</param>
+    /// <param name="notifyPollNs">how long to poll after notifying a sleeping peer</param>
+    public Hybrid(long budgetNs, long maxEmptyPolls = long.MaxValue, bool adaptive = false,
+        long minNs = 0, long maxNs = 200_000, long breakEvenNs = 10_000, long notifyPollNs = 50_000)
     {
-        BudgetNs = budgetNs;
-        MaxEmptyPolls = maxEmptyPolls;
-        Adaptive = adaptive;
-        MinBudgetNs = 500;
-        MaxBudgetNs = Math.Max(budgetNs, 200_000);
-        _budgetTicks = Clock.NsToTicks(budgetNs);
+        _rule = new HybridRule(Clock.NsToTicks(budgetNs), Clock.NsToTicks(minNs), Clock.NsToTicks(Math.Max(maxNs, budgetNs)),
+            Clock.NsToTicks(breakEvenNs), Clock.NsToTicks(notifyPollNs), adaptive);
+        _maxEmptyPolls = maxEmptyPolls;
+        _deadlinePollNs = breakEvenNs;
+        Stats = new PollStats();
+        Publish();
     }
 
     public readonly bool UsesNotifications => true;
 
+    /// <summary>Null for a default-initialised struct (nothing is counted then).</summary>
+    public PollStats? Stats { get; }
+
+    /// <summary>The current time budget (it moves when adaptive).</summary>
+    public readonly double CurrentBudgetNs => Clock.TicksToNs(_rule.BudgetTicks);
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void OnWork()
     {
-        _emptyPolls = 0;
-        _idleSince = 0;
+        if (_rule.Deciding)
+        {
+            EndIdle();
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void EndIdle()
+    {
+        _rule.OnWork();
+        _expired = false;
+        Publish();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Idle<T>(ref T target) where T : struct, IWaitTarget
     {
-        long now = Clock.Now();
-        if (_emptyPolls++ == 0)
+        if (!_expired)
         {
-            _idleSince = now;
+            long now = Clock.Now();
+            if (!_rule.InIdlePeriod)
+            {
+                _rule.StartIdle(now, target.NotificationsSent);
+                _emptyPolls = 0;
+            }
+            if (_rule.KeepPolling(now) && ++_emptyPolls < _maxEmptyPolls)
+            {
+                Pause.Once();
+                return;
+            }
+            _rule.OnPollExpired();
+            _expired = true;
         }
-        if (now - _idleSince < _budgetTicks && _emptyPolls < MaxEmptyPolls && target.NsUntilDeadline > 0)
+        // A send of the loop's own due sooner than a sleep would pay for: poll for it.
+        if (target.NsUntilDeadline < _deadlinePollNs)
         {
             Pause.Once();
             return;
@@ -103,29 +167,20 @@ public struct Hybrid : IIdleStrategy
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void Sleep<T>(ref T target) where T : struct, IWaitTarget
     {
-        long before = Clock.Now();
-        if (!target.Arm())
-        {
-            target.Block();
-        }
-        target.Disarm();
-        if (Adaptive)
-        {
-            long slept = Clock.Now() - before;
-            long budget = _budgetTicks;
-            // Woken within the budget: polling a little longer would have caught it.
-            // A long sleep halves it, down to nothing: at low load hybrid becomes interrupt, as
-            // spinning before every wake-up only adds CPU (10% load: 0.25 of busy's CPU with a
-            // 1 µs floor, against interrupt's 0.18). A short one doubles it, from at least
-            // MinBudgetNs.
-            budget = slept < _budgetTicks ? Math.Max(budget * 2, Clock.NsToTicks(MinBudgetNs)) : budget / 2;
-            _budgetTicks = Math.Min(budget, Clock.NsToTicks(MaxBudgetNs));
-        }
-        _emptyPolls = 0;
+        _expired = false;
+        _rule.OnSleepEnded(Interrupt.ArmAndSleep(ref target, Stats));
+        Publish();
     }
 
-    /// <summary>The current time budget (it moves when adaptive).</summary>
-    public readonly double CurrentBudgetNs => Clock.TicksToNs(_budgetTicks);
+    private readonly void Publish()
+    {
+        if (Stats != null)
+        {
+            Stats.BudgetNs = (long)Clock.TicksToNs(_rule.BudgetTicks);
+            Stats.NotifyPolls = _rule.NotifyPolls;
+            Stats.WakeProbes = _rule.WakeProbes;
+        }
+    }
 }
 
 /// <summary>
@@ -152,9 +207,13 @@ public struct Backoff : IIdleStrategy
         MinSleepNs = minSleepNs;
         MaxSleepNs = maxSleepNs;
         _sleepNs = minSleepNs;
+        Stats = new PollStats();
     }
 
     public readonly bool UsesNotifications => false;
+
+    /// <summary>Its naps, by length (null for a default-initialised struct).</summary>
+    public PollStats? Stats { get; }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void OnWork()
@@ -189,7 +248,9 @@ public struct Backoff : IIdleStrategy
         long ns = Math.Min(_sleepNs, nsUntilDeadline);
         if (ns > 0)
         {
+            long t0 = Clock.Now();
             NanoSleep.Sleep(ns);
+            Stats?.RecordSleep((long)Clock.TicksToNs(Clock.Now() - t0));
         }
         _sleepNs = Math.Min(_sleepNs * 2, MaxSleepNs);
     }

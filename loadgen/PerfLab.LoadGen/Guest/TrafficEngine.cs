@@ -88,7 +88,7 @@ public abstract unsafe class TrafficEngine : IDisposable
         where TRing : struct, Rings.IGuestRing => o.Poll.Mode switch
     {
         PollMode.Busy => new TrafficEngine<TRing, BusyPoll>(pairs, o, mergeable, inOrder, default),
-        PollMode.Interrupt => new TrafficEngine<TRing, Interrupt>(pairs, o, mergeable, inOrder, default),
+        PollMode.Interrupt => new TrafficEngine<TRing, Interrupt>(pairs, o, mergeable, inOrder, PollOptions.CreateInterrupt()),
         PollMode.Hybrid => new TrafficEngine<TRing, Hybrid>(pairs, o, mergeable, inOrder, o.Poll.CreateHybrid()),
         _ => new TrafficEngine<TRing, Backoff>(pairs, o, mergeable, inOrder, o.Poll.CreateBackoff()),
     };
@@ -232,6 +232,12 @@ public abstract unsafe class TrafficEngine : IDisposable
     /// just returned buffers, so that arming finds them and does not sleep).
     /// </summary>
     internal abstract void IdleOnce();
+
+    /// <summary>Tells the strategy a step did work (tests driving steps themselves).</summary>
+    internal abstract void WorkedOnce();
+
+    /// <summary>The guest strategy's decisions (null for busy polling).</summary>
+    public abstract PollStats? PollStats { get; }
 
     /// <summary>Re-enables calls on every ring the loop waits on, fence, re-check: true if work
     /// is pending.</summary>

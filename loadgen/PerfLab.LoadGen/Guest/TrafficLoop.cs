@@ -307,6 +307,10 @@ public sealed class TrafficEngine<TRing, TIdle> : TrafficEngine
         _idle.Idle(ref target);
     }
 
+    internal override void WorkedOnce() => _idle.OnWork();
+
+    public override PollStats? PollStats => _idle.Stats;
+
     internal override bool ArmAll()
     {
         bool pending = false;
@@ -346,5 +350,7 @@ public sealed class TrafficEngine<TRing, TIdle> : TrafficEngine
         public void Block() => engine.BlockOnCalls();
 
         public long NsUntilDeadline => engine.NsUntilDeadline();
+
+        public long NotificationsSent => engine.C.Kicks;
     }
 }

@@ -1,5 +1,6 @@
 using PerfLab.LoadGen.Guest;
 using PerfLab.Vhost.Diagnostics;
+using PerfLab.Vhost.Polling;
 
 namespace PerfLab.LoadGen.Measurement;
 
@@ -7,16 +8,20 @@ namespace PerfLab.LoadGen.Measurement;
 /// and GC figures, and the back-end's (stats socket, or its CPU time from /proc).</summary>
 public sealed record MeasurementWindow(long Tick, EngineCounters C, CpuTime Process, CpuTime Thread, GcSnapshot Gc, BackendStats? Backend, long BackendCpuNs)
 {
+    /// <summary>The guest strategy's decisions at this point (null for busy polling).</summary>
+    public PollDecisions? GuestPoll { get; init; }
+
     /// <summary>Fetches the back-end's figures first and reads our own last, so that the
     /// fetch (which allocates) falls outside the window.</summary>
     public static MeasurementWindow Begin(TrafficEngine engine, LoadGenOptions o)
     {
         (BackendStats? b, long bcpu) = FetchBackend(o);
         EngineCounters c = engine.C.Clone();
+        PollDecisions? guestPoll = PollDecisions.From(engine.PollStats);
         CpuTime p = CpuTime.Process();
         CpuTime t = CpuTime.Thread();
         GcSnapshot gc = GcSnapshot.Take();
-        return new MeasurementWindow(Clock.Now(), c, p, t, gc, b, bcpu);
+        return new MeasurementWindow(Clock.Now(), c, p, t, gc, b, bcpu) { GuestPoll = guestPoll };
     }
 
     /// <summary>The mirror of <see cref="Begin(TrafficEngine, LoadGenOptions)"/>: our own figures first, then the back-end's.</summary>
@@ -27,8 +32,9 @@ public sealed record MeasurementWindow(long Tick, EngineCounters C, CpuTime Proc
         CpuTime t = CpuTime.Thread();
         CpuTime p = CpuTime.Process();
         EngineCounters c = engine.C.Clone();
+        PollDecisions? guestPoll = PollDecisions.From(engine.PollStats);
         (BackendStats? b, long bcpu) = FetchBackend(o);
-        return new MeasurementWindow(tick, c, p, t, gc, b, bcpu);
+        return new MeasurementWindow(tick, c, p, t, gc, b, bcpu) { GuestPoll = guestPoll };
     }
 
     public static MeasurementWindow Begin(LoadGenerator g) => Begin(g.Engine ?? throw new InvalidOperationException("Setup first"), g.Options);

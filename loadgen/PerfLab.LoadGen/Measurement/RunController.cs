@@ -76,7 +76,12 @@ public sealed class RunController
         // in its IterationSetup.
         e.StartSchedule();
         e.Measuring = true;
-        e.RunUntil(Clock.Now() + (long)(_o.DurationS * Clock.TicksPerSecond));
+        long deadline = Clock.Now() + (long)(_o.DurationS * Clock.TicksPerSecond);
+        // The traffic thread's own allocation over the window (0 is the rule: the data path,
+        // the idle strategy and the latency recording allocate nothing).
+        long allocated0 = GC.GetAllocatedBytesForCurrentThread();
+        e.RunUntil(deadline);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - allocated0;
         e.Measuring = false;
         MeasurementWindow end = MeasurementWindow.End(e, _o);
         remapper?.Stop();
@@ -86,7 +91,7 @@ public sealed class RunController
         {
             Dirty = _g.CheckDirtyLog();
         }
-        return ResultBuilder.Build(_g, w, end) with { MemoryRemaps = remaps };
+        return ResultBuilder.Build(_g, w, end) with { MemoryRemaps = remaps, TrafficThreadAllocatedBytes = allocated };
     }
 
     /// <summary>Runs until a frame comes back (or the connect timeout passes); returns the ms

@@ -2,6 +2,7 @@ using HdrHistogram;
 using PerfLab.LoadGen.Guest;
 using PerfLab.LoadGen.Measurement;
 using PerfLab.Vhost.Diagnostics;
+using PerfLab.Vhost.Polling;
 using PerfLab.Vhost.Protocol;
 
 namespace PerfLab.LoadGen.Results;
@@ -59,6 +60,7 @@ public static class ResultBuilder
             CallsReceived = b.C.CallsReceived - a.C.CallsReceived,
             CallsPerPacket = pp(b.C.CallsReceived - a.C.CallsReceived),
             Sleeps = b.C.Sleeps - a.C.Sleeps,
+            GuestPoll = b.GuestPoll is { } gp && a.GuestPoll is { } ga ? gp.Minus(ga) : null,
             TxFullStalls = b.C.TxFullStalls - a.C.TxFullStalls,
             LoadgenCpuNs = cpu.TotalNs,
             LoadgenThreadCpuNs = thr.TotalNs,
@@ -97,6 +99,7 @@ public static class ResultBuilder
                 BackendKicksReceived = sb.Queues.Sum(q => q.Kicks) - sa.Queues.Sum(q => q.Kicks),
                 BackendWakeups = sb.Workers.Sum(w => w.Wakeups) - sa.Workers.Sum(w => w.Wakeups),
                 BackendEmptyPolls = sb.Workers.Sum(w => w.EmptyPolls) - sa.Workers.Sum(w => w.EmptyPolls),
+                BackendPoll = PollDecisions.Sum(sb.Workers.Select(w => w.Poll is { } p1 && sa.Workers.FirstOrDefault(x => x.Id == w.Id)?.Poll is { } p0 ? p1.Minus(p0) : null)),
                 BackendGen0 = sb.Gen0 - sa.Gen0,
                 BackendGen1 = sb.Gen1 - sa.Gen1,
                 BackendGen2 = sb.Gen2 - sa.Gen2,

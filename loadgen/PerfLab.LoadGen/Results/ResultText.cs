@@ -27,6 +27,10 @@ public static class ResultText
         {
             s.AppendLine(string.Create(ci, $"  backend    cpu={r.BackendCpuPct:F0}% ({r.BackendCpuNsPerPacket:F1} ns/pkt){(r.BackendBusyNsPerPacket >= 0 ? $" busy={r.BackendBusyNsPerPacket:F1} ns/pkt calls={r.BackendCalls} kicks={r.BackendKicksReceived} wakeups={r.BackendWakeups} gen0={r.BackendGen0} gen1={r.BackendGen1} gen2={r.BackendGen2} allocated={r.BackendAllocatedBytes}B (data plane {r.BackendDataPlaneAllocatedBytes}B)" : "")}"));
         }
+        if (r.GuestPoll != null || r.BackendPoll != null)
+        {
+            s.AppendLine(string.Create(ci, $"  decisions  guest {Decisions(r.GuestPoll)}; backend {Decisions(r.BackendPoll)}"));
+        }
         if (r.RingErrors > 0)
         {
             s.AppendLine($"  ERROR      the back-end signalled {r.RingErrors} ring error(s) on the err fds");
@@ -41,4 +45,9 @@ public static class ResultText
         return string.Create(CultureInfo.InvariantCulture,
             $"trial {(r.IntendedPps > 0 ? $"{r.IntendedPps / 1e6:F3} Mpps" : r.MaxInFlight == 1 ? "ping-pong" : "max")} x {r.IntendedDurationS:G4} s: offered={r.Offered} sent={r.Sent} tx_dropped={r.TxDropped} received={r.Received} lost={r.Lost} ({r.LossRatio:P3}) stale={r.Stale} late={r.GeneratorShortfall} errors={r.Errors} backend_dropped={r.BackendDropped} rx={r.ReceivedPps / 1e6:F3} Mpps p50={l.P50 / 1000.0:F2} p99={l.P99 / 1000.0:F2} us cpu loadgen={r.LoadgenThreadCpuNs / 1e6:F1} ms backend={(r.BackendCpuNs >= 0 ? $"{r.BackendCpuNs / 1e6:F1} ms" : "n/a")}");
     }
+
+    /// <summary>A strategy's decisions in a few words: sleeps, their length, the budget.</summary>
+    private static string Decisions(Vhost.Polling.PollDecisions? d) => d == null
+        ? "polls"
+        : string.Create(CultureInfo.InvariantCulture, $"sleeps={d.Sleeps} (p50<{d.SleepQuantileUs(0.5):0} us p99<{d.SleepQuantileUs(0.99):0} us) arms_found_work={d.ArmsFoundWork} budget={d.BudgetNs / 1000.0:0.#} us notify_polls={d.NotifyPolls} wake_probes={d.WakeProbes}");
 }

@@ -15,7 +15,8 @@ public static class CompareMarkdown
         var sb = new StringBuilder();
         sb.AppendLine($"# {Format.Cell(c.CandidateName)} against {Format.Cell(c.BaseName)}");
         sb.AppendLine();
-        sb.AppendLine($"**{(c.Regressed ? "Regressed" : "No regression")}**: {c.Summary()}.");
+        string headline = c.Regressed ? "Regressed" : c.Rows.Any(r => r.Verdict != Verdict.NotJudged) ? "No regression" : "Nothing judged (see the reasons in the table)";
+        sb.AppendLine($"**{headline}**: {c.Summary()}.");
         sb.AppendLine();
         if (c.Forced is { } forced)
         {

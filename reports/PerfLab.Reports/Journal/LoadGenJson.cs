@@ -58,12 +58,35 @@ public static class LoadGenJson
                 Put("be_wakeups_frame", wakeups / backendPackets);
             }
         }
+        if (Get("offered_pps") is > 0 and { } offered && Get("mpps") is { } mpps)
+        {
+            Put("delivered", mpps * 1e6 / offered);
+        }
+        // The strategies' decisions (docs/polling.md): sleeps per frame and the budget.
+        Decisions(r, "backend_poll", "be", backendPackets);
+        Decisions(r, "guest_poll", "guest", received);
         if (Get("lost") is { } lost && received is { } rx)
         {
             Put("lost", lost);
             Put(Model.Metrics.Loss, rx + lost > 0 ? lost / (rx + lost) : 0);
         }
         return m;
+
+        void Decisions(JsonElement root, string field, string side, double? frames)
+        {
+            if (!root.TryGetProperty(field, out JsonElement d) || d.ValueKind != JsonValueKind.Object || frames is not > 0)
+            {
+                return;
+            }
+            if (d.TryGetProperty("sleeps", out JsonElement sleeps) && sleeps.ValueKind == JsonValueKind.Number)
+            {
+                Put(side + "_sleeps_frame", sleeps.GetDouble() / frames.Value);
+            }
+            if (d.TryGetProperty("budget_ns", out JsonElement budget) && budget.ValueKind == JsonValueKind.Number)
+            {
+                Put(side + "_budget_us", budget.GetDouble() / 1000);
+            }
+        }
     }
 
     /// <summary>

@@ -36,6 +36,10 @@ public class CommandLineTests
     [InlineData("--queue-affinity", "0-1=2")]
     [InlineData("--reply-timeout-s", "soon")]
     [InlineData("--reply-timeout-s", "-1")]
+    [InlineData("--hybrid-min-us", "-5")]
+    [InlineData("--hybrid-max-us", "lots")]
+    [InlineData("--hybrid-breakeven-us", "x")]
+    [InlineData("--hybrid-notify-poll-us", "1us")]
     [InlineData("--poll", "spin")]
     [InlineData("--stats-interval", "-1")]
     [InlineData("--no-such-option", "1")]
@@ -115,6 +119,9 @@ public class CommandLineTests
         Assert.Equal(2, m.Device.PairsPerWorker);
         Assert.Equal(new Dictionary<(int, int), int> { [(0, 1)] = 1, [(2, 0)] = 0 }, m.QueueAffinity);
         Assert.Equal(TimeSpan.FromSeconds(0.5), m.ReplyTimeout);
+        Assert.Equal(new PollOptions { Mode = PollMode.Hybrid, HybridMinUs = 5, HybridMaxUs = 100, HybridBreakEvenUs = 4, HybridNotifyPollUs = 30 },
+            new BackendCommand().Parse(["--poll", "hybrid", "--hybrid-min-us", "5", "--hybrid-max-us", "100", "--hybrid-breakeven-us", "4", "--hybrid-notify-poll-us=30"]).Device.Poll);
+        Assert.Equal(4, new LoadGenCommand().Parse(["--hybrid-breakeven-us", "4"]).Options.Poll.HybridBreakEvenUs);
         Assert.Equal(["/a.sock", "/b.sock"], new BackendCommand().Parse(["--socket", "/a.sock", "--socket=/b.sock"]).SocketPaths);
         Assert.Equal("/run/v/vhost-0.sock", new LoadGenCommand().Parse(["--sockets", "/run/v"]).Options.SocketPath);
 

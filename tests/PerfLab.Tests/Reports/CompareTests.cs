@@ -167,6 +167,20 @@ public class CompareTests
     }
 
     [Fact]
+    public void With_too_few_rounds_nothing_is_judged_and_the_page_says_so()
+    {
+        using var tmp = new TempDir();
+        var (b, c) = Folders(tmp, 0.5, edit: r => r.Samples.RemoveAll(x => x.Round > 2));
+        Comparison cmp = RunComparer.Compare(ReportCsv.Read(b), ReportCsv.Read(c), "base", "cand", new CompareOptions());
+        Assert.All(cmp.Rows.Where(r => r.ConfigId == "busy-64"), r => Assert.Equal(Verdict.NotJudged, r.Verdict));
+        Assert.False(cmp.Regressed);
+        var (b2, c2) = Folders(tmp, 0.5, edit: r => r.Samples.RemoveAll(x => x.Round > 2));
+        File.Copy(Path.Combine(c2, ReportCsv.RoundsFile), Path.Combine(b2, ReportCsv.RoundsFile), overwrite: true);
+        Comparison none = RunComparer.Compare(ReportCsv.Read(b2), ReportCsv.Read(c2), "base", "cand", new CompareOptions());
+        Assert.Contains("**Nothing judged", CompareMarkdown.Build(none));
+    }
+
+    [Fact]
     public void Out_writes_markdown_csv_json_and_the_ratio_plot_and_json_goes_to_stdout()
     {
         using var tmp = new TempDir();

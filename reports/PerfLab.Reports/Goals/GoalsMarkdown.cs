@@ -1,0 +1,31 @@
+using System.Globalization;
+using System.Text;
+using PerfLab.Reports.Markdown;
+using PerfLab.Reports.Model;
+
+namespace PerfLab.Reports.Goals;
+
+/// <summary>The goals table: per goal the median of its per-round values, their range, the
+/// limit, how many rounds met it and the verdict; then each round's c2c.</summary>
+public static class GoalsMarkdown
+{
+    public static string Build(Report r, IReadOnlyList<GoalResult> results)
+    {
+        var md = new StringBuilder();
+        md.AppendLine("| goal | measured | median | range | limit | rounds met | verdict |");
+        md.AppendLine("|---|---|---:|---|---|---:|---|");
+        foreach (GoalResult g in results)
+        {
+            string what = g.Goal.Reference.Length == 0
+                ? $"{g.Goal.Metric} of {g.Goal.Config}"
+                : $"{g.Goal.Metric}: {g.Goal.Config} ÷ {g.Goal.Reference}";
+            string verdict = g.Verdict switch { GoalVerdict.Pass => "pass", GoalVerdict.Fail => "**FAIL**", _ => "not measured" };
+            md.AppendLine($"| {Format.Cell(g.Goal.Label)} | {Format.Cell(what)} | {Format.Num(g.Median)} | {Format.Num(g.Min)}–{Format.Num(g.Max)} | {(g.Goal.AtLeast ? "≥" : "≤")} {g.Goal.Limit.ToString(CultureInfo.InvariantCulture)} | {g.RoundsMet}/{g.Rounds} | {verdict} |");
+        }
+        md.AppendLine();
+        md.AppendLine("c2c per round: " + string.Join(", ", r.Rounds.Select(x => $"{x.Round}: {Format.Num(x.C2cNs, 0)} ns{(x.Flagged ? " (other c2c class, left out)" : "")}")));
+        int failed = results.Count(g => g.Verdict != GoalVerdict.Pass);
+        md.AppendLine(failed == 0 ? $"{results.Count} goals, all met (median of the rounds)." : $"{results.Count} goals, {failed} not met.");
+        return md.ToString();
+    }
+}
