@@ -24,6 +24,7 @@ public static class Program
         }
         root.Add(GoalsCommand.Create());
         root.Add(BackendStatsCommand.Create());
+        root.Add(DensityCommand.Create());
         root.Add(CompareCommand.Create());
         root.Add(HistoryCommand.Create());
         root.Add(ImportCommand.Create());

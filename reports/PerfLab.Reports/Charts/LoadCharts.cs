@@ -109,7 +109,8 @@ public static class LoadCharts
         return ChartKit.Save(plot, report, dir, CpuStem, title, caption, hasData: true);
     }
 
-    private static void Line(Plot plot, List<(double X, MedianInterval Y)> pts, Color color, MarkerShape shape, float width, float marker,
+    /// <summary>A line through the points with their intervals as whiskers (log: y is a latency in µs, on a log axis).</summary>
+    internal static void Line(Plot plot, List<(double X, MedianInterval Y)> pts, Color color, MarkerShape shape, float width, float marker,
         string? legend, bool log, bool whiskers = true)
     {
         double[] xs = pts.Select(p => p.X).ToArray();
