@@ -65,6 +65,11 @@ public abstract unsafe class TrafficEngine : IDisposable
         _inFlight = pairs.Select(p => new bool[p.QueueSize]).ToArray();
         SetLoad(o.RatePps, o.Burst, o.MaxInFlight);
         Histogram = new LongHistogram(MaxLatencyNs, 3);
+        // HdrHistogram builds a 1 KiB lookup table (Bitwise's static constructor) the first time
+        // a value is recorded in the process: record once here, so that it is not the traffic
+        // thread inside its first measured window (the warm-up records nothing).
+        Histogram.RecordValue(1);
+        Histogram.Reset();
         for (int i = 0; i < pairs.Length; i++)
         {
             if (pairs[i].CallRx >= 0)
