@@ -102,6 +102,46 @@ public sealed class ShrunkMemoryTests
             $"expected one line naming the revoked memory ({what}), got:\n{string.Join("\n", problems)}\n{be.Stderr}");
     }
 
+    /// <summary>
+    /// Two devices on one worker: while device 1's front-end moves verified traffic, device 0's
+    /// front-end shrinks its unsealable memory file under running rings and kicks. The fault is
+    /// taken on the worker both devices share; device 0's session ends with one line, and device
+    /// 1's traffic, before, during and after it, loses nothing and stays intact.
+    /// </summary>
+    [Fact]
+    public void AShrinkOnOneDeviceLeavesTheOtherDevicesTrafficIntact()
+    {
+        using var dir = new TempDir();
+        string sockets = dir.File("devices");
+        Directory.CreateDirectory(sockets);
+        string stats = dir.File("stats.sock");
+        using var be = new Daemon("perflab-backend", "--sockets", sockets, "--devices", "2", "--workers", "1",
+            "--stats-socket", stats, "--poll", "interrupt", "--stats-interval", "0");
+        Assert.True(Daemon.WaitForFile(stats, Timeouts.Short), $"back-end did not start:\n{be.Stderr}");
+        string victim = Path.Combine(sockets, "vhost-0.sock"), bystander = Path.Combine(sockets, "vhost-1.sock");
+
+        using var gen = new LoadGenerator(Traffic.Quick(bystander) with { DurationS = 2.0, WarmupS = 0.05 });
+        gen.Setup();
+        LoadGenResult? result = null;
+        var traffic = Task.Run(() => result = gen.Run());
+        using (var fe = new HostileFrontend(victim))
+        {
+            int memfd = fe.Memfd(1 << 20); // MFD_CLOEXEC only, like DPDK's: cannot be sealed
+            int kick = RunPair(fe, memfd);
+            Assert.False(traffic.IsCompleted, "the bystander's window ended before the shrink: lengthen it");
+            Assert.Equal(0, LibC.ftruncate(memfd, 0));
+            EventFd.Signal(kick);
+            Assert.True(fe.ClosedWithin(Timeouts.Short), $"the back-end did not end the session:\n{be.Stderr}");
+        }
+        Assert.True(traffic.Wait(Timeouts.Process), "the bystander's traffic did not finish");
+        Traffic.AssertIntact(result!);
+        Assert.False(be.HasExited, $"the daemon died:\n{be.Stderr}");
+        ExitsCleanly(be);
+        string[] problems = Problems(be);
+        Assert.True(problems.Length == 1 && problems[0].Contains("guest memory revoked", StringComparison.Ordinal),
+            $"expected one line naming the revoked memory, got:\n{string.Join("\n", problems)}\n{be.Stderr}");
+    }
+
     /// <summary>SIGTERM, exit 0, and every line the daemon wrote read: the test host reads
     /// stderr on the thread pool, which a busy test run can delay past any fixed wait.</summary>
     private static void ExitsCleanly(Daemon be)
