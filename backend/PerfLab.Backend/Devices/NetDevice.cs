@@ -110,14 +110,11 @@ public sealed class NetDevice : IVhostDevice
         {
             p.TxHold = default;
             Vring? v = p.Tx;
-            if (withdrawn || p.Dead || v is not { Started: true } || v.IsPacked || v.IsBroken || v.Split.PendingUsed == 0)
+            if (withdrawn || p.Dead || v is not { Started: true } || v.IsPacked || v.IsBroken)
             {
                 continue;
             }
-            if (v.Split.Publish(v.CallFd >= 0) == PublishResult.Call)
-            {
-                Vhost.Interop.EventFd.Signal(v.CallFd);
-            }
+            NetDataPath.FlushTx(p, ref v.Split);
         }
     }
 
