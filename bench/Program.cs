@@ -14,6 +14,7 @@ using PerfLab.Reports.Machine;
 using PerfLab.Reports.Model;
 using PerfLab.Reports.Store;
 using PerfLab.Vhost.Interop;
+using PerfLab.Vhost.Polling;
 
 namespace PerfLab.Bench;
 
@@ -109,7 +110,7 @@ micro-benchmarks. Bad options exit 2.
         var run = new RunInfo();
         run.Set(RunInfo.Title, "PerfLab benchmark report");
         run.Set(RunInfo.Date, started.ToString("yyyy-MM-dd HH:mm:ss zzz", CultureInfo.InvariantCulture));
-        run.Set(RunInfo.Profile, $"{o.Profile.Name}: {o.Profile.Description}");
+        run.Set(RunInfo.Profile, $"{o.Profile.Name}: {o.Profile.Description}" + ProfileChanges(o));
         run.Set(RunInfo.Command, "dotnet run -c Release" + (o.Args.Length > 0 ? " -- " + string.Join(' ', o.Args) : ""));
         MachineInfo.Collect(run, typeof(BenchmarkSwitcher).Assembly, typeof(HdrHistogram.LongHistogram).Assembly, typeof(Perfolizer.Mathematics.SignificanceTesting.MannWhitney.MannWhitneyTest).Assembly);
         if (BackendLauncher.DpdkVersion is { } dpdk)
@@ -150,7 +151,7 @@ micro-benchmarks. Bad options exit 2.
                 runnable.Add(c);
             }
         }
-        report.Configs.AddRange(runnable.Select(c => c.ToInfo()));
+        report.Configs.AddRange(runnable.Select(c => AsRun(c, o.BackendPoll).ToInfo()));
         bool endToEndFailed = false;
         if (runnable.Count > 0)
         {
@@ -206,6 +207,36 @@ micro-benchmarks. Bad options exit 2.
         }
         return endToEndFailed || Failed(summaries) != 0 ? 1 : 0;
     }
+
+    /// <summary>The profile's settings this run's options changed (the description names the profile's own).</summary>
+    public static string ProfileChanges(BenchOptions o)
+    {
+        Profile p = o.Profile, own = Profile.Find(p.Name)!;
+        var changed = new List<string>();
+        if (p.Rounds != own.Rounds)
+        {
+            changed.Add($"{p.Rounds} rounds");
+        }
+        if (p.PdrLossRatio != own.PdrLossRatio)
+        {
+            changed.Add(FormattableString.Invariant($"PDR at loss {p.PdrLossRatio}"));
+        }
+        if (p.InitialTrialS != own.InitialTrialS || p.FinalTrialS != own.FinalTrialS || p.DurationSumS != own.DurationSumS)
+        {
+            changed.Add(FormattableString.Invariant($"trials {p.InitialTrialS}-{p.FinalTrialS} s, sum {p.DurationSumS} s"));
+        }
+        if (p.LoadPointS != own.LoadPointS)
+        {
+            changed.Add(FormattableString.Invariant($"load points {p.LoadPointS} s"));
+        }
+        return changed.Count == 0 ? "" : $" (this run: {string.Join(", ", changed)})";
+    }
+
+    /// <summary>A configuration as it ran: with --backend-poll, its back-end strategy and label say so.</summary>
+    public static BenchConfiguration AsRun(BenchConfiguration c, PollMode? backendPoll) =>
+        backendPoll is { } forced && c.Peer == Peer.PerfLab && forced != c.BackendPoll
+            ? c with { BackendPoll = forced, Label = $"{(c.Label.Length > 0 ? c.Label : c.Id)} (back-end --poll {BenchConfiguration.Name(forced)})" }
+            : c;
 
     /// <summary>Runs the rounds on a thread of their own pinned to the load generator's CPU
     /// (the back-ends run on the other), bounded in time. False when it threw or timed out.</summary>

@@ -15,10 +15,15 @@ public static class CliRunner
         ParseResult r = root.Parse(args);
         if (r.Errors.Count > 0)
         {
-            throw new ArgumentException(OneLine(r.Errors[0].Message));
+            throw new ArgumentException(OneLine(FirstError(r)));
         }
         return r;
     }
+
+    /// <summary>The error to show: an option's own ("--sockets: needs a folder, ...") before the
+    /// parser's, which for a left-out value names the token after it ("Unrecognized ... '2'").</summary>
+    private static string FirstError(ParseResult r) =>
+        (r.Errors.FirstOrDefault(e => e.Message.StartsWith("--", StringComparison.Ordinal)) ?? r.Errors[0]).Message;
 
     /// <summary>
     /// The whole of a daemon's Main: help and version, or <paramref name="bind"/> (which may throw
@@ -33,7 +38,7 @@ public static class CliRunner
             ParseResult r = root.Parse(args);
             if (r.Errors.Count > 0)
             {
-                throw new ArgumentException(OneLine(r.Errors[0].Message));
+                throw new ArgumentException(OneLine(FirstError(r)));
             }
             if (r.Action != null)
             {

@@ -18,7 +18,7 @@ public sealed class DeviceSocketOptions
         Func<string, int, string> inFolder, bool devicesCountSockets)
     {
         Socket = Opt.Texts("--socket", "PATH", socketHelp, defaultSocket);
-        Sockets = Opt.Optional("--sockets", "DIR", socketsHelp, (string t, out string v) => { v = t; return t.Length > 0 ? null : "needs a folder"; });
+        Sockets = Opt.Optional("--sockets", "DIR", socketsHelp, Opt.PathValue("a folder"));
         Devices = Opt.Int("--devices", "N", devicesHelp, 1, 1, 4096);
         _inFolder = inFolder;
         _devicesCountSockets = devicesCountSockets;

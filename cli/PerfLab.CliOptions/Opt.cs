@@ -121,7 +121,17 @@ public static class Opt
     }
 
     public static Option<string?> Path(string name, string description) =>
-        Optional(name, "PATH", description, (string t, out string v) => { v = t; return t.Length > 0 ? null : "needs a path"; });
+        Optional(name, "PATH", description, PathValue("a path"));
+
+    /// <summary>A file or folder name: not empty, and not the next option, which the parser hands
+    /// over as the value when the path itself was left out ("--sockets --devices 2").</summary>
+    public static TryParse<string> PathValue(string what) => (string t, out string v) =>
+    {
+        v = t;
+        return t.Length == 0 ? $"needs {what}"
+            : t.StartsWith("--", StringComparison.Ordinal) ? $"needs {what}, not the option '{t}' (was the value left out?)"
+            : null;
+    };
 
     public static Option<int> Int(string name, string helpName, string description, int def, int min = int.MinValue, int max = int.MaxValue, string? shown = null) =>
         Of(name, helpName, description, def, (string t, out int v) =>

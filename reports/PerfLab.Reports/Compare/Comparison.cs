@@ -32,15 +32,23 @@ public sealed class Comparison
 
     public int Count(Verdict v) => Rows.Count(r => r.Verdict == v);
 
-    /// <summary>Geometric mean of the judged rows' gains (above 1: better on the whole), NaN without any.</summary>
+    /// <summary>Geometric mean of the judged rows' gains (above 1: better on the whole); NaN without
+    /// any, or when every judged row is noise (a mean of noise reads as a result and is not one).</summary>
     public double GeometricMeanGain
     {
         get
         {
+            if (AllNoise)
+            {
+                return double.NaN;
+            }
             var g = Rows.Where(r => r.Verdict != Verdict.NotJudged && double.IsFinite(r.Gain) && r.Gain > 0).Select(r => Math.Log(r.Gain)).ToList();
             return g.Count == 0 ? double.NaN : Math.Exp(g.Average());
         }
     }
+
+    /// <summary>Rows were judged and every one of them is noise.</summary>
+    public bool AllNoise => Rows.Any(r => r.Verdict == Verdict.Noise) && Rows.All(r => r.Verdict is Verdict.Noise or Verdict.NotJudged);
 
     /// <summary>"12 rows at threshold 5 %: 1 slower, 2 faster, 8 same, 1 noise; geometric mean ×1.03 (3 % better)".</summary>
     public string Summary()
@@ -50,6 +58,7 @@ public sealed class Comparison
         double g = GeometricMeanGain;
         string gm = double.IsFinite(g)
             ? $"geometric mean of the gains ×{g.ToString("F3", System.Globalization.CultureInfo.InvariantCulture)} ({Math.Abs(g - 1) * 100:0.#} % {(g >= 1 ? "better" : "worse")})"
+            : AllNoise ? "no geometric mean (every judged row is noise: more rounds or a quieter host would tell)"
             : "no geometric mean (nothing judged)";
         return $"{judged} judged rows at threshold {RatioTest.Pct(Threshold)}: {counts}; {gm}";
     }

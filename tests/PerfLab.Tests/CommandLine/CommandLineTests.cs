@@ -81,6 +81,15 @@ public class CommandLineTests
     }
 
     [Fact]
+    public void APathLeftOutNamesItsOptionNotTheTokenAfterIt()
+    {
+        string e = Assert.Throws<ArgumentException>(() => new BackendCommand().Parse(["--sockets", "--devices", "2"])).Message;
+        Assert.Contains("--sockets: needs a folder, not the option '--devices'", e);
+        Assert.Contains("--stats-socket: needs a path", Assert.Throws<ArgumentException>(() => new BackendCommand().Parse(["--stats-socket", "--workers", "1"])).Message);
+        Assert.Contains("--sockets: needs a folder", Assert.Throws<ArgumentException>(() => new LoadGenCommand().Parse(["--sockets", "--devices", "4"])).Message);
+    }
+
+    [Fact]
     public void NoArgumentsGiveTheOptionsRecordsDefaults()
     {
         BackendOptions b = new BackendCommand().Parse([]), bd = new();

@@ -41,6 +41,21 @@ public class CompareTests
     }
 
     [Fact]
+    public void A_page_whose_every_judged_row_is_noise_gives_no_geometric_mean()
+    {
+        var def = new MetricDef(Metrics.NdrMpps, "NDR", "Mpps", Better.Higher);
+        var cmp = new Comparison { BaseName = "b", CandidateName = "c", Base = new Report(), Candidate = new Report(), Threshold = 0.05 };
+        cmp.Rows.Add(new ComparisonRow("busy-64", "busy", Metrics.NdrMpps, def, RatioTest.Of(Rounds(10, 0.4), Rounds(9, 0.4, 2), Better.Higher, 0.05)));
+        cmp.Rows.Add(new ComparisonRow("hybrid-64", "hybrid", Metrics.NdrMpps, def, RatioTest.Of(Rounds(10, 0.4), Rounds(12, 0.4, 3), Better.Higher, 0.05)));
+        Assert.All(cmp.Rows, r => Assert.Equal(Verdict.Noise, r.Verdict));
+        Assert.True(double.IsNaN(cmp.GeometricMeanGain));
+        Assert.Contains("every judged row is noise", cmp.Summary());
+        // One row that is shown to be the same makes the mean a statement again.
+        cmp.Rows.Add(new ComparisonRow("busy-1500", "busy 1500", Metrics.NdrMpps, def, RatioTest.Of(Rounds(10, 0.01), Rounds(10, 0.01, 2), Better.Higher, 0.05)));
+        Assert.True(double.IsFinite(cmp.GeometricMeanGain));
+    }
+
+    [Fact]
     public void Identical_samples_are_the_same_and_a_small_shift_below_the_threshold_too()
     {
         double[] x = Rounds(10, 0.01);
