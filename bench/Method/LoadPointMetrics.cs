@@ -37,6 +37,19 @@ public static class LoadPointMetrics
         {
             Put(Metrics.LoadgenCpuPct, o.LoadgenProcessCpuNs / (o.DurationS * 1e9) * 100);
         }
+        if (o.DurationS > 0)
+        {
+            // Host interference, not the strategy's: a polling thread held off its CPU for
+            // 5 ms delays every frame of those 5 ms (docs/method.md#why-p99-can-be-in-milliseconds).
+            if (double.IsFinite(o.LoadgenWaitNs))
+            {
+                Put(Metrics.LoadgenWaitPct, o.LoadgenWaitNs / (o.DurationS * 1e9) * 100);
+            }
+            if (double.IsFinite(o.BackendWaitNs))
+            {
+                Put(Metrics.BackendWaitPct, o.BackendWaitNs / (o.DurationS * 1e9) * 100);
+            }
+        }
         if (frames > 0)
         {
             if (double.IsFinite(o.LoadgenThreadCpuNs))

@@ -45,6 +45,13 @@ public sealed record TrialOutcome
     public long Kicks { get; init; }
     public long Calls { get; init; }
 
+    /// <summary>How long the load generator's traffic thread was runnable but not running over
+    /// the window (preempted by another thread or the kernel), ns.</summary>
+    public double LoadgenWaitNs { get; init; } = double.NaN;
+
+    /// <summary>The same for the back-end's polling threads (its workers; all of testpmd's threads), ns.</summary>
+    public double BackendWaitNs { get; init; } = double.NaN;
+
     /// <summary>Sequence, length, content or descriptor-id errors (not loss).</summary>
     public long Errors { get; init; }
 

@@ -111,6 +111,8 @@ public sealed class LoadGenTrialTarget : ITrialTarget
             BackendIntervalNs = end.Backend is { } b1 && begin.Backend is { } b0 ? b1.TimestampNs - b0.TimestampNs : r.DurationS * 1e9,
             LoadgenProcessCpuNs = r.LoadgenCpuNs,
             LoadgenThreadCpuNs = r.LoadgenThreadCpuNs,
+            LoadgenWaitNs = Delta(begin.ThreadWaitNs, end.ThreadWaitNs),
+            BackendWaitNs = Delta(begin.BackendWaitNs, end.BackendWaitNs),
             Kicks = r.Kicks,
             Calls = r.CallsReceived,
             Errors = (end.C.BadLength - begin.C.BadLength) + (end.C.Corrupt - begin.C.Corrupt) + (end.C.BadIds - begin.C.BadIds),
@@ -125,6 +127,8 @@ public sealed class LoadGenTrialTarget : ITrialTarget
         }
         return outcome;
     }
+
+    private static double Delta(long begin, long end) => begin >= 0 && end >= begin ? end - begin : double.NaN;
 
     public void Dispose()
     {

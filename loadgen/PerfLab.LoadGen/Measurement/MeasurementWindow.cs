@@ -11,17 +11,26 @@ public sealed record MeasurementWindow(long Tick, EngineCounters C, CpuTime Proc
     /// <summary>The guest strategy's decisions at this point (null for busy polling).</summary>
     public PollDecisions? GuestPoll { get; init; }
 
+    /// <summary>The calling (traffic) thread's run-queue wait so far, ns (<see cref="RunQueueWait"/>); -1 unknown.</summary>
+    public long ThreadWaitNs { get; init; } = -1;
+
+    /// <summary>The back-end's polling threads' run-queue wait so far, ns: its workers (stats
+    /// socket) or every thread of its process (pid only); -1 unknown.</summary>
+    public long BackendWaitNs { get; init; } = -1;
+
     /// <summary>Fetches the back-end's figures first and reads our own last, so that the
     /// fetch (which allocates) falls outside the window.</summary>
     public static MeasurementWindow Begin(TrafficEngine engine, LoadGenOptions o)
     {
         (BackendStats? b, long bcpu) = FetchBackend(o);
+        long bwait = BackendWait(b, o);
+        long wait = RunQueueWait.OfCurrentThread();
         EngineCounters c = engine.C.Clone();
         PollDecisions? guestPoll = PollDecisions.From(engine.PollStats);
         CpuTime p = CpuTime.Process();
         CpuTime t = CpuTime.Thread();
         GcSnapshot gc = GcSnapshot.Take();
-        return new MeasurementWindow(Clock.Now(), c, p, t, gc, b, bcpu) { GuestPoll = guestPoll };
+        return new MeasurementWindow(Clock.Now(), c, p, t, gc, b, bcpu) { GuestPoll = guestPoll, ThreadWaitNs = wait, BackendWaitNs = bwait };
     }
 
     /// <summary>The mirror of <see cref="Begin(TrafficEngine, LoadGenOptions)"/>: our own figures first, then the back-end's.</summary>
@@ -33,13 +42,20 @@ public sealed record MeasurementWindow(long Tick, EngineCounters C, CpuTime Proc
         CpuTime p = CpuTime.Process();
         EngineCounters c = engine.C.Clone();
         PollDecisions? guestPoll = PollDecisions.From(engine.PollStats);
+        long wait = RunQueueWait.OfCurrentThread();
         (BackendStats? b, long bcpu) = FetchBackend(o);
-        return new MeasurementWindow(tick, c, p, t, gc, b, bcpu) { GuestPoll = guestPoll };
+        long bwait = BackendWait(b, o);
+        return new MeasurementWindow(tick, c, p, t, gc, b, bcpu) { GuestPoll = guestPoll, ThreadWaitNs = wait, BackendWaitNs = bwait };
     }
 
     public static MeasurementWindow Begin(LoadGenerator g) => Begin(g.Engine ?? throw new InvalidOperationException("Setup first"), g.Options);
 
     public static MeasurementWindow End(LoadGenerator g) => End(g.Engine ?? throw new InvalidOperationException("Setup first"), g.Options);
+
+    private static long BackendWait(BackendStats? b, LoadGenOptions o) =>
+        b is { Pid: > 0, Workers.Count: > 0 } ? RunQueueWait.OfThreads(b.Pid, b.Workers.Select(w => w.Tid))
+        : o.BackendPid > 0 ? RunQueueWait.OfProcess(o.BackendPid)
+        : -1;
 
     private static (BackendStats?, long) FetchBackend(LoadGenOptions o)
     {

@@ -56,6 +56,10 @@ public static class Metrics
     public const string KicksPerFrame = "kicks_frame";
     public const string CallsPerFrame = "calls_frame";
 
+    /// <summary>Time the polling thread was runnable but held off its CPU, in % of the window.</summary>
+    public const string LoadgenWaitPct = "lg_wait_pct";
+    public const string BackendWaitPct = "be_wait_pct";
+
     /// <summary>The scripts' fixed-load figures (unthrottled or a given rate).</summary>
     public const string Mpps = "mpps";
 
@@ -115,6 +119,8 @@ public static class Metrics
         new(LoadgenNsPerFrame, "load-generator CPU per frame", "ns", Better.Lower),
         new(KicksPerFrame, "kicks per frame", "", Better.Lower),
         new(CallsPerFrame, "calls per frame", "", Better.Lower),
+        new(LoadgenWaitPct, "load-generator thread preempted", "% of the window", Better.Neither),
+        new(BackendWaitPct, "back-end polling threads preempted", "% of the window", Better.Neither),
         new(Mpps, "throughput", "Mpps", Better.Higher),
     }.ToDictionary(d => d.Name);
 

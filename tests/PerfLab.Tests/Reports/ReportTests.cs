@@ -6,6 +6,7 @@ using PerfLab.Reports.Markdown;
 using PerfLab.Reports.Model;
 using PerfLab.Reports.Statistics;
 using PerfLab.Tests.Infrastructure;
+using PerfLab.Vhost.Diagnostics;
 using Xunit;
 
 namespace PerfLab.Tests.Reports;
@@ -170,6 +171,32 @@ public sealed class MarkdownReportTests
         // the five unflagged rounds 10, its interval min–max (0.97–1.03 × 10).
         Assert.Contains("| busy / busy, 64 B | 10.0 (9.70–10.3) |", md);
         Assert.Contains("min–max of 5 rounds, coverage 93.8 %", md);
+    }
+
+    [Fact]
+    public void AMillisecondP99IsShownBesideHowLongThePollingThreadsWerePreempted()
+    {
+        Report r = SampleData.Create();
+        Assert.DoesNotContain("**p99 in milliseconds:**", MarkdownReport.Build(r, []));
+        foreach (RoundSample s in r.Samples.Where(x => x.ConfigId == "busy-64"))
+        {
+            s.Values[Metrics.At(Metrics.P99Us, 10)] = 2500;
+            s.Values[Metrics.At(Metrics.LoadgenWaitPct, 10)] = 1.5;
+            s.Values[Metrics.At(Metrics.BackendWaitPct, 10)] = 0.75;
+        }
+        string md = MarkdownReport.Build(r, []);
+        Assert.Contains("**p99 in milliseconds:** busy / busy, 64 B at 10 % of PDR (p99 2500 µs; preempted 1.50 % load gen, 0.75 % back-end)", md);
+        Assert.Contains("| Preempted %, load gen | Preempted %, back-end |", md);
+    }
+
+    [Fact]
+    public void ScheduleStatisticsGiveTheRunQueueWait()
+    {
+        Assert.Equal(2_000_000, RunQueueWait.Parse("123456789 2000000 42\n"));
+        Assert.Equal(-1, RunQueueWait.Parse("garbage"));
+        Assert.True(RunQueueWait.OfCurrentThread() >= 0);
+        Assert.Equal(-1, RunQueueWait.OfThread(Environment.ProcessId, int.MaxValue));
+        Assert.True(RunQueueWait.OfProcess(Environment.ProcessId) >= 0);
     }
 
     [Fact]
