@@ -17,6 +17,12 @@ public sealed class BenchOptions
     /// <summary>Replaces every PerfLab configuration's back-end strategy (ids stay, so compare matches them).</summary>
     public PollMode? BackendPoll { get; private set; }
 
+    /// <summary>Replaces every configuration's virtqueue size (--queue-size; the front-end's, so DPDK's too).</summary>
+    public int? QueueSize { get; private set; }
+
+    /// <summary>Every configuration on packed rings (--packed).</summary>
+    public bool Packed { get; private set; }
+
     /// <summary>Appended to every perflab-backend's arguments.</summary>
     public IReadOnlyList<string> BackendArgs { get; private set; } = [];
 
@@ -141,6 +147,18 @@ public sealed class BenchOptions
                         return false;
                     }
                     break;
+                case "--queue-size":
+                    if (!hasValue || !int.TryParse(args[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out int q) || q < 1 || q > 32768)
+                    {
+                        error = $"--queue-size needs a queue size from 1 to 32768{(hasValue ? $", not '{args[i + 1]}'" : "")}";
+                        return false;
+                    }
+                    i++;
+                    o.QueueSize = q;
+                    break;
+                case "--packed":
+                    o.Packed = true;
+                    break;
                 case "--backend-args":
                     if (!hasValue)
                     {
@@ -205,6 +223,11 @@ public sealed class BenchOptions
                     rest.Add(a);
                     break;
             }
+        }
+        if (o.QueueSize is { } qs && !o.Packed && (qs & (qs - 1)) != 0)
+        {
+            error = $"--queue-size {qs}: a split ring's size must be a power of two (packed rings take any size up to 32768)";
+            return false;
         }
         Profile p = Profile.Find(profileName)!;
         p = p with

@@ -43,6 +43,9 @@ micro-benchmarks run with BenchmarkDotNet. PerfLab's options:
   --backend-poll MODE   run every PerfLab configuration's back-end with MODE instead
                         (busy|interrupt|hybrid|backoff; ids stay, for compare)
   --backend-args "..."  extra arguments for every perflab-backend
+  --queue-size N        every configuration's virtqueue size (the front-end's, so DPDK's
+                        vhost PMD gets it too; split: a power of two)
+  --packed              every configuration on packed rings
   --no-micro            skip the micro-benchmarks (BenchmarkDotNet)
   --no-end-to-end       skip the end-to-end rounds
   --out DIR             where the dated report folders go (default: <repo>/reports)
@@ -97,7 +100,25 @@ micro-benchmarks. Bad options exit 2.
 
     /// <summary>The profile's configurations that the filters select.</summary>
     private static List<BenchConfiguration> SelectedConfigs(BenchOptions o) =>
-        o.NoEndToEnd ? [] : o.Profile.ConfigIds.Select(Configurations.Get).Where(o.Selects).ToList();
+        o.NoEndToEnd ? [] : o.Profile.ConfigIds.Select(Configurations.Get).Where(o.Selects).Select(c => WithEnvelope(c, o.QueueSize, o.Packed)).ToList();
+
+    /// <summary>A configuration with --queue-size and --packed applied (ids stay, as with
+    /// --backend-poll; the label and configs.csv say what ran).</summary>
+    public static BenchConfiguration WithEnvelope(BenchConfiguration c, int? queueSize, bool packed)
+    {
+        string label = c.Label.Length > 0 ? c.Label : c.Id;
+        if (queueSize is { } q && q != c.QueueSize)
+        {
+            c = c with { QueueSize = q };
+            label += $", queue {q} (--queue-size)";
+        }
+        if (packed && c.Ring != RingLayout.Packed)
+        {
+            c = c with { Ring = RingLayout.Packed };
+            label += ", packed (--packed)";
+        }
+        return c with { Label = label };
+    }
 
     private static int RunWithReport(BenchOptions o, List<BenchConfiguration> configs, string[] bdnArgs, BenchmarkSwitcher switcher, BenchmarkDotNet.Configs.IConfig config)
     {

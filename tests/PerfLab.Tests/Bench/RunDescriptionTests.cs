@@ -34,4 +34,20 @@ public class RunDescriptionTests
         BenchConfiguration dpdk = Configurations.Get("dpdk-64");
         Assert.Same(dpdk, Program.AsRun(dpdk, PollMode.Interrupt));
     }
+
+    [Fact]
+    public void QueueSizeAndPackedApplyToEveryConfigurationAndShowInItsLabel()
+    {
+        Assert.True(BenchOptions.TryParse(["--queue-size", "1024", "--packed"], out BenchOptions o, out string? error), error);
+        Assert.Equal((1024, true), (o.QueueSize, o.Packed));
+        BenchConfiguration c = Program.WithEnvelope(Configurations.Get("dpdk-64"), o.QueueSize, o.Packed);
+        Assert.Equal((1024, RingLayout.Packed, "dpdk-64"), (c.QueueSize, c.Ring, c.Id));
+        Assert.EndsWith(", queue 1024 (--queue-size), packed (--packed)", c.Label);
+        Assert.Equal("busy / busy, 64 B", Program.WithEnvelope(Configurations.Get("busy-64"), null, false).Label);
+        Assert.True(BenchOptions.TryParse(["--queue-size", "1000", "--packed"], out _, out _));
+        Assert.False(BenchOptions.TryParse(["--queue-size", "1000"], out _, out string? notPow2));
+        Assert.Contains("power of two", notPow2);
+        Assert.False(BenchOptions.TryParse(["--queue-size", "0"], out _, out string? zero));
+        Assert.Contains("from 1 to 32768, not '0'", zero);
+    }
 }
