@@ -162,27 +162,34 @@ public abstract unsafe class TrafficEngine : IDisposable
     }
 
     /// <summary>Starts the open-loop schedule now.</summary>
-    public void StartSchedule()
+    public void StartSchedule() => StartScheduleAt(Clock.Now());
+
+    private void StartScheduleAt(long tick)
     {
-        long now = Clock.Now();
-        _nextBurstTick = now;
-        _scheduleStartTick = now;
+        _nextBurstTick = tick;
+        _scheduleStartTick = tick;
         _burstIndex = 0;
     }
 
     /// <summary>
     /// Lossy mode: starts the open-loop schedule now for exactly <paramref name="ticks"/>:
     /// bursts due from now until then go out (or are counted dropped), later ones never.
-    /// Returns the frames the schedule offers in that span.
+    /// Returns the frames the schedule offers in that span. <paramref name="phase"/> (in [0, 1))
+    /// delays the whole schedule by that fraction of one burst interval: devices sharing a
+    /// total rate get phases spread evenly, so that their bursts are due one after another
+    /// rather than all at once.
     /// </summary>
-    public long StartBoundedSchedule(long ticks)
+    public long StartBoundedSchedule(long ticks, double phase = 0)
     {
-        StartSchedule();
+        StartScheduleAt(Clock.Now() + (_rateMode ? (long)(Math.Clamp(phase, 0, 1) * _burstIntervalTicks) : 0));
         _scheduleEndTick = _scheduleStartTick + ticks;
         // Bursts due strictly inside the window (an exact multiple is not rounded up).
         _scheduleBursts = _rateMode ? (long)Math.Ceiling(ticks / _burstIntervalTicks - 1e-6) : long.MaxValue;
         return _rateMode ? _scheduleBursts * _burst : 0;
     }
+
+    /// <summary>Where the schedule starts (a bounded one may start after a phase delay).</summary>
+    public long ScheduleStartTick => _scheduleStartTick;
 
     /// <summary>Where the bounded schedule ends (long.MaxValue: unbounded).</summary>
     public long ScheduleEndTick => _scheduleEndTick;

@@ -122,7 +122,7 @@ public sealed class DeviceSetTrialRunner : ITrialRunner
                 {
                     Pin(_gens[d].Options.Cpu);
                     start.SignalAndWait();
-                    results[d] = _runners[d].Run(each);
+                    results[d] = _runners[d].Run(each, Phase(d, n));
                 }
                 catch (Exception e)
                 {
@@ -174,6 +174,12 @@ public sealed class DeviceSetTrialRunner : ITrialRunner
         }
     }
 
+    /// <summary>Device <paramref name="d"/>'s schedule starts d/n of a burst interval late:
+    /// the devices' bursts are due one after another, evenly spread, not all at once (n bursts
+    /// due together would queue behind each other in the guest and the back-end, a latency no
+    /// real set of guests would show).</summary>
+    private static double Phase(int d, int n) => (double)d / n;
+
     private static void Pin(int cpu)
     {
         if (cpu >= 0)
@@ -182,7 +188,7 @@ public sealed class DeviceSetTrialRunner : ITrialRunner
         }
     }
 
-    private enum Phase : byte
+    private enum Stage : byte
     {
         Window,
         Draining,
@@ -203,7 +209,7 @@ public sealed class DeviceSetTrialRunner : ITrialRunner
         var trials = new TrialRunner.ActiveTrial[n];
         var engines = new TrafficEngine[n];
         var drains = new TrialDrain[n];
-        var phase = new Phase[n];
+        var stage = new Stage[n];
         for (int d = 0; d < n; d++)
         {
             trials[d] = _runners[d].Begin(each);
@@ -214,7 +220,7 @@ public sealed class DeviceSetTrialRunner : ITrialRunner
         long nextEnd = long.MaxValue;
         for (int d = 0; d < n; d++)
         {
-            _runners[d].Start(trials[d]);
+            _runners[d].Start(trials[d], Phase(d, n));
             nextEnd = Math.Min(nextEnd, engines[d].ScheduleEndTick);
         }
         int inWindow = n, left = n;
@@ -224,15 +230,15 @@ public sealed class DeviceSetTrialRunner : ITrialRunner
             bool idleDrain = false;
             for (int d = 0; d < n; d++)
             {
-                if (phase[d] == Phase.Window)
+                if (stage[d] == Stage.Window)
                 {
                     work += engines[d].Step();
                 }
-                else if (phase[d] == Phase.Draining)
+                else if (stage[d] == Stage.Draining)
                 {
                     if (engines[d].DrainStep(ref drains[d], out bool idle))
                     {
-                        phase[d] = Phase.Done;
+                        stage[d] = Stage.Done;
                         left--;
                     }
                     else if (idle)
@@ -252,7 +258,7 @@ public sealed class DeviceSetTrialRunner : ITrialRunner
                 nextEnd = long.MaxValue;
                 for (int d = 0; d < n; d++)
                 {
-                    if (phase[d] != Phase.Window)
+                    if (stage[d] != Stage.Window)
                     {
                         continue;
                     }
@@ -260,7 +266,7 @@ public sealed class DeviceSetTrialRunner : ITrialRunner
                     {
                         trials[d].EndWindow();
                         drains[d] = _runners[d].BeginDrain(trials[d]);
-                        phase[d] = Phase.Draining;
+                        stage[d] = Stage.Draining;
                         inWindow--;
                     }
                     else
@@ -278,7 +284,7 @@ public sealed class DeviceSetTrialRunner : ITrialRunner
                     NanoSleep.Sleep(TrafficEngine.NudgePauseNs);
                     for (int d = 0; d < n; d++)
                     {
-                        if (phase[d] == Phase.Draining)
+                        if (stage[d] == Stage.Draining)
                         {
                             engines[d].KickAll();
                         }

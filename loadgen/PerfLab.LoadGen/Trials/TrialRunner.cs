@@ -48,7 +48,11 @@ public sealed class TrialRunner : ITrialRunner
 
     public TrialResult PingPong(double durationS) => Run(TrialSpec.PingPong(durationS));
 
-    public TrialResult Run(TrialSpec spec)
+    public TrialResult Run(TrialSpec spec) => Run(spec, 0);
+
+    /// <param name="phase">Delays the schedule by this fraction of one burst interval
+    /// (<see cref="TrafficEngine.StartBoundedSchedule"/>: devices sharing a rate).</param>
+    internal TrialResult Run(TrialSpec spec, double phase)
     {
         if (_ran && GapS > 0)
         {
@@ -56,7 +60,7 @@ public sealed class TrialRunner : ITrialRunner
         }
         _ran = true;
         ActiveTrial t = Begin(spec);
-        Start(t);
+        Start(t, phase);
         _engine.RunUntil(_engine.ScheduleEndTick);
         t.EndWindow();
         TrialDrain d = BeginDrain(t);
@@ -106,16 +110,16 @@ public sealed class TrialRunner : ITrialRunner
         return new ActiveTrial(this, spec, burst, MeasurementWindow.Begin(e, _o));
     }
 
-    /// <summary>The window starts now: the bounded schedule runs from here for the trial's
-    /// duration. Allocates nothing.</summary>
-    internal void Start(ActiveTrial t)
+    /// <summary>The window starts now (or <paramref name="phase"/> of a burst interval from
+    /// now): the bounded schedule runs from there for the trial's duration. Allocates nothing.</summary>
+    internal void Start(ActiveTrial t, double phase = 0)
     {
         TrafficEngine e = _engine;
         long ticks = (long)(t.Spec.DurationS * Clock.TicksPerSecond);
         e.Sending = true;
         e.Measuring = true;
-        t.Scheduled = e.StartBoundedSchedule(ticks);
-        t.StartTick = Clock.Now();
+        t.Scheduled = e.StartBoundedSchedule(ticks, phase);
+        t.StartTick = e.ScheduleStartTick;
     }
 
     /// <summary>After the window: the drain of this trial's frames, to be run by
