@@ -1,4 +1,5 @@
 using PerfLab.Bench.Method.Search;
+using PerfLab.Vhost.Polling;
 
 namespace PerfLab.Bench.Method;
 
@@ -78,8 +79,12 @@ public sealed record Profile
     public static readonly Profile Default = new()
     {
         Name = "default",
-        Description = "busy, interrupt, hybrid (guest hybrid and guest busy) at 64 B, busy at 1500 B, DPDK when installed; 8 rounds; short trials (0.1 s, sum 0.2 s)",
-        ConfigIds = [Configurations.BusyReference, "interrupt-64", "hybrid-64", "hybrid-guestbusy-64", "busy-1500", "dpdk-64"],
+        Description = "busy, interrupt, hybrid (guest hybrid and guest busy) at 64 B, busy at 1500 B, DPDK when installed, and a small density point (hybrid back-end with 1 and 8 devices, busy guests); 8 rounds; short trials (0.1 s, sum 0.2 s)",
+        ConfigIds =
+        [
+            Configurations.BusyReference, "interrupt-64", "hybrid-64", "hybrid-guestbusy-64", "busy-1500", "dpdk-64",
+            Configurations.DensityId(PollMode.Hybrid, 1), Configurations.DensityId(PollMode.Hybrid, 8),
+        ],
         // 6 is the fewest rounds whose interval reaches 95 %; 8 keep 6 when two are flagged.
         Rounds = 8,
         InitialTrialS = 0.05,
@@ -99,6 +104,16 @@ public sealed record Profile
         ShortMicroJob = false,
     };
 
+    /// <summary>Issue 14's density question in the bench: every strategy with 1, 4, 16 and 64
+    /// devices on one back-end worker, busy guests on one thread; the default's short trials.</summary>
+    public static readonly Profile Density = Default with
+    {
+        Name = "density",
+        Description = "busy, interrupt, hybrid, backoff back-ends × 1, 4, 16, 64 devices on one worker, busy guests on one thread (each count's reference: its strategy with 1 device); 4 rounds; short trials (0.1 s, sum 0.2 s): ~8 min",
+        ConfigIds = [.. Configurations.DensityStrategies.SelectMany(s => Configurations.DensityCounts.Select(n => Configurations.DensityId(s, n)))],
+        Rounds = 4,
+    };
+
     /// <summary>For tests: interrupt strategies only (nothing spins), no c2c, tiny trials.</summary>
     public static readonly Profile Smoke = new()
     {
@@ -116,7 +131,7 @@ public sealed record Profile
         MeasureC2c = false,
     };
 
-    public static readonly IReadOnlyList<Profile> All = [Default, Full, Smoke];
+    public static readonly IReadOnlyList<Profile> All = [Default, Density, Full, Smoke];
 
     /// <summary>A profile by name ("quick" is the default's former name).</summary>
     public static Profile? Find(string name) => name.Equals("quick", StringComparison.OrdinalIgnoreCase)
