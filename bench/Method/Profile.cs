@@ -35,6 +35,16 @@ public sealed record Profile
 
     public double MinLoadMpps { get; init; } = 0.01;
 
+    /// <summary>Density points' warm-ups and load points, s (0: the profile's own): the
+    /// default profile keeps its two density points short to fit its time budget.</summary>
+    public double DensityPointS { get; init; }
+
+    /// <summary>The settings a configuration's visits run with (a density point's shorter
+    /// warm-ups and load points, <see cref="DensityPointS"/>).</summary>
+    public Profile For(BenchConfiguration c) => c.Density && DensityPointS > 0
+        ? this with { WarmupS = Math.Min(WarmupS, DensityPointS), LoadPointS = DensityPointS }
+        : this;
+
     /// <summary>The search's maximum is this many times the warm-up's forwarding rate.</summary>
     public double MaxLoadFactor { get; init; } = 2;
 
@@ -74,12 +84,14 @@ public sealed record Profile
         FormattableString.Invariant($"MLRsearch (RFC 9971): NDR at loss ratio 0 and PDR at {PdrLossRatio * 100:0.###} %, exceed ratio {ExceedRatio}, goal width {Width * 100:0.###} % relative, ")
         + FormattableString.Invariant($"trials of {InitialTrialS:0.###} s up to {FinalTrialS:0.###} s, duration sum {DurationSumS:0.###} s per load, {PrecedingTargets} coarser target(s) first; ")
         + FormattableString.Invariant($"a discarded warm-up of {WarmupS:0.###} s at the generator's maximum, whose forwarding rate × {MaxLoadFactor} is the search's maximum load (minimum {MinLoadMpps} Mpps). ")
-        + FormattableString.Invariant($"Load points: {LoadPointS:0.###} s each. {Rounds} rounds.");
+        + FormattableString.Invariant($"Load points: {LoadPointS:0.###} s each")
+        + (DensityPointS > 0 ? FormattableString.Invariant($" (density points: warm-ups and load points of {DensityPointS:0.###} s)") : "")
+        + FormattableString.Invariant($". {Rounds} rounds.");
 
     public static readonly Profile Default = new()
     {
         Name = "default",
-        Description = "busy, interrupt, hybrid (guest hybrid and guest busy) at 64 B, busy at 1500 B, DPDK when installed, and a small density point (hybrid back-end with 1 and 8 devices, busy guests); 8 rounds; short trials (0.1 s, sum 0.2 s)",
+        Description = "busy, interrupt, hybrid (guest hybrid and guest busy) at 64 B, busy at 1500 B, DPDK when installed, and a small density point (hybrid back-end with 1 and 8 devices, busy guests, 0.15 s load points); 8 rounds; short trials (0.1 s, sum 0.2 s)",
         ConfigIds =
         [
             Configurations.BusyReference, "interrupt-64", "hybrid-64", "hybrid-guestbusy-64", "busy-1500", "dpdk-64",
@@ -93,6 +105,7 @@ public sealed record Profile
         PrecedingTargets = 1,
         WarmupS = 0.3,
         LoadPointS = 0.3,
+        DensityPointS = 0.15,
     };
 
     public static readonly Profile Full = new()
@@ -112,6 +125,7 @@ public sealed record Profile
         Description = "busy, interrupt, hybrid, backoff back-ends × 1, 4, 16, 64 devices on one worker, busy guests on one thread (each count's reference: its strategy with 1 device); 4 rounds; short trials (0.1 s, sum 0.2 s): ~8 min",
         ConfigIds = [.. Configurations.DensityStrategies.SelectMany(s => Configurations.DensityCounts.Select(n => Configurations.DensityId(s, n)))],
         Rounds = 4,
+        DensityPointS = 0,
     };
 
     /// <summary>For tests: interrupt strategies only (nothing spins), no c2c, tiny trials.</summary>

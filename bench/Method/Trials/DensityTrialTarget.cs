@@ -1,6 +1,7 @@
 using PerfLab.Bench.EndToEnd;
 using PerfLab.LoadGen;
 using PerfLab.LoadGen.Trials;
+using PerfLab.Vhost.Diagnostics;
 using PerfLab.Vhost.Polling;
 
 namespace PerfLab.Bench.Method.Trials;
@@ -78,12 +79,29 @@ public sealed class DensityTrialTarget : ITrialTarget
                 g.Setup();
             }
             backend.OnDeviceReady();
+            WaitForPollers(backend, c.Devices * c.Pairs);
             return new DensityTrialTarget(backend, dir, gens);
         }
         catch
         {
             Close(gens, backend, dir);
             throw;
+        }
+    }
+
+    /// <summary>Waits until the back-end's worker polls every device's queue pairs (a device's
+    /// session hands its pairs to the worker just after its handshake): a trial started before
+    /// would find some devices not yet served.</summary>
+    private static void WaitForPollers(IBackendUnderTest backend, int pairs)
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        while (StatsClient.TryFetch(backend.StatsSocket) is not { } s || s.Workers.Sum(w => w.Pollers) < pairs)
+        {
+            if (sw.Elapsed > TimeSpan.FromSeconds(30))
+            {
+                throw new TimeoutException($"the back-end's worker did not take all {pairs} queue pairs within 30 s");
+            }
+            Thread.Sleep(2);
         }
     }
 

@@ -54,6 +54,12 @@ public sealed class DensityProfileTests
         Assert.Contains(one.Id, Profile.Default.ConfigIds);
         Assert.Contains(eight.Id, Profile.Default.ConfigIds);
         Assert.Equal((PollMode.Hybrid, PollMode.Busy, 8, one.Id), (eight.BackendPoll, eight.GuestPoll, eight.Devices, eight.Reference));
+        // ... with shorter warm-ups and load points than the default's other configurations;
+        // the density profile keeps its own.
+        Assert.Equal((0.15, 0.15), (Profile.Default.For(eight).WarmupS, Profile.Default.For(eight).LoadPointS));
+        Assert.Equal((0.3, 0.3), (Profile.Default.For(Configurations.Get("busy-64")).WarmupS, Profile.Default.For(Configurations.Get("busy-64")).LoadPointS));
+        Assert.Equal(Profile.Density, Profile.Density.For(eight));
+        Assert.Contains("density points: warm-ups and load points of 0.15 s", Profile.Default.MethodText);
     }
 
     /// <summary>The density profile's rounds on simulated targets: every point searched and
