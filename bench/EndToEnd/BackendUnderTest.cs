@@ -98,16 +98,32 @@ public sealed class PerfLabBackend : IBackendUnderTest
 
     /// <summary>Starts perflab-backend with <paramref name="pairs"/> queue pairs, all on one
     /// worker pinned to the back-end CPU.</summary>
-    public static PerfLabBackend Start(string socketPath, string statsPath, PollMode poll, int pairs = 1, IReadOnlyList<string>? extraArgs = null)
+    public static PerfLabBackend Start(string socketPath, string statsPath, PollMode poll, int pairs = 1, IReadOnlyList<string>? extraArgs = null) =>
+        Launch(["--socket", socketPath, "--queues", Invariant(pairs), "--pairs-per-worker", Invariant(pairs)], socketPath, statsPath, poll, extraArgs);
+
+    /// <summary>Starts perflab-backend serving <paramref name="devices"/> devices, one socket
+    /// each (<c>--sockets DIR --devices N</c>: DIR/vhost-0.sock ..), every device's queue pair
+    /// on one worker pinned to the back-end CPU.</summary>
+    public static PerfLabBackend StartDevices(string socketDir, int devices, string statsPath, PollMode poll, IReadOnlyList<string>? extraArgs = null) =>
+        Launch(["--sockets", socketDir, "--devices", Invariant(devices), "--workers", "1"],
+            Path.Combine(socketDir, $"vhost-{devices - 1}.sock"), statsPath, poll, extraArgs);
+
+    private static string Invariant(int n) => n.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>Starts the daemon with <paramref name="where"/> (its sockets), the stats socket,
+    /// the strategy and the back-end CPU, and waits for <paramref name="lastSocket"/>.</summary>
+    private static PerfLabBackend Launch(IReadOnlyList<string> where, string lastSocket, string statsPath, PollMode poll, IReadOnlyList<string>? extraArgs)
     {
         var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "perflab-backend.dll"));
+        foreach (string a in where)
+        {
+            psi.ArgumentList.Add(a);
+        }
         foreach (string a in new[]
         {
-            "--socket", socketPath, "--stats-socket", statsPath, "--poll", poll.ToString().ToLowerInvariant(),
-            "--cpus", BackendLauncher.BackendCpu.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--queues", pairs.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--pairs-per-worker", pairs.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--stats-socket", statsPath, "--poll", poll.ToString().ToLowerInvariant(),
+            "--cpus", Invariant(BackendLauncher.BackendCpu),
             "--stats-interval", "0", "--quiet",
         })
         {
@@ -123,10 +139,10 @@ public sealed class PerfLabBackend : IBackendUnderTest
         p.ErrorDataReceived += (_, e) => b.Append(e.Data);
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
-        if (!BackendLauncher.WaitForSocket(socketPath, p, TimeSpan.FromSeconds(30)))
+        if (!BackendLauncher.WaitForSocket(lastSocket, p, TimeSpan.FromSeconds(30)))
         {
             b.Dispose();
-            throw new InvalidOperationException($"perflab-backend did not create {socketPath}:\n{b.Output}");
+            throw new InvalidOperationException($"perflab-backend did not create {lastSocket}:\n{b.Output}");
         }
         return b;
     }

@@ -32,8 +32,16 @@ public sealed record BenchConfiguration
     public bool Mergeable { get; init; }
 
     /// <summary>Devices served at once (density): the load is spread over them, one search
-    /// for the aggregate. Needs a trial target that drives several devices.</summary>
+    /// for the aggregate.</summary>
     public int Devices { get; init; } = 1;
+
+    /// <summary>A density point: one back-end serving <see cref="Devices"/> sockets on one
+    /// worker, every trial through the load generator's device-set runner (one device too, so
+    /// that 1 and N devices are measured alike).</summary>
+    public bool Density { get; init; }
+
+    /// <summary>Runs on the density target (<see cref="Density"/>, or several devices).</summary>
+    public bool OnDeviceSet => Density || Devices > 1;
 
     /// <summary>Extra perflab-backend arguments ("--hybrid-budget-us", "5").</summary>
     public IReadOnlyList<string> BackendArgs { get; init; } = [];
@@ -85,6 +93,30 @@ public static class Configurations
         Reference = reference,
     };
 
+    /// <summary>The density points' strategies and device counts (issue 14); 8 devices for the
+    /// default profile's small point.</summary>
+    public static readonly IReadOnlyList<PollMode> DensityStrategies = [PollMode.Busy, PollMode.Interrupt, PollMode.Hybrid, PollMode.Backoff];
+
+    public static readonly IReadOnlyList<int> DensityCounts = [1, 4, 16, 64];
+
+    /// <summary>"density-hybrid-8": <paramref name="backend"/>'s strategy serving
+    /// <paramref name="devices"/> devices on one worker.</summary>
+    public static string DensityId(PollMode backend, int devices) =>
+        FormattableString.Invariant($"density-{BenchConfiguration.Name(backend)}-{devices}");
+
+    /// <summary>A density point with busy guests (one thread steps every device); its reference
+    /// is the same strategy with one device, so its per-round ratio is the cost of N devices.</summary>
+    private static BenchConfiguration Density(PollMode backend, int devices) => new()
+    {
+        Id = DensityId(backend, devices),
+        Label = FormattableString.Invariant($"{BenchConfiguration.Name(backend)}, {devices} device{(devices == 1 ? "" : "s")} on one worker / busy guests, 64 B"),
+        BackendPoll = backend,
+        GuestPoll = PollMode.Busy,
+        Devices = devices,
+        Density = true,
+        Reference = devices == 1 ? "" : DensityId(backend, 1),
+    };
+
     public static readonly IReadOnlyList<BenchConfiguration> Catalog =
     [
         // The strategies, 64 B, queue 256, burst 32: the decision the bench is for.
@@ -104,6 +136,9 @@ public static class Configurations
         new() { Id = "busy-64-2pairs", Label = "busy / busy, 64 B, 2 pairs", Pairs = 2, Reference = BusyReference },
         new() { Id = "busy-64-mrg", Label = "busy / busy, 64 B, mergeable", Mergeable = true, Reference = BusyReference },
         new() { Id = "busy-64-q1024", Label = "busy / busy, 64 B, queue 1024", QueueSize = 1024, Reference = BusyReference },
+        // Density: many devices on one back-end worker, per strategy (--profile density).
+        .. DensityStrategies.SelectMany(s => DensityCounts.Select(n => Density(s, n))),
+        Density(PollMode.Hybrid, 8),
     ];
 
     public static BenchConfiguration Get(string id) =>

@@ -1,4 +1,5 @@
 using PerfLab.Bench.Method.Search;
+using PerfLab.Vhost.Polling;
 
 namespace PerfLab.Bench.Method;
 
@@ -33,6 +34,16 @@ public sealed record Profile
     public double LoadPointS { get; init; } = 5;
 
     public double MinLoadMpps { get; init; } = 0.01;
+
+    /// <summary>Density points' warm-ups and load points, s (0: the profile's own): the
+    /// default profile keeps its two density points short to fit its time budget.</summary>
+    public double DensityPointS { get; init; }
+
+    /// <summary>The settings a configuration's visits run with (a density point's shorter
+    /// warm-ups and load points, <see cref="DensityPointS"/>).</summary>
+    public Profile For(BenchConfiguration c) => c.Density && DensityPointS > 0
+        ? this with { WarmupS = Math.Min(WarmupS, DensityPointS), LoadPointS = DensityPointS }
+        : this;
 
     /// <summary>The search's maximum is this many times the warm-up's forwarding rate.</summary>
     public double MaxLoadFactor { get; init; } = 2;
@@ -73,13 +84,19 @@ public sealed record Profile
         FormattableString.Invariant($"MLRsearch (RFC 9971): NDR at loss ratio 0 and PDR at {PdrLossRatio * 100:0.###} %, exceed ratio {ExceedRatio}, goal width {Width * 100:0.###} % relative, ")
         + FormattableString.Invariant($"trials of {InitialTrialS:0.###} s up to {FinalTrialS:0.###} s, duration sum {DurationSumS:0.###} s per load, {PrecedingTargets} coarser target(s) first; ")
         + FormattableString.Invariant($"a discarded warm-up of {WarmupS:0.###} s at the generator's maximum, whose forwarding rate × {MaxLoadFactor} is the search's maximum load (minimum {MinLoadMpps} Mpps). ")
-        + FormattableString.Invariant($"Load points: {LoadPointS:0.###} s each. {Rounds} rounds.");
+        + FormattableString.Invariant($"Load points: {LoadPointS:0.###} s each")
+        + (DensityPointS > 0 ? FormattableString.Invariant($" (density points: warm-ups and load points of {DensityPointS:0.###} s)") : "")
+        + FormattableString.Invariant($". {Rounds} rounds.");
 
     public static readonly Profile Default = new()
     {
         Name = "default",
-        Description = "busy, interrupt, hybrid (guest hybrid and guest busy) at 64 B, busy at 1500 B, DPDK when installed; 8 rounds; short trials (0.1 s, sum 0.2 s)",
-        ConfigIds = [Configurations.BusyReference, "interrupt-64", "hybrid-64", "hybrid-guestbusy-64", "busy-1500", "dpdk-64"],
+        Description = "busy, interrupt, hybrid (guest hybrid and guest busy) at 64 B, busy at 1500 B, DPDK when installed, and a small density point (hybrid back-end with 1 and 8 devices, busy guests, 0.15 s load points); 8 rounds; short trials (0.1 s, sum 0.2 s)",
+        ConfigIds =
+        [
+            Configurations.BusyReference, "interrupt-64", "hybrid-64", "hybrid-guestbusy-64", "busy-1500", "dpdk-64",
+            Configurations.DensityId(PollMode.Hybrid, 1), Configurations.DensityId(PollMode.Hybrid, 8),
+        ],
         // 6 is the fewest rounds whose interval reaches 95 %; 8 keep 6 when two are flagged.
         Rounds = 8,
         InitialTrialS = 0.05,
@@ -88,6 +105,7 @@ public sealed record Profile
         PrecedingTargets = 1,
         WarmupS = 0.3,
         LoadPointS = 0.3,
+        DensityPointS = 0.15,
     };
 
     public static readonly Profile Full = new()
@@ -97,6 +115,17 @@ public sealed record Profile
         ConfigIds = Configurations.Catalog.Select(c => c.Id).ToList(),
         Rounds = 10,
         ShortMicroJob = false,
+    };
+
+    /// <summary>Issue 14's density question in the bench: every strategy with 1, 4, 16 and 64
+    /// devices on one back-end worker, busy guests on one thread; the default's short trials.</summary>
+    public static readonly Profile Density = Default with
+    {
+        Name = "density",
+        Description = "busy, interrupt, hybrid, backoff back-ends × 1, 4, 16, 64 devices on one worker, busy guests on one thread (each count's reference: its strategy with 1 device); 4 rounds; short trials (0.1 s, sum 0.2 s): about 8-10 min (estimated from the default's two density points: ~4 s per point and round, plus the 64-device set-ups)",
+        ConfigIds = [.. Configurations.DensityStrategies.SelectMany(s => Configurations.DensityCounts.Select(n => Configurations.DensityId(s, n)))],
+        Rounds = 4,
+        DensityPointS = 0,
     };
 
     /// <summary>For tests: interrupt strategies only (nothing spins), no c2c, tiny trials.</summary>
@@ -116,7 +145,7 @@ public sealed record Profile
         MeasureC2c = false,
     };
 
-    public static readonly IReadOnlyList<Profile> All = [Default, Full, Smoke];
+    public static readonly IReadOnlyList<Profile> All = [Default, Density, Full, Smoke];
 
     /// <summary>A profile by name ("quick" is the default's former name).</summary>
     public static Profile? Find(string name) => name.Equals("quick", StringComparison.OrdinalIgnoreCase)

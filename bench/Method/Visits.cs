@@ -41,14 +41,15 @@ public sealed class Visits
 
     public void Search(ITrialTarget t, BenchConfiguration c, int round, RoundSample s)
     {
-        TrialOutcome warm = t.Run(0, _p.WarmupS);
+        Profile p = _p.For(c);
+        TrialOutcome warm = t.Run(0, p.WarmupS);
         Record(round, c.Id, "warmup", "", warm);
-        double min = _p.MinLoadMpps * 1e6;
-        double max = Math.Max(min * 2, warm.ReceivedPps * _p.MaxLoadFactor);
+        double min = p.MinLoadMpps * 1e6;
+        double max = Math.Max(min * 2, warm.ReceivedPps * p.MaxLoadFactor);
         s.Values[Metrics.WarmupMpps] = warm.ReceivedPps / 1e6;
         s.Values[Metrics.MaxLoadMpps] = max / 1e6;
         var measurer = new Measurer(t, o => Record(round, c.Id, "search", "", o));
-        var search = new MlrSearch(measurer, _p.Goals(), min, max, warmupS: 0) { TimeLimitS = Math.Max(60, 200 * _p.DurationSumS) };
+        var search = new MlrSearch(measurer, p.Goals(), min, max, warmupS: 0) { TimeLimitS = Math.Max(60, 200 * p.DurationSumS) };
         SearchResult r = search.Run();
         Put(s, r.Of("NDR"), Metrics.NdrMpps, Metrics.NdrLowerMpps, Metrics.NdrUpperMpps, Metrics.NdrTrials, Metrics.NdrRegular, Metrics.NdrGbps, c);
         Put(s, r.Of("PDR"), Metrics.PdrMpps, Metrics.PdrLowerMpps, Metrics.PdrUpperMpps, Metrics.PdrTrials, Metrics.PdrRegular, Metrics.PdrGbps, c);
@@ -72,18 +73,19 @@ public sealed class Visits
     public void LoadPoints(ITrialTarget t, BenchConfiguration c, int round, RoundSample s, double pdrPps,
         IReadOnlyList<(string Id, RoundSample Sample, double PdrPps)> dependents, Action<int, HistogramBase> spectrum)
     {
-        if (pdrPps > 0 && _p.WarmupS > 0)
+        Profile p = _p.For(c);
+        if (pdrPps > 0 && p.WarmupS > 0)
         {
-            t.Run(pdrPps * 0.5, _p.WarmupS); // wakes and warms this process' path; discarded
+            t.Run(pdrPps * 0.5, p.WarmupS); // wakes and warms this process' path; discarded
         }
-        TrialOutcome floor = t.PingPong(_p.LoadPointS);
+        TrialOutcome floor = t.PingPong(p.LoadPointS);
         Record(round, c.Id, "load", "0", floor);
         LoadPointMetrics.Add(s, "", 0, floor);
         if (pdrPps > 0)
         {
             foreach (int load in Metrics.SameRatePoints)
             {
-                TrialOutcome o = t.Run(pdrPps * load / 100, _p.LoadPointS);
+                TrialOutcome o = t.Run(pdrPps * load / 100, p.LoadPointS);
                 Record(round, c.Id, "load", load.ToString(System.Globalization.CultureInfo.InvariantCulture), o);
                 LoadPointMetrics.Add(s, "", load, o);
                 if (load == Views.SpectrumLoad && o.Latency is { } h)
@@ -96,7 +98,7 @@ public sealed class Visits
         {
             foreach (int load in Metrics.SameRatePoints)
             {
-                TrialOutcome o = t.Run(pdr * load / 100, _p.LoadPointS);
+                TrialOutcome o = t.Run(pdr * load / 100, p.LoadPointS);
                 Record(round, c.Id, "load", $"{id}@{load}", o);
                 LoadPointMetrics.Add(sample, Metrics.RefPrefix, load, o);
             }

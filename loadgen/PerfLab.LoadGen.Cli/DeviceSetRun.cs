@@ -8,9 +8,10 @@ namespace PerfLab.LoadGen.Cli;
 
 /// <summary>
 /// Several devices at once (--devices N, or --socket given several times): every device is set
-/// up in turn, then the traffic runs on all of them together, one thread each: the trials of
-/// --trials (totals split evenly), or one window of --duration at --rate's share each.
-/// Per-device lines, then the totals.
+/// up in turn, then the traffic runs on all of them together: with --poll busy on one thread
+/// (pinned to --cpu) that steps every device in turn, otherwise one thread each
+/// (<see cref="DeviceSetTrialRunner"/>); the trials of --trials (totals split evenly), or one
+/// window of --duration at --rate's share each. Per-device lines, then the totals.
 /// </summary>
 internal static class DeviceSetRun
 {

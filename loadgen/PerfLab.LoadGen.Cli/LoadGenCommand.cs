@@ -28,7 +28,7 @@ public sealed class LoadGenCommand
     private readonly DeviceSocketOptions _sockets = new(D.SocketPath,
         "the back-end's socket; give it again to drive one device per socket at once",
         "with --devices N: one device on each of DIR/vhost-0.sock .. DIR/vhost-<N-1>.sock (perflab-backend --sockets DIR --devices N)",
-        "drive N devices at once, each with its own memory, handshake and rings, on its own traffic thread; --rate and --inflight are totals, split evenly",
+        "drive N devices at once, each with its own memory, handshake and rings; with --poll busy one traffic thread steps them all in turn, otherwise one thread each; --rate and --inflight are totals, split evenly",
         SocketInFolder, devicesCountSockets: true);
     private readonly Option<bool> _listen = Opt.Flag("--listen", "listen on the socket and wait for a back-end in client mode");
     private readonly Option<double> _connectTimeout = Opt.Number("--connect-timeout", "S", "give up connecting after S seconds", D.ConnectTimeoutS, positive: true);

@@ -61,7 +61,8 @@ public sealed record TrialOutcome
 /// <summary>
 /// One configuration's device under test, set up and ready: the bench runs many trials on it
 /// (one visit), then disposes of it (which stops the back-end). Implementations: the load
-/// generator against a real back-end (<see cref="LoadGenTrialTarget"/>), and a simulated
+/// generator against a real back-end (<see cref="LoadGenTrialTarget"/>; several devices on one
+/// back-end: <see cref="DensityTrialTarget"/>), and a simulated
 /// device in the tests.
 /// </summary>
 public interface ITrialTarget : IDisposable

@@ -13,7 +13,8 @@ namespace PerfLab.Bench.Method.Trials;
 /// The real device under test: the configuration's back-end as its own process (perflab-backend
 /// with --drop-when-full, or testpmd), and PerfLab's load generator in this process on the
 /// calling thread (the caller pins it to <see cref="BackendLauncher.LoadGenCpu"/>).
-/// This is the only file of the bench that knows the load generator's API.
+/// This file and <see cref="DensityTrialTarget"/> are the only ones of the bench that know the
+/// load generator's API.
 /// <para>
 /// Interim, until the load generator's lossy trial API lands: each trial opens its own
 /// connection (the engine's rate is fixed when it is built), offers the rate with the
@@ -159,9 +160,12 @@ public sealed class LoadGenTargetFactory : ITrialTargetFactory
 
     public string? Unavailable(BenchConfiguration c) =>
         c.NeedsDpdk && !BackendLauncher.DpdkAvailable ? "dpdk-testpmd is not installed (scripts/install-peers)"
-        : c.Devices > 1 ? "several devices need the load generator's multi-device trials (not in this build)"
+        : c.OnDeviceSet && c.Peer != Peer.PerfLab ? "several devices run against PerfLab's back-end only"
         : null;
 
-    public ITrialTarget Open(BenchConfiguration c) =>
-        LoadGenTrialTarget.Open(c, c.Peer == Peer.PerfLab ? _extraBackendArgs : [], c.Peer == Peer.PerfLab ? _backendPoll : null);
+    /// <summary>A density configuration (<see cref="BenchConfiguration.OnDeviceSet"/>) opens a
+    /// <see cref="DensityTrialTarget"/>, every other one a <see cref="LoadGenTrialTarget"/>.</summary>
+    public ITrialTarget Open(BenchConfiguration c) => c.OnDeviceSet
+        ? DensityTrialTarget.Open(c, _extraBackendArgs, _backendPoll)
+        : LoadGenTrialTarget.Open(c, c.Peer == Peer.PerfLab ? _extraBackendArgs : [], c.Peer == Peer.PerfLab ? _backendPoll : null);
 }

@@ -162,27 +162,34 @@ public abstract unsafe class TrafficEngine : IDisposable
     }
 
     /// <summary>Starts the open-loop schedule now.</summary>
-    public void StartSchedule()
+    public void StartSchedule() => StartScheduleAt(Clock.Now());
+
+    private void StartScheduleAt(long tick)
     {
-        long now = Clock.Now();
-        _nextBurstTick = now;
-        _scheduleStartTick = now;
+        _nextBurstTick = tick;
+        _scheduleStartTick = tick;
         _burstIndex = 0;
     }
 
     /// <summary>
     /// Lossy mode: starts the open-loop schedule now for exactly <paramref name="ticks"/>:
     /// bursts due from now until then go out (or are counted dropped), later ones never.
-    /// Returns the frames the schedule offers in that span.
+    /// Returns the frames the schedule offers in that span. <paramref name="phase"/> (in [0, 1))
+    /// delays the whole schedule by that fraction of one burst interval: devices sharing a
+    /// total rate get phases spread evenly, so that their bursts are due one after another
+    /// rather than all at once.
     /// </summary>
-    public long StartBoundedSchedule(long ticks)
+    public long StartBoundedSchedule(long ticks, double phase = 0)
     {
-        StartSchedule();
+        StartScheduleAt(Clock.Now() + (_rateMode ? (long)(Math.Clamp(phase, 0, 1) * _burstIntervalTicks) : 0));
         _scheduleEndTick = _scheduleStartTick + ticks;
         // Bursts due strictly inside the window (an exact multiple is not rounded up).
         _scheduleBursts = _rateMode ? (long)Math.Ceiling(ticks / _burstIntervalTicks - 1e-6) : long.MaxValue;
         return _rateMode ? _scheduleBursts * _burst : 0;
     }
+
+    /// <summary>Where the schedule starts (a bounded one may start after a phase delay).</summary>
+    public long ScheduleStartTick => _scheduleStartTick;
 
     /// <summary>Where the bounded schedule ends (long.MaxValue: unbounded).</summary>
     public long ScheduleEndTick => _scheduleEndTick;
@@ -379,33 +386,60 @@ public abstract unsafe class TrafficEngine : IDisposable
     /// </summary>
     public void DrainTrial(long trialSent, long trialReceived0, double graceS, double timeoutS)
     {
-        Sending = false;
-        long now = Clock.Now();
-        long end = now + (long)(timeoutS * Clock.TicksPerSecond);
-        long grace = (long)(graceS * Clock.TicksPerSecond);
-        long lastWork = now;
-        while (now < end)
+        TrialDrain d = BeginDrain(trialSent, trialReceived0, graceS, timeoutS);
+        RunDrain(ref d);
+    }
+
+    /// <summary>Runs a drain begun by <see cref="BeginDrain"/> to its end, nudging the rings
+    /// whenever a step finds nothing.</summary>
+    public void RunDrain(ref TrialDrain d)
+    {
+        while (!DrainStep(ref d, out bool idle))
         {
-            int work = Step();
-            now = Clock.Now();
-            bool txBack = AllTxReclaimed;
-            if (txBack && C.Received - trialReceived0 >= trialSent)
-            {
-                return;
-            }
-            if (work > 0)
-            {
-                lastWork = now;
-            }
-            else if (txBack && now - lastWork >= grace)
-            {
-                return;
-            }
-            else
+            if (idle)
             {
                 NudgeAll();
             }
         }
+    }
+
+    /// <summary>Stops sending and starts <see cref="DrainTrial"/>'s drain, to be run one
+    /// <see cref="DrainStep"/> at a time (one thread draining several engines in turn).</summary>
+    public TrialDrain BeginDrain(long trialSent, long trialReceived0, double graceS, double timeoutS)
+    {
+        Sending = false;
+        long now = Clock.Now();
+        return new TrialDrain(trialSent, trialReceived0, (long)(graceS * Clock.TicksPerSecond), now + (long)(timeoutS * Clock.TicksPerSecond), now);
+    }
+
+    /// <summary>
+    /// One step of a drain: true when it is over (this trial's frames all back; or every TX
+    /// buffer back and a quiet grace; or the timeout). <paramref name="idle"/>: the step found
+    /// nothing and the drain goes on (the caller then nudges, <see cref="KickAll"/>). Allocates nothing.
+    /// </summary>
+    public bool DrainStep(ref TrialDrain d, out bool idle)
+    {
+        idle = false;
+        int work = Step();
+        long now = Clock.Now();
+        bool txBack = AllTxReclaimed;
+        if (txBack && C.Received - d.Received0 >= d.Sent)
+        {
+            return true;
+        }
+        if (work > 0)
+        {
+            d.LastWork = now;
+        }
+        else if (txBack && now - d.LastWork >= d.GraceTicks)
+        {
+            return true;
+        }
+        else
+        {
+            idle = true;
+        }
+        return now >= d.EndTick;
     }
 
     private bool AllTxReclaimed
@@ -426,7 +460,16 @@ public abstract unsafe class TrafficEngine : IDisposable
     /// <summary>Slow polling: the back-end may be sleeping; nudge every ring as a guest would.</summary>
     private void NudgeAll()
     {
-        NanoSleep.Sleep(20_000);
+        NanoSleep.Sleep(NudgePauseNs);
+        KickAll();
+    }
+
+    /// <summary>How long a drain that found nothing pauses before it nudges the rings, ns.</summary>
+    public const long NudgePauseNs = 20_000;
+
+    /// <summary>Kicks every ring (the nudge of a drain that found nothing, after its pause).</summary>
+    public void KickAll()
+    {
         foreach (PairDriver p in _allPairs)
         {
             EventFd.Signal(p.KickTx);
@@ -513,4 +556,15 @@ public abstract unsafe class TrafficEngine : IDisposable
     }
 
     public void Dispose() => _epoll.Dispose();
+}
+
+/// <summary>A drain under way (<see cref="TrafficEngine.BeginDrain"/>): this trial's frames
+/// sent and the received count at its start, the quiet grace, the deadline, the last work seen.</summary>
+public struct TrialDrain(long sent, long received0, long graceTicks, long endTick, long lastWork)
+{
+    internal readonly long Sent = sent;
+    internal readonly long Received0 = received0;
+    internal readonly long GraceTicks = graceTicks;
+    internal readonly long EndTick = endTick;
+    internal long LastWork = lastWork;
 }

@@ -164,7 +164,9 @@ public sealed class TrafficEngine<TRing, TIdle> : TrafficEngine
             return SendScheduledLossy(now);
         }
         int sent = 0;
-        while (_nextBurstTick <= now)
+        // A bounded schedule (a trial) sends its bursts and no more, even when the thread
+        // comes back late from a stall across the window's end and finds later ones overdue.
+        while (_nextBurstTick <= now && _burstIndex < _scheduleBursts)
         {
             int pi = _nextPair;
             PairDriver<TRing> p = _pairs[pi];
@@ -177,6 +179,7 @@ public sealed class TrafficEngine<TRing, TIdle> : TrafficEngine
             _sendBlocked = false;
             SendBurst(p, _inFlight[pi], (long)_nextBurstTick, _burst);
             _nextBurstTick += _burstIntervalTicks;
+            _burstIndex++;
             _nextPair = pi + 1 == _pairs.Length ? 0 : pi + 1;
             sent += _burst;
         }

@@ -1,15 +1,20 @@
 using HdrHistogram;
 using PerfLab.LoadGen.Guest;
 using PerfLab.LoadGen.Results;
+using PerfLab.Vhost.Diagnostics;
 using PerfLab.Vhost.Interop;
+using PerfLab.Vhost.Polling;
 
 namespace PerfLab.LoadGen.Trials;
 
 /// <summary>
 /// Trials over several devices at once (issue 14's density question): one set-up
 /// <see cref="LoadGenerator"/> per device (its own memory, handshake and rings), each trial's
-/// total rate split evenly across them, every device's traffic on its own thread (pinned to its
-/// options' CPU), all starting together. The result carries the totals and, in
+/// total rate split evenly across them, all starting together. Guests that busy-poll
+/// (<see cref="PollMode.Busy"/>) share ONE thread, pinned to the options' CPU, which steps
+/// every device's engine in turn (N busy threads cannot share a CPU: each would spin away the
+/// others' time slices); guests that sleep get a thread each. Both run
+/// <see cref="TrialRunner"/>'s phases. The result carries the totals and, in
 /// <see cref="TrialResult.Devices"/>, each device's own figures. Back-end figures (CPU, drops,
 /// wake-ups) are read once per distinct stats socket or pid, so a back-end that serves every
 /// device is counted once and several single-device back-ends are summed.
@@ -40,6 +45,7 @@ public sealed class DeviceSetTrialRunner : ITrialRunner
             {
                 o = o with { BackendStatsSocket = null, BackendPid = 0 };
             }
+            SharedThread = i == 0 ? o.Poll.Mode == PollMode.Busy : SharedThread && o.Poll.Mode == PollMode.Busy;
             _runners[i] = new TrialRunner(g.Engine ?? throw new InvalidOperationException("Setup every device first"), o, () => [g.Guest.DrainErrFds()])
             {
                 GapS = 0,
@@ -50,6 +56,13 @@ public sealed class DeviceSetTrialRunner : ITrialRunner
     }
 
     public int Devices => _gens.Length;
+
+    /// <summary>Every device's guest busy-polls: one thread steps them all in turn.</summary>
+    public bool SharedThread { get; }
+
+    /// <summary>The shared thread's allocation over the last trial's window and drain, bytes
+    /// (-1: a thread per device). Zero once warmed up.</summary>
+    public long LastSteppingAllocatedBytes { get; private set; } = -1;
 
     /// <summary>Quiet time before every trial but the first, s.</summary>
     public double GapS { get; init; } = 0.01;
@@ -81,6 +94,22 @@ public sealed class DeviceSetTrialRunner : ITrialRunner
         }
         _ran = true;
         var results = new TrialResult[n];
+        TimeSpan limit = TimeSpan.FromSeconds(total.DurationS) + Overrun;
+        if (SharedThread)
+        {
+            RunOnOneThread(each, results, limit);
+        }
+        else
+        {
+            RunThreadPerDevice(each, results, limit);
+        }
+        return Totals(total, results);
+    }
+
+    /// <summary>A thread per device (pinned to its options' CPU), each running its own trial.</summary>
+    private void RunThreadPerDevice(TrialSpec each, TrialResult[] results, TimeSpan limit)
+    {
+        int n = _gens.Length;
         var errors = new Exception?[n];
         using var start = new Barrier(n);
         var threads = new Thread[n];
@@ -91,13 +120,9 @@ public sealed class DeviceSetTrialRunner : ITrialRunner
             {
                 try
                 {
-                    int cpu = _gens[d].Options.Cpu;
-                    if (cpu >= 0)
-                    {
-                        Affinity.PinCurrentThread(cpu);
-                    }
+                    Pin(_gens[d].Options.Cpu);
                     start.SignalAndWait();
-                    results[d] = _runners[d].Run(each);
+                    results[d] = _runners[d].Run(each, Phase(d, n));
                 }
                 catch (Exception e)
                 {
@@ -106,7 +131,6 @@ public sealed class DeviceSetTrialRunner : ITrialRunner
             }) { IsBackground = true, Name = $"loadgen-device-{d}" };
             threads[d].Start();
         }
-        TimeSpan limit = TimeSpan.FromSeconds(total.DurationS) + Overrun;
         for (int d = 0; d < n; d++)
         {
             if (!threads[d].Join(limit))
@@ -121,7 +145,167 @@ public sealed class DeviceSetTrialRunner : ITrialRunner
                 throw new IOException($"device {d}: {errors[d]!.Message}", errors[d]);
             }
         }
-        return Totals(total, results);
+    }
+
+    /// <summary>One thread (pinned to the first device's CPU) steps every device in turn.</summary>
+    private void RunOnOneThread(TrialSpec each, TrialResult[] results, TimeSpan limit)
+    {
+        Exception? error = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                Pin(_gens[0].Options.Cpu);
+                StepTogether(each, results);
+            }
+            catch (Exception e)
+            {
+                error = e;
+            }
+        }) { IsBackground = true, Name = "loadgen-devices" };
+        thread.Start();
+        if (!thread.Join(limit))
+        {
+            throw new TimeoutException($"the devices' trial did not end within {limit.TotalSeconds:F0} s");
+        }
+        if (error != null)
+        {
+            throw new IOException(error.Message, error);
+        }
+    }
+
+    /// <summary>Device <paramref name="d"/>'s schedule starts d/n of a burst interval late:
+    /// the devices' bursts are due one after another, evenly spread, not all at once (n bursts
+    /// due together would queue behind each other in the guest and the back-end, a latency no
+    /// real set of guests would show).</summary>
+    private static double Phase(int d, int n) => (double)d / n;
+
+    private static void Pin(int cpu)
+    {
+        if (cpu >= 0)
+        {
+            Affinity.PinCurrentThread(cpu);
+        }
+    }
+
+    private enum Stage : byte
+    {
+        Window,
+        Draining,
+        Done,
+    }
+
+    /// <summary>
+    /// <see cref="TrialRunner.Run(TrialSpec)"/>'s phases for every device on this thread: begin
+    /// every device (snapshots), start every schedule, then one pass after another over the
+    /// devices: a device in its window steps (reclaim, receive, send what is due), a device
+    /// whose schedule has run out drains (<see cref="TrafficEngine.DrainStep"/>), until all
+    /// have drained; then end every device (snapshots, results). Between the first start and
+    /// the last drain nothing is allocated.
+    /// </summary>
+    private void StepTogether(TrialSpec each, TrialResult[] results)
+    {
+        int n = _runners.Length;
+        var trials = new TrialRunner.ActiveTrial[n];
+        var engines = new TrafficEngine[n];
+        var drains = new TrialDrain[n];
+        var stage = new Stage[n];
+        for (int d = 0; d < n; d++)
+        {
+            trials[d] = _runners[d].Begin(each);
+            engines[d] = _runners[d].Engine;
+        }
+        CpuTime cpu0 = CpuTime.Thread();
+        long alloc0 = GC.GetAllocatedBytesForCurrentThread();
+        long nextEnd = long.MaxValue;
+        for (int d = 0; d < n; d++)
+        {
+            _runners[d].Start(trials[d], Phase(d, n));
+            nextEnd = Math.Min(nextEnd, engines[d].ScheduleEndTick);
+        }
+        int inWindow = n, left = n;
+        while (left > 0)
+        {
+            int work = 0;
+            bool idleDrain = false;
+            for (int d = 0; d < n; d++)
+            {
+                if (stage[d] == Stage.Window)
+                {
+                    work += engines[d].Step();
+                }
+                else if (stage[d] == Stage.Draining)
+                {
+                    if (engines[d].DrainStep(ref drains[d], out bool idle))
+                    {
+                        stage[d] = Stage.Done;
+                        left--;
+                    }
+                    else if (idle)
+                    {
+                        idleDrain = true;
+                    }
+                    else
+                    {
+                        work++;
+                    }
+                }
+            }
+            long now = Clock.Now();
+            if (now >= nextEnd)
+            {
+                // The schedules that have run out end their windows and start draining.
+                nextEnd = long.MaxValue;
+                for (int d = 0; d < n; d++)
+                {
+                    if (stage[d] != Stage.Window)
+                    {
+                        continue;
+                    }
+                    if (now >= engines[d].ScheduleEndTick)
+                    {
+                        trials[d].EndWindow();
+                        drains[d] = _runners[d].BeginDrain(trials[d]);
+                        stage[d] = Stage.Draining;
+                        inWindow--;
+                    }
+                    else
+                    {
+                        nextEnd = Math.Min(nextEnd, engines[d].ScheduleEndTick);
+                    }
+                }
+            }
+            if (work == 0)
+            {
+                if (idleDrain && inWindow == 0)
+                {
+                    // Every device is draining and nothing came back: the back-end may be
+                    // sleeping; pause, then nudge the rings of the drains still waiting.
+                    NanoSleep.Sleep(TrafficEngine.NudgePauseNs);
+                    for (int d = 0; d < n; d++)
+                    {
+                        if (stage[d] == Stage.Draining)
+                        {
+                            engines[d].KickAll();
+                        }
+                    }
+                }
+                else
+                {
+                    Pause.Once();
+                }
+            }
+        }
+        long alloc1 = GC.GetAllocatedBytesForCurrentThread();
+        long threadCpu = (CpuTime.Thread() - cpu0).TotalNs;
+        LastSteppingAllocatedBytes = alloc1 - alloc0;
+        for (int d = 0; d < n; d++)
+        {
+            // One thread did every device's work: each device gets an even share of its CPU
+            // (the totals add up to the thread's).
+            long share = threadCpu / n + (d == n - 1 ? threadCpu % n : 0);
+            results[d] = _runners[d].End(trials[d]) with { LoadgenThreadCpuNs = share };
+        }
     }
 
     /// <summary>The devices' results added up (process-wide figures, such as the load

@@ -1,7 +1,8 @@
 namespace PerfLab.LoadGen.Trials;
 
 /// <summary>Runs trials on set-up devices: one (<see cref="TrialRunner"/>, on the calling
-/// thread) or several at once (<see cref="DeviceSetTrialRunner"/>, a thread per device).</summary>
+/// thread) or several at once (<see cref="DeviceSetTrialRunner"/>: busy guests on one shared
+/// thread, sleeping ones on a thread each).</summary>
 public interface ITrialRunner
 {
     /// <summary>Offers <see cref="TrialSpec.RatePps"/> (in total) open loop for

@@ -48,39 +48,97 @@ public sealed class TrialRunner : ITrialRunner
 
     public TrialResult PingPong(double durationS) => Run(TrialSpec.PingPong(durationS));
 
-    public TrialResult Run(TrialSpec spec)
+    public TrialResult Run(TrialSpec spec) => Run(spec, 0);
+
+    /// <param name="phase">Delays the schedule by this fraction of one burst interval
+    /// (<see cref="TrafficEngine.StartBoundedSchedule"/>: devices sharing a rate).</param>
+    internal TrialResult Run(TrialSpec spec, double phase)
+    {
+        if (_ran && GapS > 0)
+        {
+            Thread.Sleep(TimeSpan.FromSeconds(GapS));
+        }
+        _ran = true;
+        ActiveTrial t = Begin(spec);
+        Start(t, phase);
+        _engine.RunUntil(_engine.ScheduleEndTick);
+        t.EndWindow();
+        TrialDrain d = BeginDrain(t);
+        _engine.RunDrain(ref d);
+        return End(t);
+    }
+
+    // ---- the phases of a trial, which DeviceSetTrialRunner also runs for several devices on
+    // one thread (Begin every device, Start every device, step them in turn, drain them in
+    // turn, End every device) ----------------------------------------------------------------
+
+    /// <summary>A trial under way on this device: its spec, its begin snapshot, its schedule
+    /// and window. Created before the window (it allocates); nothing in it allocates after.</summary>
+    internal sealed class ActiveTrial(TrialRunner runner, TrialSpec spec, int burst, MeasurementWindow begin)
+    {
+        public TrialRunner Runner { get; } = runner;
+        public TrialSpec Spec { get; } = spec;
+        public int Burst { get; } = burst;
+        public MeasurementWindow BeginWindow { get; } = begin;
+        public long Scheduled { get; set; }
+        public long StartTick { get; set; }
+        public long EndTick { get; set; }
+        public bool WindowOver { get; private set; }
+
+        /// <summary>The traffic window ends now (the schedule has run out).</summary>
+        public void EndWindow()
+        {
+            EndTick = Clock.Now();
+            WindowOver = true;
+        }
+    }
+
+    /// <summary>Before the window: sets the load, starts the trial's sequence numbers, and
+    /// takes the begin snapshot (which fetches the back-end's stats: it allocates).</summary>
+    internal ActiveTrial Begin(TrialSpec spec)
     {
         if (spec.DurationS <= 0 || double.IsNaN(spec.DurationS) || spec.RatePps < 0 || double.IsNaN(spec.RatePps))
         {
             throw new ArgumentOutOfRangeException(nameof(spec), spec, "a trial needs a positive duration and a rate >= 0");
         }
         TrafficEngine e = _engine;
-        if (_ran && GapS > 0)
-        {
-            Thread.Sleep(TimeSpan.FromSeconds(GapS));
-        }
-        _ran = true;
         int burst = spec.Burst > 0 ? spec.Burst : _o.Burst;
         e.SetLoad(spec.RatePps, burst, spec.MaxInFlight);
         e.BeginTrial();
         e.Histogram.Reset();
         _ = _errFaults();
-        MeasurementWindow begin = MeasurementWindow.Begin(e, _o);
-        long ticks = (long)(spec.DurationS * Clock.TicksPerSecond);
+        return new ActiveTrial(this, spec, burst, MeasurementWindow.Begin(e, _o));
+    }
+
+    /// <summary>The window starts now (or <paramref name="phase"/> of a burst interval from
+    /// now): the bounded schedule runs from there for the trial's duration. Allocates nothing.</summary>
+    internal void Start(ActiveTrial t, double phase = 0)
+    {
+        TrafficEngine e = _engine;
+        long ticks = (long)(t.Spec.DurationS * Clock.TicksPerSecond);
         e.Sending = true;
         e.Measuring = true;
-        long scheduled = e.StartBoundedSchedule(ticks);
-        long t0 = Clock.Now();
-        e.RunUntil(e.ScheduleEndTick);
-        long t1 = Clock.Now();
-        long sent = e.C.Sent - begin.C.Sent;
-        e.DrainTrial(sent, begin.C.Received, GraceS, DrainTimeoutS);
+        t.Scheduled = e.StartBoundedSchedule(ticks, phase);
+        t.StartTick = e.ScheduleStartTick;
+    }
+
+    /// <summary>After the window: the drain of this trial's frames, to be run by
+    /// <see cref="TrafficEngine.DrainStep"/>. Allocates nothing.</summary>
+    internal TrialDrain BeginDrain(ActiveTrial t) =>
+        _engine.BeginDrain(_engine.C.Sent - t.BeginWindow.C.Sent, t.BeginWindow.C.Received, GraceS, DrainTimeoutS);
+
+    /// <summary>After the drain: the end snapshot (it allocates), the options' load back, the result.</summary>
+    internal TrialResult End(ActiveTrial t)
+    {
+        TrafficEngine e = _engine;
         e.Measuring = false;
         e.EndBoundedSchedule();
         MeasurementWindow end = MeasurementWindow.End(e, _o);
         e.SetLoad(_o.RatePps, _o.Burst, _o.MaxInFlight);
-        return Build(spec, burst, scheduled, Clock.TicksToNs(t1 - t0) / 1e9, begin, end, e.Histogram);
+        return Build(t.Spec, t.Burst, t.Scheduled, Clock.TicksToNs(t.EndTick - t.StartTick) / 1e9, t.BeginWindow, end, e.Histogram);
     }
+
+    internal TrafficEngine Engine => _engine;
 
     private TrialResult Build(TrialSpec spec, int burst, long scheduled, double windowS, MeasurementWindow a, MeasurementWindow b, LongHistogram h)
     {

@@ -5,8 +5,9 @@ namespace PerfLab.Tests.Peers;
 
 /// <summary>
 /// scripts/density end to end in its smallest form: two devices on an interrupt-driven
-/// back-end (never a busy-poller), one round, short trials. It checks the shape of what the
-/// script leaves, not the figures.
+/// back-end, one round, short trials; the guests (the script's default, busy) on their one
+/// shared thread are the only poller. It checks the shape of what the script leaves, not the
+/// figures.
 /// </summary>
 public sealed class DensityScriptTests
 {
