@@ -101,9 +101,15 @@ public unsafe struct PackedGuestRing : IGuestRing
         return taken;
     }
 
-    /// <summary>Not supported: the guest negotiates IN_ORDER with split rings only.</summary>
-    public bool TryTakeUsedInOrder(int left, out int first, out int count) =>
-        throw new NotSupportedException("IN_ORDER is negotiated with split rings only");
+    /// <summary>IN_ORDER: TX ids are their head slots (posted in ring order), so one used
+    /// descriptor completes every buffer from the next used slot up to the id it holds.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryTakeUsedInOrder(int left, out int first, out int count)
+    {
+        first = Ring.NextUsed;
+        count = Ring.TakeUsedInOrder(left, out bool fault);
+        return !fault;
+    }
 
     public bool EnableInterrupts() => Ring.EnableInterrupts();
 
