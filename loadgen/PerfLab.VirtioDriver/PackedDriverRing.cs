@@ -167,12 +167,12 @@ public unsafe struct PackedDriverRing
         uint slot = _nextAvail;
         PackedDesc* d = _desc + slot;
         d->Addr = addr;
-        d->Len = len;
-        d->Id = id;
         flags |= _availBits;
         if (!_hasPending)
         {
             // The batch's first slot: its flags go last, in Publish.
+            d->Len = len;
+            d->Id = id;
             _hasPending = true;
             _pendingSlot = (ushort)slot;
             _pendingFlags = flags;
@@ -180,8 +180,9 @@ public unsafe struct PackedDriverRing
         else
         {
             // Plain store: the device reaches this slot only through the batch's first one,
-            // whose release store in Publish orders this one before it.
-            d->Flags = flags;
+            // whose release store in Publish orders this one before it. Len, id and flags in
+            // one 8-byte store.
+            PackedDesc.WriteLenIdFlags(d, len, id, flags);
         }
         if (++slot == _size)
         {

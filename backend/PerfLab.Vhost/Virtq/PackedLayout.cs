@@ -37,13 +37,13 @@ public struct PackedDesc
     public static ushort UsedBits(bool wrap) => wrap ? WrapMask : (ushort)0;
 
     /// <summary>
-    /// Writes a used descriptor's len, id and flags (bytes 8-15) in one aligned 8-byte store, so
-    /// the slot never shows the new flags with an old id or len (and the store buffer takes one
-    /// entry, not three). A plain store: the caller orders it (a batch's first flags, stored with
-    /// release, publish the rest). Addr is left alone: a used descriptor's address means nothing.
+    /// Writes a descriptor's len, id and flags (bytes 8-15) in one aligned 8-byte store, so the
+    /// slot never shows the new flags with an old id or len (and the store buffer takes one entry,
+    /// not three). A plain store: the caller orders it (a batch's first flags, stored with release,
+    /// publish the rest). The device leaves Addr alone: a used descriptor's address means nothing.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static unsafe void WriteUsed(PackedDesc* d, uint len, ushort id, ushort flags)
+    public static unsafe void WriteLenIdFlags(PackedDesc* d, uint len, ushort id, ushort flags)
     {
         if (BitConverter.IsLittleEndian)
         {

@@ -580,7 +580,7 @@ public unsafe struct PackedRing : IDeviceRing
             // driver reaches this slot only after the first pending one, whose release store in
             // Publish orders this one (and the data written into its buffer) before it. Len, id
             // and flags in one store: the slot never shows the flags without its id and len.
-            PackedDesc.WriteUsed(ring + next, len, bufs[i].Id, (ushort)(used | (len != 0 ? PackedDesc.FlagWrite : 0u)));
+            PackedDesc.WriteLenIdFlags(ring + next, len, bufs[i].Id, (ushort)(used | (len != 0 ? PackedDesc.FlagWrite : 0u)));
             next += bufs[i].Slots;
             if (next >= size)
             {
@@ -623,7 +623,7 @@ public unsafe struct PackedRing : IDeviceRing
         {
             // Plain store (docs/protocol.md#packed-ring-device-steps, step 3, batch order):
             // published by the first one's release.
-            PackedDesc.WriteUsed(d, written, id, flags);
+            PackedDesc.WriteLenIdFlags(d, written, id, flags);
         }
         _pending++;
         next += slots;
@@ -666,7 +666,7 @@ public unsafe struct PackedRing : IDeviceRing
             else
             {
                 // Plain store: published by the first pending one's release, as in PushBurst.
-                PackedDesc.WriteUsed(d, 0, lastId, _usedBits);
+                PackedDesc.WriteLenIdFlags(d, 0, lastId, _usedBits);
             }
         }
         else
