@@ -167,12 +167,12 @@ public unsafe struct PackedDriverRing
         uint slot = _nextAvail;
         PackedDesc* d = _desc + slot;
         d->Addr = addr;
-        d->Len = len;
-        d->Id = id;
         flags |= _availBits;
         if (!_hasPending)
         {
             // The batch's first slot: its flags go last, in Publish.
+            d->Len = len;
+            d->Id = id;
             _hasPending = true;
             _pendingSlot = (ushort)slot;
             _pendingFlags = flags;
@@ -180,8 +180,9 @@ public unsafe struct PackedDriverRing
         else
         {
             // Plain store: the device reaches this slot only through the batch's first one,
-            // whose release store in Publish orders this one before it.
-            d->Flags = flags;
+            // whose release store in Publish orders this one before it. Len, id and flags in
+            // one 8-byte store.
+            PackedDesc.WriteLenIdFlags(d, len, id, flags);
         }
         if (++slot == _size)
         {
@@ -274,6 +275,61 @@ public unsafe struct PackedDriverRing
         }
         _nextUsed = (ushort)next;
         return true;
+    }
+
+    /// <summary>
+    /// IN_ORDER with every id equal to its buffer's head slot (the driver posts in ring order,
+    /// as DPDK's in-order packed driver does): the device may return a batch as one used
+    /// descriptor, in the batch's first slot, holding the id of its last buffer
+    /// (docs/protocol.md#descriptor-chains). Takes the next used descriptor and every buffer
+    /// from the next used slot up to that id (DPDK's virtio_xmit_cleanup_inorder_packed); skips
+    /// their slots, flipping the used wrap counter where the walk crosses the ring's end.
+    /// Returns the buffers completed: 0 if the next slot is not used yet. A walk that meets a
+    /// slot not in flight, or passes <paramref name="max"/> buffers, stops there with
+    /// <paramref name="fault"/> (and <see cref="DeviceFault"/>) set.
+    /// </summary>
+    public int TakeUsedInOrder(int max, out bool fault)
+    {
+        fault = false;
+        PackedDesc* d = _desc + _nextUsed;
+        // Acquire: the device wrote id and len before the flags (the batch's first flags last).
+        ushort f = Volatile.Read(ref d->Flags);
+        if ((f & PackedDesc.WrapMask) != _usedBits)
+        {
+            return 0;
+        }
+        uint lastId = d->Id;
+        ushort[] idSlots = _idSlots;
+        uint size = _size;
+        uint cur = _nextUsed;
+        int n = 0;
+        while (true)
+        {
+            uint slots = cur < (uint)idSlots.Length ? idSlots[cur] : 0u;
+            if (slots == 0 || n == max)
+            {
+                fault = true;
+                DeviceFault = true;
+                break;
+            }
+            idSlots[cur] = 0;
+            _free += (int)slots;
+            _inFlight--;
+            n++;
+            bool last = cur == lastId;
+            cur += slots;
+            if (cur >= size)
+            {
+                cur -= size;
+                _usedBits ^= PackedDesc.WrapMask;
+            }
+            if (last)
+            {
+                break;
+            }
+        }
+        _nextUsed = (ushort)cur;
+        return n;
     }
 
     /// <summary>True if the next used slot holds a used descriptor (acquire; nothing taken).</summary>

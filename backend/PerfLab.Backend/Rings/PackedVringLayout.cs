@@ -28,7 +28,7 @@ internal sealed class PackedVringLayout : VringLayout
         resynced = false;
         RingAddressError? e = PackedRingAddresses.CheckSyntax(v.Addr) ?? PackedRingAddresses.AttachPacked(mem, v.Addr, v.Num, v.Base,
             VirtioFeatures.Has(f, VirtioFeatures.RingEventIdx), VirtioFeatures.Has(f, VirtioFeatures.RingIndirectDesc),
-            ref v.Packed, out resynced);
+            ref v.Packed, out resynced, inOrder: VirtioFeatures.Has(f, VirtioFeatures.InOrder));
         if (e == null)
         {
             v.Layout = this;

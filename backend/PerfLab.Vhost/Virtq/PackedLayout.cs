@@ -35,6 +35,27 @@ public struct PackedDesc
     /// writes: both equal to it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ushort UsedBits(bool wrap) => wrap ? WrapMask : (ushort)0;
+
+    /// <summary>
+    /// Writes a descriptor's len, id and flags (bytes 8-15) in one aligned 8-byte store, so the
+    /// slot never shows the new flags with an old id or len (and the store buffer takes one entry,
+    /// not three). A plain store: the caller orders it (a batch's first flags, stored with release,
+    /// publish the rest). The device leaves Addr alone: a used descriptor's address means nothing.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe void WriteLenIdFlags(PackedDesc* d, uint len, ushort id, ushort flags)
+    {
+        if (BitConverter.IsLittleEndian)
+        {
+            *(ulong*)&d->Len = len | (ulong)id << 32 | (ulong)flags << 48;
+        }
+        else
+        {
+            d->Len = len;
+            d->Id = id;
+            d->Flags = flags;
+        }
+    }
 }
 
 /// <summary>

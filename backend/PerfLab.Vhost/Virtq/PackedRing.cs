@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.X86;
 using PerfLab.Vhost.Memory;
 
 namespace PerfLab.Vhost.Virtq;
@@ -18,7 +19,9 @@ namespace PerfLab.Vhost.Virtq;
 /// <item>acquire-load a slot's flags, then read the rest of the descriptor (and the chain and
 /// buffers behind it): the driver writes flags last, the head's flags after the whole chain;</item>
 /// <item>write id and len of every used descriptor of a batch and the flags of all but the
-/// first, then release-store the first one's flags (one store publishes the batch);</item>
+/// first (one 8-byte store each: len, id and flags become visible together), then
+/// release-store the first one's flags (one store publishes the batch): the driver never sees
+/// a later descriptor of the batch used before the first;</item>
 /// <item>full fence between that store and reading the driver event area;</item>
 /// <item>full fence between re-enabling kicks and re-reading the next slot's flags.</item>
 /// </list>
@@ -48,6 +51,9 @@ public unsafe struct PackedRing : IDeviceRing
     private bool _signalledValid;
     private bool _eventIdx;
     private bool _indirect;
+    private bool _inOrder;
+    private bool _batchOpen;          // IN_ORDER: an unpublished used descriptor at _batchSlot covers a batch
+    private ushort _batchSlot;
     private Memory.DirtyLog? _usedLog;  // migration: log our writes to the ring itself
     private ulong _descGpa;
     private ulong _deviceEventGpa;
@@ -66,6 +72,7 @@ public unsafe struct PackedRing : IDeviceRing
     public readonly ushort NextUsed => _nextUsed;
     public readonly bool UsedWrap => _usedBits != 0;
     public readonly bool EventIdxEnabled => _eventIdx;
+    public readonly bool InOrder => _inOrder;
 
     /// <summary>Number of used descriptors pushed but not yet published.</summary>
     public readonly int PendingUsed => _pending;
@@ -78,9 +85,11 @@ public unsafe struct PackedRing : IDeviceRing
     /// If its used position differs from its avail position, the avail position is moved back
     /// to the used one: the buffers in between were taken by a previous back-end and never
     /// returned, and their descriptors are still in the ring, so they are taken again (as the
-    /// split ring resyncs to used.idx) rather than left to stall the driver.
+    /// split ring resyncs to used.idx) rather than left to stall the driver. With
+    /// <paramref name="inOrder"/> (VIRTIO_F_IN_ORDER negotiated), buffers returned with nothing
+    /// written are batched: one used descriptor per batch (see <see cref="PushUsedBurstEmpty"/>).
     /// </summary>
-    public static PackedRing Attach(byte* desc, byte* driverEvent, byte* deviceEvent, ushort size, uint encodedBase, bool eventIdx, bool indirect, out bool resynced, int scanLimit = DefaultScanLimit)
+    public static PackedRing Attach(byte* desc, byte* driverEvent, byte* deviceEvent, ushort size, uint encodedBase, bool eventIdx, bool indirect, out bool resynced, int scanLimit = DefaultScanLimit, bool inOrder = false)
     {
         if (!PackedLayout.IsValidSize(size))
         {
@@ -105,6 +114,7 @@ public unsafe struct PackedRing : IDeviceRing
         r._scanLimit = Math.Min(scanLimit, (int)size);
         r._eventIdx = eventIdx;
         r._indirect = indirect;
+        r._inOrder = inOrder;
         return r;
     }
 
@@ -408,6 +418,10 @@ public unsafe struct PackedRing : IDeviceRing
         uint bits = _availBits;
         const uint Checked = PackedDesc.WrapMask | PackedDesc.FlagNext | PackedDesc.FlagIndirect | PackedDesc.FlagWrite;
         uint want = bits | (deviceWrites ? PackedDesc.FlagWrite : 0u);
+        if (dst.Length > 4)
+        {
+            PrefetchSlots(ring, idx, size, (uint)dst.Length);
+        }
         int i = 0;
         for (; i < dst.Length; i++)
         {
@@ -455,6 +469,29 @@ public unsafe struct PackedRing : IDeviceRing
         return i;
     }
 
+    /// <summary>
+    /// Starts the cache misses of the <paramref name="count"/> slots from <paramref name="idx"/>
+    /// (four descriptors a line) at once, as DPDK's vhost prefetches the next descriptors: the
+    /// driver wrote them on the other core, and the burst loop, which reads one descriptor at a
+    /// time behind a flags check, would otherwise take the misses one line after another. A
+    /// prefetch is a hint: it reads nothing into the program, so it needs no ordering.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PrefetchSlots(PackedDesc* ring, uint idx, uint size, uint count)
+    {
+        if (!Sse.IsSupported)
+        {
+            return;
+        }
+        for (uint k = 4; k < count; k += 4)
+        {
+            uint s = idx + k;
+            Sse.Prefetch0(ring + (s < size ? s : s - size));
+        }
+        uint last = idx + count - 1; // the line of the last slot, when idx is not line-aligned
+        Sse.Prefetch0(ring + (last < size ? last : last - size));
+    }
+
     /// <summary>Gives back the burst taken since <paramref name="mark"/> except its first
     /// <paramref name="keep"/> buffers (one slot each: <see cref="TakeSingles"/> takes no chains).</summary>
     public void RewindBurst(uint mark, int keep)
@@ -489,6 +526,13 @@ public unsafe struct PackedRing : IDeviceRing
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void PushUsedBurstEmpty(ReadOnlySpan<BufRef> bufs) => PushBurst(bufs, empty: true);
 
+    /// <summary>
+    /// Writes a burst's used descriptors as one batch (DPDK's vhost_flush_enqueue_batch_packed and
+    /// vhost_shadow_dequeue_batch_packed, generalised to a burst): id and len of the batch's first
+    /// descriptor now, its flags at <see cref="Publish"/>; every other descriptor in one 8-byte
+    /// store of len, id and flags. With IN_ORDER, a burst returned with nothing written is one
+    /// used descriptor (<see cref="PushInOrderEmpty"/>).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void PushBurst(ReadOnlySpan<BufRef> bufs, bool empty)
     {
@@ -496,6 +540,17 @@ public unsafe struct PackedRing : IDeviceRing
         {
             return;
         }
+        if (empty && _inOrder)
+        {
+            uint slots = 0;
+            for (int k = 0; k < bufs.Length; k++)
+            {
+                slots += bufs[k].Slots;
+            }
+            PushInOrderEmpty(bufs[^1].Id, slots, bufs.Length);
+            return;
+        }
+        _batchOpen = false; // descriptors with lengths stand alone, even with IN_ORDER
         PackedDesc* ring = _desc;
         uint size = _size;
         uint next = _nextUsed;
@@ -521,13 +576,11 @@ public unsafe struct PackedRing : IDeviceRing
         for (; i < bufs.Length; i++)
         {
             uint len = empty ? 0 : bufs[i].Len;
-            PackedDesc* d = ring + next;
-            d->Id = bufs[i].Id;
-            d->Len = len;
             // Plain store (docs/protocol.md#packed-ring-device-steps, step 3, batch order): the
             // driver reaches this slot only after the first pending one, whose release store in
-            // Publish orders this one before it.
-            d->Flags = (ushort)(used | (len != 0 ? PackedDesc.FlagWrite : 0u));
+            // Publish orders this one (and the data written into its buffer) before it. Len, id
+            // and flags in one store: the slot never shows the flags without its id and len.
+            PackedDesc.WriteLenIdFlags(ring + next, len, bufs[i].Id, (ushort)(used | (len != 0 ? PackedDesc.FlagWrite : 0u)));
             next += bufs[i].Slots;
             if (next >= size)
             {
@@ -544,18 +597,25 @@ public unsafe struct PackedRing : IDeviceRing
     /// Returns buffer <paramref name="id"/>, which took <paramref name="slots"/> ring slots
     /// (<see cref="DescChain.SlotCount"/>, or 1 for a burst buffer), with
     /// <paramref name="written"/> bytes written into it. The used descriptor goes into the next
-    /// used slot; the driver sees it at the next <see cref="Publish"/>.
+    /// used slot; the driver sees it at the next <see cref="Publish"/>. With IN_ORDER, a buffer
+    /// with nothing written joins the open batch.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void PushUsed(ushort id, uint written, ushort slots)
     {
+        if (_inOrder && written == 0)
+        {
+            PushInOrderEmpty(id, slots, 1);
+            return;
+        }
+        _batchOpen = false;
         uint next = _nextUsed;
         PackedDesc* d = _desc + next;
-        d->Id = id;
-        d->Len = written;
         ushort flags = (ushort)(_usedBits | (written != 0 ? PackedDesc.FlagWrite : 0));
         if (_pending == 0)
         {
+            d->Id = id;
+            d->Len = written;
             _firstPendingSlot = (ushort)next;
             _firstPendingFlags = flags;
         }
@@ -563,9 +623,59 @@ public unsafe struct PackedRing : IDeviceRing
         {
             // Plain store (docs/protocol.md#packed-ring-device-steps, step 3, batch order):
             // published by the first one's release.
-            d->Flags = flags;
+            PackedDesc.WriteLenIdFlags(d, written, id, flags);
         }
         _pending++;
+        next += slots;
+        if (next >= _size)
+        {
+            next -= _size;
+            _usedBits ^= PackedDesc.WrapMask;
+        }
+        _nextUsed = (ushort)next;
+    }
+
+    /// <summary>
+    /// IN_ORDER batching for packed rings (virtio spec, "In-order use of descriptors";
+    /// docs/protocol.md#descriptor-chains; DPDK's vhost_shadow_dequeue_batch_packed_inorder): the
+    /// device used every buffer in the order it was made available, so buffers returned with
+    /// nothing written go back as ONE used descriptor, in the batch's first slot, holding the id
+    /// of the batch's last buffer; the used position skips every slot of the batch (the wrap
+    /// counter flips where it crosses the ring's end, and the descriptor carries the counter of
+    /// its own slot). The driver walks its buffers from its next used slot up to that id. The
+    /// batch stays open until the next publish (the driver must not see the id change after it
+    /// can read the descriptor) or a descriptor with a length.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void PushInOrderEmpty(ushort lastId, uint slots, int buffers)
+    {
+        uint next = _nextUsed;
+        if (!_batchOpen)
+        {
+            _batchOpen = true;
+            _batchSlot = (ushort)next;
+            PackedDesc* d = _desc + next;
+            if (_pending == 0)
+            {
+                // The first pending descriptor: flags at Publish, with release.
+                d->Id = lastId;
+                d->Len = 0;
+                _firstPendingSlot = (ushort)next;
+                _firstPendingFlags = _usedBits;
+            }
+            else
+            {
+                // Plain store: published by the first pending one's release, as in PushBurst.
+                PackedDesc.WriteLenIdFlags(d, 0, lastId, _usedBits);
+            }
+        }
+        else
+        {
+            // Plain store: the batch's descriptor is not published yet (a publish closes the
+            // batch), so the driver reads only the final id, after Publish's release.
+            _desc[_batchSlot].Id = lastId;
+        }
+        _pending += buffers;
         next += slots;
         if (next >= _size)
         {
@@ -597,6 +707,7 @@ public unsafe struct PackedRing : IDeviceRing
             LogUsedSlots();
         }
         _pending = 0;
+        _batchOpen = false; // the driver may read it now: never changed again
         if (!canCall)
         {
             _signalledValid = false;

@@ -55,7 +55,7 @@ public static unsafe class PackedRingAddresses
 
     /// <summary>Attaches a packed ring (see <see cref="PackedRing.Attach"/>); the size and the
     /// base are checked here, so a bad one is an error, not an exception.</summary>
-    public static RingAddressError? AttachPacked(GuestMemory mem, in VringAddr a, uint num, uint encodedBase, bool eventIdx, bool indirect, ref PackedRing ring, out bool resynced, int scanLimit = PackedRing.DefaultScanLimit)
+    public static RingAddressError? AttachPacked(GuestMemory mem, in VringAddr a, uint num, uint encodedBase, bool eventIdx, bool indirect, ref PackedRing ring, out bool resynced, int scanLimit = PackedRing.DefaultScanLimit, bool inOrder = false)
     {
         resynced = false;
         if (!PackedLayout.IsValidSize(num))
@@ -71,7 +71,7 @@ public static unsafe class PackedRingAddresses
         {
             return e;
         }
-        ring = PackedRing.Attach(d, drv, dev, (ushort)num, encodedBase, eventIdx, indirect, out resynced, scanLimit);
+        ring = PackedRing.Attach(d, drv, dev, (ushort)num, encodedBase, eventIdx, indirect, out resynced, scanLimit, inOrder);
         return null;
     }
 

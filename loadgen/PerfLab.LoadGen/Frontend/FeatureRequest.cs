@@ -13,8 +13,7 @@ public static class FeatureRequest
         | (o.Mergeable ? VirtioFeatures.NetMrgRxbuf : 0)
         | (o.Indirect ? VirtioFeatures.RingIndirectDesc : 0)
         | (o.Packed ? VirtioFeatures.RingPacked : 0)
-        // The guest's in-order reclaim is written for split rings only.
-        | (o.InOrder && !o.Packed ? VirtioFeatures.InOrder : 0)
+        | (o.InOrder ? VirtioFeatures.InOrder : 0)
         | (o.Mtu > 0 ? VirtioFeatures.NetMtu : 0)
         | (o.Queues > 1 ? VirtioFeatures.NetMq : 0);
 

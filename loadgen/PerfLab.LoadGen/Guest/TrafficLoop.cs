@@ -79,17 +79,27 @@ public sealed class TrafficEngine<TRing, TIdle> : TrafficEngine
     /// IN_ORDER reclaim: TX buffers were posted in ring order (id = position mod size), so the
     /// device may return a batch as one used element holding the id of its last buffer, with
     /// used.idx advanced by the batch size (docs/protocol.md#descriptor-chains). Each element read
-    /// says how many buffers, from the next position on, it completes.
+    /// says how many buffers, from the next position on, it completes (packed: from the next used
+    /// slot on; a count of 0 says the next slot is not used yet).
     /// </summary>
     private int ReclaimInOrder(PairDriver<TRing> p, bool[] inFlight, long now)
     {
-        int n = p.Tx.PollUsed();
+        int left = p.Tx.PollUsed();
         int mask = p.QueueSize - 1;
-        int left = n;
+        int taken = 0;
         while (left > 0)
         {
+            bool ok = p.Tx.TryTakeUsedInOrder(left, out int first, out int batch);
+            if (batch == 0)
+            {
+                if (!ok)
+                {
+                    C.BadIds++;
+                }
+                break;
+            }
             C.TxUsedElements++;
-            if (!p.Tx.TryTakeUsedInOrder(left, out int first, out int batch))
+            if (!ok)
             {
                 C.BadIds++;
             }
@@ -109,8 +119,9 @@ public sealed class TrafficEngine<TRing, TIdle> : TrafficEngine
                 }
             }
             left -= batch;
+            taken += batch;
         }
-        return n;
+        return taken;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -104,13 +104,16 @@ public class FeatureTrafficTests
     }
 
     [Theory]
-    [InlineData(false, false)]
-    [InlineData(true, false)]
-    [InlineData(false, true)]
-    public void InOrderTxCompletionsComeBackInBatchesOfOneUsedElement(bool mergeable, bool indirect)
+    [InlineData(false, false, false)]
+    [InlineData(true, false, false)]
+    [InlineData(false, true, false)]
+    [InlineData(false, false, true)]
+    [InlineData(true, false, true)]
+    [InlineData(false, true, true)]
+    public void InOrderTxCompletionsComeBackInBatchesOfOneUsedElement(bool mergeable, bool indirect, bool packed)
     {
         using var be = new InProcessBackend();
-        var o = Options(be.SocketPath) with { InOrder = true, Burst = 32, Mergeable = mergeable, Indirect = indirect };
+        var o = Options(be.SocketPath) with { InOrder = true, Burst = 32, Mergeable = mergeable, Indirect = indirect, Packed = packed };
         if (mergeable)
         {
             o = o with { FrameSize = 1000, RxBufSize = 400 };
@@ -118,7 +121,7 @@ public class FeatureTrafficTests
         RunClean(be, o, (gen, r) =>
         {
             Assert.True(VirtioFeatures.Has(gen.AckedFeatures, VirtioFeatures.InOrder));
-            Assert.True(be.Server.Vrings[1].Split.InOrder);
+            Assert.True(packed ? be.Server.Vrings[1].Packed.InOrder : be.Server.Vrings[1].Split.InOrder);
             // The back-end returned whole batches as one element each: far fewer elements than frames.
             Assert.True(gen.Engine!.C.TxUsedElements * 2 < gen.Engine.C.Sent, $"{gen.Engine.C.TxUsedElements} TX used elements for {gen.Engine.C.Sent} frames");
         });

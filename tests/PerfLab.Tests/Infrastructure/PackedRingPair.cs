@@ -14,10 +14,12 @@ public sealed unsafe class PackedRingPair : SharedGuestRam
     public readonly bool EventIdx;
     public readonly bool Indirect;
     public readonly int ScanLimit;
+    public readonly bool InOrder;
 
-    public PackedRingPair(ushort size, bool eventIdx = false, bool indirect = true, ulong ramBytes = 4 << 20, int regions = 1, int scanLimit = PackedRing.DefaultScanLimit)
+    public PackedRingPair(ushort size, bool eventIdx = false, bool indirect = true, ulong ramBytes = 4 << 20, int regions = 1, int scanLimit = PackedRing.DefaultScanLimit, bool inOrder = false)
         : base(ramBytes, regions)
     {
+        InOrder = inOrder;
         Size = size;
         EventIdx = eventIdx;
         Indirect = indirect;
@@ -40,7 +42,7 @@ public sealed unsafe class PackedRingPair : SharedGuestRam
     /// <summary>Attaches a new device side at <paramref name="encodedBase"/> (a ring restart).</summary>
     public bool Attach(uint encodedBase)
     {
-        var err = PackedRingAddresses.AttachPacked(Memory, Addr, Size, encodedBase, EventIdx, Indirect, ref Device, out bool resynced, ScanLimit);
+        var err = PackedRingAddresses.AttachPacked(Memory, Addr, Size, encodedBase, EventIdx, Indirect, ref Device, out bool resynced, ScanLimit, InOrder);
         if (err != null)
         {
             throw new InvalidOperationException(err.ToString());

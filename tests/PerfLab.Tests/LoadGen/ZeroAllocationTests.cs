@@ -34,17 +34,27 @@ public class ZeroAllocationTests
         : o with { Indirect = true, Mergeable = true, FrameSize = 300, RxBufSize = 128, Burst = 4, MaxInFlight = 8 });
 
     /// <summary>Packed rings on both sides: the burst fast path, then indirect tables with
-    /// mergeable frames (general path), then dirty logging of the descriptor ring.</summary>
+    /// mergeable frames (general path), then dirty logging of the descriptor ring, then IN_ORDER
+    /// batches (one used descriptor per TX burst) at queue 1024, in sink mode too.</summary>
     [Theory]
     [InlineData(0)]
     [InlineData(1)]
     [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
     public void PackedPathsAllocateNothing(int variant) => AssertNoAllocation(o => variant switch
     {
         0 => o with { Packed = true },
         1 => o with { Packed = true, Indirect = true, Mergeable = true, FrameSize = 300, RxBufSize = 128, Burst = 4, MaxInFlight = 8 },
-        _ => o with { Packed = true, DirtyLog = true, EventIdx = false },
+        2 => o with { Packed = true, DirtyLog = true, EventIdx = false },
+        3 => o with { Packed = true, InOrder = true, QueueSize = 1024 },
+        _ => o with { Packed = true, InOrder = true, Indirect = true, Mergeable = true, FrameSize = 300, RxBufSize = 128, Burst = 4, MaxInFlight = 8 },
     });
+
+    /// <summary>Packed IN_ORDER TX batches through the sink (one used descriptor per burst).</summary>
+    [Fact]
+    public void PackedInOrderSinkAllocatesNothing() =>
+        AssertNoAllocation(o => o with { TxOnly = true, Packed = true, InOrder = true, QueueSize = 1024 }, NetMode.Sink);
 
     /// <summary>The back-end's sink and copy modes, fed by a transmit-only guest (fast path;
     /// then indirect tables, which take the general path).</summary>

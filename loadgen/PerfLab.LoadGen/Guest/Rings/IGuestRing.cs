@@ -60,11 +60,13 @@ public interface IGuestRing
     bool TryTakeUsed(out uint id, out uint len);
 
     /// <summary>
-    /// IN_ORDER (split rings only): takes the next used element, which completes a batch of
+    /// IN_ORDER: takes the next used element, which completes a batch of
     /// <paramref name="count"/> buffers from ring position <paramref name="first"/> on (the
     /// device may return a batch as one element naming its last buffer). False when the element
     /// is malformed (id out of range, or a batch longer than <paramref name="left"/>, the used
-    /// entries still unread): then <paramref name="count"/> is <paramref name="left"/>.
+    /// entries still unread): then <paramref name="count"/> is <paramref name="left"/> (split)
+    /// or the buffers completed before the fault (packed). Packed: true with a count of 0 when
+    /// the next slot is not used yet.
     /// </summary>
     bool TryTakeUsedInOrder(int left, out int first, out int count);
 

@@ -21,6 +21,7 @@ public unsafe struct PackedGuestRing : IGuestRing
     private ulong[] _table; // each id's indirect table; 0 without INDIRECT_DESC
     private uint _len;
     private bool _deviceWrites;
+    private bool _anyIndirect; // some id has a table: Post looks it up (one array read less per post without)
 
     /// <summary>Lays out a fresh ring in <paramref name="ram"/>: the descriptor ring, then the
     /// driver and device event areas (which SET_VRING_ADDR carries as avail and used).</summary>
@@ -62,12 +63,13 @@ public unsafe struct PackedGuestRing : IGuestRing
         t[0] = new PackedDesc { Addr = gpa, Len = hdrLen, Id = 0, Flags = write };
         t[1] = new PackedDesc { Addr = gpa + hdrLen, Len = len - hdrLen, Id = 0, Flags = write };
         _table[id] = table;
+        _anyIndirect = true;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Post(ushort id)
     {
-        if (_table[id] != 0)
+        if (_anyIndirect && _table[id] != 0)
         {
             Ring.PostIndirect(id, _table[id], 2);
         }
@@ -101,9 +103,15 @@ public unsafe struct PackedGuestRing : IGuestRing
         return taken;
     }
 
-    /// <summary>Not supported: the guest negotiates IN_ORDER with split rings only.</summary>
-    public bool TryTakeUsedInOrder(int left, out int first, out int count) =>
-        throw new NotSupportedException("IN_ORDER is negotiated with split rings only");
+    /// <summary>IN_ORDER: TX ids are their head slots (posted in ring order), so one used
+    /// descriptor completes every buffer from the next used slot up to the id it holds.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryTakeUsedInOrder(int left, out int first, out int count)
+    {
+        first = Ring.NextUsed;
+        count = Ring.TakeUsedInOrder(left, out bool fault);
+        return !fault;
+    }
 
     public bool EnableInterrupts() => Ring.EnableInterrupts();
 
