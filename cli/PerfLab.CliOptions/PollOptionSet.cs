@@ -40,7 +40,11 @@ public sealed class PollOptionSet
         "hybrid: a gap up to this long is cheaper to poll through than to sleep through (about what a sleep costs here in CPU)", D.HybridBreakEvenUs);
 
     public Option<double> HybridNotifyPollUs { get; } = Opt.Number("--hybrid-notify-poll-us", "US",
-        "hybrid, adaptive: poll this long after notifying a sleeping peer, for its wake-up and answer", D.HybridNotifyPollUs);
+        "hybrid, adaptive: poll this long after notifying a sleeping peer, for its wake-up and answer (at first: the window follows the wake-ups seen)", D.HybridNotifyPollUs);
+
+    public Option<double> HybridNotifyWindowMaxUs { get; } = Opt.Number("--hybrid-notify-window-max-us", "US",
+        "hybrid, adaptive: the notify-poll window doubles after a missed answer up to this (-1: --hybrid-max-us; "
+        + "equal to --hybrid-notify-poll-us: a fixed window)", D.HybridNotifyWindowMaxUs, min: -1, shown: "--hybrid-max-us");
 
     public Option<long> BackoffSpins { get; } = Opt.Long("--backoff-spins", "N", "backoff: pause-spins before yielding", D.BackoffSpins);
 
@@ -53,7 +57,7 @@ public sealed class PollOptionSet
 
     /// <summary>Every option of the set, in help order.</summary>
     public Option[] All => [Poll, HybridBudgetUs, HybridPolls, HybridAdaptive, HybridFixed,
-        HybridMinUs, HybridMaxUs, HybridBreakEvenUs, HybridNotifyPollUs, BackoffSpins, BackoffYields, BackoffMinUs, BackoffMaxUs];
+        HybridMinUs, HybridMaxUs, HybridBreakEvenUs, HybridNotifyPollUs, HybridNotifyWindowMaxUs, BackoffSpins, BackoffYields, BackoffMinUs, BackoffMaxUs];
 
     public PollOptions Bind(ParseResult r)
     {
@@ -76,6 +80,7 @@ public sealed class PollOptionSet
             HybridMaxUs = r.GetValue(HybridMaxUs),
             HybridBreakEvenUs = r.GetValue(HybridBreakEvenUs),
             HybridNotifyPollUs = r.GetValue(HybridNotifyPollUs),
+            HybridNotifyWindowMaxUs = r.GetValue(HybridNotifyWindowMaxUs),
             BackoffSpins = r.GetValue(BackoffSpins),
             BackoffYields = r.GetValue(BackoffYields),
             BackoffMinUs = min,
