@@ -40,11 +40,12 @@ public sealed class PollOptionSet
         "hybrid: a gap up to this long is cheaper to poll through than to sleep through (about what a sleep costs here in CPU)", D.HybridBreakEvenUs);
 
     public Option<double> HybridNotifyPollUs { get; } = Opt.Number("--hybrid-notify-poll-us", "US",
-        "hybrid, adaptive: poll this long after notifying a sleeping peer, for its wake-up and answer (at first: the window follows the wake-ups seen)", D.HybridNotifyPollUs);
+        "hybrid, adaptive: poll this long after notifying a sleeping peer, for its wake-up and answer (the window; see --hybrid-notify-window-max-us)", D.HybridNotifyPollUs);
 
     public Option<double> HybridNotifyWindowMaxUs { get; } = Opt.Number("--hybrid-notify-window-max-us", "US",
-        "hybrid, adaptive: the notify-poll window doubles after a missed answer up to this (-1: --hybrid-max-us; "
-        + "equal to --hybrid-notify-poll-us: a fixed window)", D.HybridNotifyWindowMaxUs, min: -1, shown: "--hybrid-max-us");
+        "hybrid, adaptive: the notify-poll window doubles after an answer missed by little, up to this "
+        + "(e.g. 200, as --hybrid-max-us: pairs taking turns on slow wake-ups find polling again; "
+        + "up to --hybrid-notify-poll-us: a fixed window)", D.HybridNotifyWindowMaxUs);
 
     public Option<long> BackoffSpins { get; } = Opt.Long("--backoff-spins", "N", "backoff: pause-spins before yielding", D.BackoffSpins);
 

@@ -38,16 +38,17 @@ namespace PerfLab.Vhost.Polling;
 /// light load, where polling for its answers only burns CPU).</item>
 /// </list>
 /// <para>
-/// The window follows the wake-ups this side sees, as KVM halt-polling's window follows its
-/// blocks. When a notify-poll runs out and the side sleeps, the sleep lasts the rest of the
-/// peer's wake-up and answer, then this side's own wake-up: with the two wake-ups about alike,
-/// the answer came (poll + sleep) / 2 after the notification. If that is within the ceiling
-/// (the budget's), the window was too short, not the probe wrong: it doubles and the gate stays
-/// open, so a pair taking turns on a host whose wake-ups take 100-200 µs escapes to polling in
-/// two or three notifications. An answer beyond the ceiling, or a notify-poll answered within a
-/// quarter of its window, halves it, down to <see cref="NotifyPollTicks"/>; so does any sleep
-/// longer than twice the ceiling (the side stays idle). A notify-poll only follows a
-/// notification this side sent, so an idle side never pays the window.
+/// With a ceiling above its start (<c>notifyWindowMaxTicks</c>; by default there is none and the
+/// window stays fixed), the window follows the wake-ups this side sees, as KVM halt-polling's
+/// window follows its blocks. When a notify-poll runs out and the side sleeps, the sleep lasts
+/// the rest of the peer's wake-up and answer, then this side's own wake-up: with the two
+/// wake-ups about alike, the answer came (poll + sleep) / 2 after the notification. If that is
+/// within the ceiling, the window was too short, not the probe wrong: it doubles and the gate
+/// stays open, so a pair taking turns on a host whose wake-ups take 100-200 µs escapes to
+/// polling in two or three notifications. An answer beyond the ceiling, or a notify-poll
+/// answered within a quarter of its window, halves it, down to <see cref="NotifyPollTicks"/>;
+/// so does any sleep longer than twice the ceiling (the side stays idle). A notify-poll only
+/// follows a notification this side sent, so an idle side never pays the window.
 /// </para>
 /// </summary>
 public struct HybridRule
@@ -85,10 +86,10 @@ public struct HybridRule
     /// <param name="notifyPollTicks">how long to poll after notifying a sleeping peer (its
     /// wake-up and its answer)</param>
     /// <param name="adaptive">false: the budget stays at <paramref name="startTicks"/></param>
-    /// <param name="notifyWindowMaxTicks">the notify-poll window's ceiling; negative: the budget's
-    /// (<paramref name="notifyPollTicks"/> keeps the window fixed, the rule before it adapted)</param>
+    /// <param name="notifyWindowMaxTicks">the notify-poll window's ceiling; up to
+    /// <paramref name="notifyPollTicks"/> (the default) the window stays fixed</param>
     public HybridRule(long startTicks, long minTicks, long maxTicks, long breakEvenTicks, long notifyPollTicks, bool adaptive,
-        long notifyWindowMaxTicks = -1)
+        long notifyWindowMaxTicks = 0)
     {
         _min = Math.Max(0, minTicks);
         _max = Math.Max(_min, maxTicks);
@@ -97,7 +98,7 @@ public struct HybridRule
         _adaptive = adaptive;
         _budget = adaptive ? Math.Clamp(startTicks, _min, _max) : Math.Max(0, startTicks);
         _window = Math.Max(0, notifyPollTicks);
-        _windowMax = Math.Max(_window, notifyWindowMaxTicks < 0 ? _max : notifyWindowMaxTicks);
+        _windowMax = Math.Max(_window, notifyWindowMaxTicks);
     }
 
     public readonly long BudgetTicks => _budget;

@@ -106,14 +106,14 @@ public struct Hybrid : IIdleStrategy
     /// <param name="breakEvenNs">a gap up to this long is cheaper to poll through than to sleep
     /// through (about the CPU a sleep costs)</param>
     /// <param name="notifyPollNs">how long to poll after notifying a sleeping peer, at first</param>
-    /// <param name="notifyWindowMaxNs">how long that may grow to with slow wake-ups; negative:
-    /// as long as the budget's ceiling</param>
+    /// <param name="notifyWindowMaxNs">how long that may grow to with slow wake-ups (up to
+    /// <paramref name="notifyPollNs"/>: fixed)</param>
     public Hybrid(long budgetNs, long maxEmptyPolls = long.MaxValue, bool adaptive = false,
-        long minNs = 0, long maxNs = 200_000, long breakEvenNs = 10_000, long notifyPollNs = 50_000, long notifyWindowMaxNs = -1)
+        long minNs = 0, long maxNs = 200_000, long breakEvenNs = 10_000, long notifyPollNs = 50_000, long notifyWindowMaxNs = 0)
     {
         _rule = new HybridRule(Clock.NsToTicks(budgetNs), Clock.NsToTicks(minNs), Clock.NsToTicks(Math.Max(maxNs, budgetNs)),
             Clock.NsToTicks(breakEvenNs), Clock.NsToTicks(notifyPollNs), adaptive,
-            notifyWindowMaxNs < 0 ? -1 : Clock.NsToTicks(notifyWindowMaxNs));
+            Clock.NsToTicks(notifyWindowMaxNs));
         _maxEmptyPolls = maxEmptyPolls;
         _deadlinePollNs = breakEvenNs;
         Stats = new PollStats();

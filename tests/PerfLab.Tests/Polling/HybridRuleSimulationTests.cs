@@ -95,21 +95,22 @@ public class HybridRuleSimulationTests(ITestOutputHelper output)
         return data;
     }
 
-    /// <summary>With a fixed 50 µs notify-poll the pair takes turns: each side sleeps once per
-    /// frame, and the round trip is two wake-ups.</summary>
+    /// <summary>With the notify-poll window fixed at 50 µs (the default) the pair takes turns:
+    /// each side sleeps once per frame, and the round trip is two wake-ups.</summary>
     [Fact]
     public void WithSlowWakeUpsAFixedNotifyPollWindowTakesTurns()
     {
         SimConfig c = SlowWakeUps(PingPong, 150_000, seed: 1);
         SimResult busy = Busy(c);
-        SimResult fixedWindow = Run("hybrid/hybrid, fixed window", c, new HybridSimRule(0, notifyWindowMaxNs: 50_000), new HybridSimRule(0, notifyWindowMaxNs: 50_000));
+        SimResult fixedWindow = Run("hybrid/hybrid, fixed window", c, new HybridSimRule(0), new HybridSimRule(0));
         Assert.True(fixedWindow.P50Ns > 100 * busy.P50Ns, $"p50 {fixedWindow.P50Ns} against busy {busy.P50Ns}");
         Assert.True(fixedWindow.Device.Sleeps > fixedWindow.Frames / 2, $"{fixedWindow.Device.Sleeps} device sleeps for {fixedWindow.Frames} frames");
     }
 
-    /// <summary>The window follows the wake-ups: a pair taking turns escapes to polling whatever
-    /// the wake-up time (within the window's ceiling), from every starting budget, with one frame
-    /// in flight and at full load, whatever the draws.</summary>
+    /// <summary>With a ceiling of 200 µs (--hybrid-notify-window-max-us 200) the window follows
+    /// the wake-ups: a pair taking turns escapes to polling whatever the wake-up time (within
+    /// the ceiling), from every starting budget, with one frame in flight and at full load,
+    /// whatever the draws.</summary>
     [Theory]
     [MemberData(nameof(SlowWakeUpsFromEveryBudget))]
     public void WithSlowWakeUpsAPairTakingTurnsEscapesToPolling(long wakeNs, long startNs)
@@ -120,8 +121,8 @@ public class HybridRuleSimulationTests(ITestOutputHelper output)
             {
                 SimConfig c = SlowWakeUps(load, wakeNs, seed);
                 SimResult busy = Busy(c);
-                var device = new HybridSimRule(startNs);
-                var guest = new HybridSimRule(startNs);
+                var device = new HybridSimRule(startNs, notifyWindowMaxNs: 200_000);
+                var guest = new HybridSimRule(startNs, notifyWindowMaxNs: 200_000);
                 SimResult hybrid = Run($"hybrid/hybrid, wake-ups {wakeNs / 2000}-{wakeNs / 1000} µs, seed {seed}", c, device, guest);
                 output.WriteLine($"  device {device}; guest {guest}");
                 // Far less than a sleep per frame: the few left follow host stalls.
@@ -133,9 +134,8 @@ public class HybridRuleSimulationTests(ITestOutputHelper output)
         }
     }
 
-    /// <summary>The window's ceiling is the budget's: with wake-ups of 400-800 µs and a 1 ms
-    /// ceiling the pair escapes too (with the default 200 µs it could not: an answer beyond the
-    /// ceiling shrinks the window instead).</summary>
+    /// <summary>With wake-ups of 400-800 µs and a 1 ms ceiling the pair escapes too (with a
+    /// 200 µs ceiling it could not: an answer beyond the ceiling shrinks the window instead).</summary>
     [Theory]
     [InlineData(0L)]
     [InlineData(50_000L)]
@@ -146,7 +146,7 @@ public class HybridRuleSimulationTests(ITestOutputHelper output)
             SimConfig c = SlowWakeUps(PingPong, 800_000, seed);
             SimResult busy = Busy(c);
             SimResult hybrid = Run($"hybrid/hybrid, wake-ups 400-800 µs, 1 ms ceiling, seed {seed}", c,
-                new HybridSimRule(startNs, maxNs: 1_000_000), new HybridSimRule(startNs, maxNs: 1_000_000));
+                new HybridSimRule(startNs, maxNs: 1_000_000, notifyWindowMaxNs: 1_000_000), new HybridSimRule(startNs, maxNs: 1_000_000, notifyWindowMaxNs: 1_000_000));
             Assert.True(100 * (hybrid.Device.Sleeps + hybrid.Guest.Sleeps) < hybrid.Bursts,
                 $"{hybrid.Device.Sleeps} + {hybrid.Guest.Sleeps} sleeps for {hybrid.Bursts} bursts");
             Assert.True(hybrid.P50Ns <= 2 * busy.P50Ns, $"p50 {hybrid.P50Ns} against busy {busy.P50Ns}");

@@ -13,7 +13,7 @@ public class HybridRuleWindowTests
 {
     private const long NotifyPoll = 50_000, Max = 200_000;
 
-    private static HybridRule NewRule(long budget = 0) => new(budget, 0, Max, 10_000, NotifyPoll, adaptive: true);
+    private static HybridRule NewRule(long budget = 0) => new(budget, 0, Max, 10_000, NotifyPoll, adaptive: true, notifyWindowMaxTicks: Max);
 
     /// <summary>A round that notified the peer, then empty polls until the rule stops at
     /// <paramref name="until"/> (a notify-poll), or finds work at <paramref name="foundAt"/>.
@@ -95,9 +95,9 @@ public class HybridRuleWindowTests
     }
 
     [Fact]
-    public void AFixedCeilingKeepsTheWindowFixed()
+    public void ByDefaultTheWindowStaysFixed()
     {
-        HybridRule rule = new(0, 0, Max, 10_000, NotifyPoll, adaptive: true, notifyWindowMaxTicks: NotifyPoll);
+        HybridRule rule = new(0, 0, Max, 10_000, NotifyPoll, adaptive: true);
         long notifications = 0;
         long gaveUp = NotifyPollAt(ref rule, 0, ref notifications);
         rule.OnSleepEnded(true, 300_000 - gaveUp);

@@ -74,7 +74,7 @@ public sealed class HybridSimRule : ISimRule
     private Vhost.Polling.HybridRule _rule;
 
     public HybridSimRule(long startBudgetNs, long minNs = 0, long maxNs = 200_000, long breakEvenNs = 10_000, long notifyPollNs = 50_000, bool adaptive = true,
-        long notifyWindowMaxNs = -1)
+        long notifyWindowMaxNs = 0)
         => _rule = new Vhost.Polling.HybridRule(startBudgetNs, minNs, maxNs, breakEvenNs, notifyPollNs, adaptive, notifyWindowMaxNs);
 
     public void OnWork() => _rule.OnWork();
