@@ -108,7 +108,8 @@ public struct HybridRule
     public readonly long NotifyPollTicks => _notifyPoll;
 
     /// <summary>How long the next notify-poll lasts (at least the budget): between
-    /// <see cref="NotifyPollTicks"/> and the budget's ceiling, following the wake-ups seen.</summary>
+    /// <see cref="NotifyPollTicks"/> and the window's ceiling, following the wake-ups seen
+    /// (fixed at <see cref="NotifyPollTicks"/> without a ceiling above it).</summary>
     public readonly long NotifyWindowTicks => _window;
 
     /// <summary>An idle period is under way (an empty round came after the last work).</summary>
