@@ -40,7 +40,12 @@ public sealed class PollOptionSet
         "hybrid: a gap up to this long is cheaper to poll through than to sleep through (about what a sleep costs here in CPU)", D.HybridBreakEvenUs);
 
     public Option<double> HybridNotifyPollUs { get; } = Opt.Number("--hybrid-notify-poll-us", "US",
-        "hybrid, adaptive: poll this long after notifying a sleeping peer, for its wake-up and answer", D.HybridNotifyPollUs);
+        "hybrid, adaptive: poll this long after notifying a sleeping peer, for its wake-up and answer (the window; see --hybrid-notify-window-max-us)", D.HybridNotifyPollUs);
+
+    public Option<double> HybridNotifyWindowMaxUs { get; } = Opt.Number("--hybrid-notify-window-max-us", "US",
+        "hybrid, adaptive: the notify-poll window doubles after an answer missed by little, up to this "
+        + "(e.g. 200, as --hybrid-max-us: pairs taking turns on slow wake-ups find polling again; "
+        + "up to --hybrid-notify-poll-us: a fixed window)", D.HybridNotifyWindowMaxUs);
 
     public Option<long> BackoffSpins { get; } = Opt.Long("--backoff-spins", "N", "backoff: pause-spins before yielding", D.BackoffSpins);
 
@@ -53,7 +58,7 @@ public sealed class PollOptionSet
 
     /// <summary>Every option of the set, in help order.</summary>
     public Option[] All => [Poll, HybridBudgetUs, HybridPolls, HybridAdaptive, HybridFixed,
-        HybridMinUs, HybridMaxUs, HybridBreakEvenUs, HybridNotifyPollUs, BackoffSpins, BackoffYields, BackoffMinUs, BackoffMaxUs];
+        HybridMinUs, HybridMaxUs, HybridBreakEvenUs, HybridNotifyPollUs, HybridNotifyWindowMaxUs, BackoffSpins, BackoffYields, BackoffMinUs, BackoffMaxUs];
 
     public PollOptions Bind(ParseResult r)
     {
@@ -76,6 +81,7 @@ public sealed class PollOptionSet
             HybridMaxUs = r.GetValue(HybridMaxUs),
             HybridBreakEvenUs = r.GetValue(HybridBreakEvenUs),
             HybridNotifyPollUs = r.GetValue(HybridNotifyPollUs),
+            HybridNotifyWindowMaxUs = r.GetValue(HybridNotifyWindowMaxUs),
             BackoffSpins = r.GetValue(BackoffSpins),
             BackoffYields = r.GetValue(BackoffYields),
             BackoffMinUs = min,

@@ -32,11 +32,24 @@ namespace PerfLab.Vhost.Polling;
 /// too, and its gap, a real one, moves the budget. If nothing comes, gaps are longer than
 /// the break-even time: the budget halves;</item>
 /// <item>notify-poll: after a round that had to notify the other side (it was asleep), poll
-/// long enough for its wake-up and answer (<see cref="NotifyPollTicks"/>), so that the answer
-/// finds this side awake and the pair can poll again. It failed if the other side had to be
-/// notified again soon after (it went back to sleep: an open-loop peer at a light load, where
-/// polling for its answers only burns CPU).</item>
+/// long enough for its wake-up and answer (the window, <see cref="NotifyWindowTicks"/>), so
+/// that the answer finds this side awake and the pair can poll again. It failed if the other
+/// side had to be notified again soon after (it went back to sleep: an open-loop peer at a
+/// light load, where polling for its answers only burns CPU).</item>
 /// </list>
+/// <para>
+/// With a ceiling above its start (<c>notifyWindowMaxTicks</c>; by default there is none and the
+/// window stays fixed), the window follows the wake-ups this side sees, as KVM halt-polling's
+/// window follows its blocks. When a notify-poll runs out and the side sleeps, the sleep lasts
+/// the rest of the peer's wake-up and answer, then this side's own wake-up: with the two
+/// wake-ups about alike, the answer came (poll + sleep) / 2 after the notification. If that is
+/// within the ceiling, the window was too short, not the probe wrong: it doubles and the gate
+/// stays open, so a pair taking turns on a host whose wake-ups take 100-200 µs escapes to
+/// polling in two or three notifications. An answer beyond the ceiling, or a notify-poll
+/// answered within a quarter of its window, halves it, down to <see cref="NotifyPollTicks"/>;
+/// so does any sleep longer than twice the ceiling (the side stays idle). A notify-poll only
+/// follows a notification this side sent, so an idle side never pays the window.
+/// </para>
 /// </summary>
 public struct HybridRule
 {
@@ -57,6 +70,8 @@ public struct HybridRule
     private byte _kind;
     private bool _woke;
     private bool _observe;
+    private long _window;
+    private readonly long _windowMax;
     private long _notifications;
     private bool _notifyJudged;
     private long _notifyCaughtAt;
@@ -71,7 +86,10 @@ public struct HybridRule
     /// <param name="notifyPollTicks">how long to poll after notifying a sleeping peer (its
     /// wake-up and its answer)</param>
     /// <param name="adaptive">false: the budget stays at <paramref name="startTicks"/></param>
-    public HybridRule(long startTicks, long minTicks, long maxTicks, long breakEvenTicks, long notifyPollTicks, bool adaptive)
+    /// <param name="notifyWindowMaxTicks">the notify-poll window's ceiling; up to
+    /// <paramref name="notifyPollTicks"/> (the default) the window stays fixed</param>
+    public HybridRule(long startTicks, long minTicks, long maxTicks, long breakEvenTicks, long notifyPollTicks, bool adaptive,
+        long notifyWindowMaxTicks = 0)
     {
         _min = Math.Max(0, minTicks);
         _max = Math.Max(_min, maxTicks);
@@ -79,6 +97,8 @@ public struct HybridRule
         _notifyPoll = notifyPollTicks;
         _adaptive = adaptive;
         _budget = adaptive ? Math.Clamp(startTicks, _min, _max) : Math.Max(0, startTicks);
+        _window = Math.Max(0, notifyPollTicks);
+        _windowMax = Math.Max(_window, notifyWindowMaxTicks);
     }
 
     public readonly long BudgetTicks => _budget;
@@ -86,6 +106,11 @@ public struct HybridRule
     public readonly long BreakEvenTicks => _breakEven;
 
     public readonly long NotifyPollTicks => _notifyPoll;
+
+    /// <summary>How long the next notify-poll lasts (at least the budget): between
+    /// <see cref="NotifyPollTicks"/> and the window's ceiling, following the wake-ups seen
+    /// (fixed at <see cref="NotifyPollTicks"/> without a ceiling above it).</summary>
+    public readonly long NotifyWindowTicks => _window;
 
     /// <summary>An idle period is under way (an empty round came after the last work).</summary>
     public readonly bool InIdlePeriod => _idle;
@@ -129,7 +154,7 @@ public struct HybridRule
             if (notified && _notifyGate.TryPass())
             {
                 _kind = NotifyPoll;
-                _limit = Math.Max(_budget, _notifyPoll);
+                _limit = Math.Max(_budget, _window);
                 NotifyPolls++;
             }
             else if (_woke)
@@ -177,17 +202,27 @@ public struct HybridRule
     public void OnPollExpired() => _expired = true;
 
     /// <summary>After arming: <paramref name="slept"/> false when the re-check found work,
-    /// which counts as work found right at the limit.</summary>
-    public void OnSleepEnded(bool slept)
+    /// which counts as work found right at the limit; <paramref name="sleptTicks"/>: how long the
+    /// sleep lasted, from arming to running again.</summary>
+    public void OnSleepEnded(bool slept, long sleptTicks)
     {
         if (_expired)
         {
-            EndIdle(found: !slept);
+            EndIdle(found: !slept, slept ? sleptTicks : -1);
+        }
+        if (slept && _kind != NotifyPoll && sleptTicks > 2 * _windowMax)
+        {
+            // The side stays idle: the next notification starts from a shorter window.
+            ShrinkWindow();
         }
         _woke = slept;
     }
 
-    private void EndIdle(bool found)
+    private void ShrinkWindow() => _window = Math.Max(_notifyPoll, _window / 2);
+
+    /// <param name="sleptTicks">the sleep that ended the idle period, or -1 when none did (work
+    /// found, or the re-check found it)</param>
+    private void EndIdle(bool found, long sleptTicks = -1)
     {
         _idle = false;
         _expired = false;
@@ -206,10 +241,14 @@ public struct HybridRule
                     _notifyJudged = true;
                     _notifyCaughtAt = _lastPoll;
                     _observe = true;
+                    if (4 * (_lastPoll - _idleStart) <= _window)
+                    {
+                        ShrinkWindow();
+                    }
                 }
                 else
                 {
-                    _notifyGate.Fail();
+                    MissedAnswer(sleptTicks);
                 }
                 return;
             case PostWake:
@@ -234,6 +273,24 @@ public struct HybridRule
                 break;
         }
         _budget = paid ? Math.Min(_max, Math.Max(2 * _budget, _breakEven)) : Math.Max(_min, _budget / 2);
+    }
+
+    /// <summary>A notify-poll ran out. Slept: the answer came about (poll + sleep) / 2 after the
+    /// notification (the peer's wake-up and this side's, taken as alike); within the ceiling
+    /// the window was short and doubles, the gate staying open; otherwise the probe failed.</summary>
+    private void MissedAnswer(long sleptTicks)
+    {
+        long answer = sleptTicks < 0 ? long.MaxValue : (_lastPoll - _idleStart + sleptTicks) / 2;
+        if (answer <= _windowMax && _window < _windowMax)
+        {
+            _window = Math.Min(_windowMax, 2 * _window);
+            return;
+        }
+        _notifyGate.Fail();
+        if (answer > _windowMax && sleptTicks >= 0)
+        {
+            ShrinkWindow();
+        }
     }
 
     /// <summary>Rations a probe: after f failures in a row it runs once in 2^f chances (at most

@@ -3,7 +3,7 @@ namespace PerfLab.Vhost.Polling;
 /// <summary>
 /// A snapshot of <see cref="PollStats"/> as the stats socket and the load generator's JSON
 /// carry it: counters since the loop started (or over a window, after <see cref="Minus"/>) and
-/// the budget at the time of the snapshot.
+/// the budget and notify-poll window at the time of the snapshot.
 /// </summary>
 public sealed record PollDecisions
 {
@@ -13,6 +13,9 @@ public sealed record PollDecisions
 
     /// <summary>Hybrid: the poll budget when the snapshot was taken (0 for the others).</summary>
     public long BudgetNs { get; init; }
+
+    /// <summary>Hybrid: the notify-poll window when the snapshot was taken (0 for the others).</summary>
+    public long NotifyWindowNs { get; init; }
 
     public long NotifyPolls { get; init; }
     public long WakeProbes { get; init; }
@@ -28,13 +31,14 @@ public sealed record PollDecisions
         ArmsFoundWork = s.ArmsFoundWork,
         SleptNs = s.SleptNs,
         BudgetNs = s.BudgetNs,
+        NotifyWindowNs = s.NotifyWindowNs,
         NotifyPolls = s.NotifyPolls,
         WakeProbes = s.WakeProbes,
         SleepHistogramUs = (long[])s.SleepHistogram.Clone(),
     };
 
     /// <summary>What happened between <paramref name="before"/> and this snapshot; the budget
-    /// is this snapshot's.</summary>
+    /// and window are this snapshot's.</summary>
     public PollDecisions Minus(PollDecisions before) => this with
     {
         Sleeps = Sleeps - before.Sleeps,
@@ -46,7 +50,7 @@ public sealed record PollDecisions
     };
 
     /// <summary>Several loops (a back-end's workers) as one: counters and histograms added, the
-    /// largest budget.</summary>
+    /// largest budget and window.</summary>
     public static PollDecisions? Sum(IEnumerable<PollDecisions?> all)
     {
         PollDecisions? total = null;
@@ -62,6 +66,7 @@ public sealed record PollDecisions
                 ArmsFoundWork = total.ArmsFoundWork + d.ArmsFoundWork,
                 SleptNs = total.SleptNs + d.SleptNs,
                 BudgetNs = Math.Max(total.BudgetNs, d.BudgetNs),
+                NotifyWindowNs = Math.Max(total.NotifyWindowNs, d.NotifyWindowNs),
                 NotifyPolls = total.NotifyPolls + d.NotifyPolls,
                 WakeProbes = total.WakeProbes + d.WakeProbes,
                 SleepHistogramUs = total.SleepHistogramUs.Zip(d.SleepHistogramUs, (x, y) => x + y).ToArray(),

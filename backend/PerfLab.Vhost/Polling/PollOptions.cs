@@ -15,13 +15,18 @@ public sealed record PollOptions
     public double HybridMaxUs { get; init; } = 200;
     public double HybridBreakEvenUs { get; init; } = 10;
     public double HybridNotifyPollUs { get; init; } = 50;
+
+    /// <summary>The notify-poll window's ceiling; up to <see cref="HybridNotifyPollUs"/> the
+    /// window stays fixed (the default: docs/polling.md says why).</summary>
+    public double HybridNotifyWindowMaxUs { get; init; }
     public long BackoffSpins { get; init; } = 100;
     public long BackoffYields { get; init; } = 10;
     public double BackoffMinUs { get; init; } = 1;
     public double BackoffMaxUs { get; init; } = 100;
 
     public Hybrid CreateHybrid() => new((long)(HybridBudgetUs * 1000), HybridMaxPolls, HybridAdaptive,
-        (long)(HybridMinUs * 1000), (long)(HybridMaxUs * 1000), (long)(HybridBreakEvenUs * 1000), (long)(HybridNotifyPollUs * 1000));
+        (long)(HybridMinUs * 1000), (long)(HybridMaxUs * 1000), (long)(HybridBreakEvenUs * 1000), (long)(HybridNotifyPollUs * 1000),
+        (long)(HybridNotifyWindowMaxUs * 1000));
 
     public static Interrupt CreateInterrupt() => new();
 
@@ -41,11 +46,13 @@ public sealed record PollOptions
     public string Describe() => Mode switch
     {
         PollMode.Hybrid => HybridAdaptive
-            ? $"hybrid(adaptive,budget={HybridMinUs}..{HybridMaxUs}us from {HybridBudgetUs}us,breakeven={HybridBreakEvenUs}us,notify-poll={HybridNotifyPollUs}us{Polls})"
+            ? $"hybrid(adaptive,budget={HybridMinUs}..{HybridMaxUs}us from {HybridBudgetUs}us,breakeven={HybridBreakEvenUs}us,notify-poll={HybridNotifyPollUs}{NotifyWindowMax}us{Polls})"
             : $"hybrid(fixed,budget={HybridBudgetUs}us,breakeven={HybridBreakEvenUs}us{Polls})",
         PollMode.Backoff => $"backoff(spins={BackoffSpins},yields={BackoffYields},sleep={BackoffMinUs}..{BackoffMaxUs}us)",
         _ => Mode.ToString().ToLowerInvariant(),
     };
+
+    private string NotifyWindowMax => HybridNotifyWindowMaxUs > HybridNotifyPollUs ? $"..{HybridNotifyWindowMaxUs}" : "";
 
     private string Polls => HybridMaxPolls != long.MaxValue ? $",polls={HybridMaxPolls}" : "";
 }

@@ -5,11 +5,11 @@ namespace PerfLab.Vhost.Polling;
 
 /// <summary>
 /// What one loop's idle strategy decided: its sleeps by length, the arms that found work
-/// pending, and, for hybrid, the current budget and the probes it ran. Written by the loop's
+/// pending, and, for hybrid, the current budget, the notify-poll window and the probes it ran. Written by the loop's
 /// thread only and read racily by the stats reader (aligned 64-bit values on x86-64); padded so
 /// that two loops' stats never share a cache line.
 /// </summary>
-[StructLayout(LayoutKind.Explicit, Size = 64 + 6 * 8 + 64)]
+[StructLayout(LayoutKind.Explicit, Size = 64 + 7 * 8 + 64)]
 public sealed class PollStats
 {
     /// <summary>Sleeps by length, from arming to running again, in power-of-two µs buckets:
@@ -33,6 +33,9 @@ public sealed class PollStats
 
     /// <summary>Sleeps in all (the histogram's total).</summary>
     [FieldOffset(104)] public long Sleeps;
+
+    /// <summary>Hybrid: the current notify-poll window, ns (it follows the wake-ups seen).</summary>
+    [FieldOffset(112)] public long NotifyWindowNs;
 
     public const int Buckets = 12;
 

@@ -48,7 +48,12 @@ public struct Interrupt : IIdleStrategy
     /// <summary>Arms, re-checks, sleeps unless work is pending, disarms; counts what happened.
     /// Returns whether it slept.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static bool ArmAndSleep<T>(ref T target, PollStats? stats) where T : struct, IWaitTarget
+    internal static bool ArmAndSleep<T>(ref T target, PollStats? stats) where T : struct, IWaitTarget => ArmAndSleep(ref target, stats, out _);
+
+    /// <summary>As above; <paramref name="sleptTicks"/> is how long the sleep lasted (0 when the
+    /// re-check found work).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static bool ArmAndSleep<T>(ref T target, PollStats? stats, out long sleptTicks) where T : struct, IWaitTarget
     {
         long t0 = Clock.Now();
         bool slept = !target.Arm();
@@ -57,13 +62,14 @@ public struct Interrupt : IIdleStrategy
             target.Block();
         }
         target.Disarm();
+        sleptTicks = slept ? Clock.Now() - t0 : 0;
         if (stats == null)
         {
             return slept;
         }
         if (slept)
         {
-            stats.RecordSleep((long)Clock.TicksToNs(Clock.Now() - t0));
+            stats.RecordSleep((long)Clock.TicksToNs(sleptTicks));
         }
         else
         {
@@ -99,12 +105,15 @@ public struct Hybrid : IIdleStrategy
     /// <param name="maxNs">the adaptive budget's ceiling</param>
     /// <param name="breakEvenNs">a gap up to this long is cheaper to poll through than to sleep
     /// through (about the CPU a sleep costs)</param>
-    /// <param name="notifyPollNs">how long to poll after notifying a sleeping peer</param>
+    /// <param name="notifyPollNs">how long to poll after notifying a sleeping peer, at first</param>
+    /// <param name="notifyWindowMaxNs">how long that may grow to with slow wake-ups (up to
+    /// <paramref name="notifyPollNs"/>: fixed)</param>
     public Hybrid(long budgetNs, long maxEmptyPolls = long.MaxValue, bool adaptive = false,
-        long minNs = 0, long maxNs = 200_000, long breakEvenNs = 10_000, long notifyPollNs = 50_000)
+        long minNs = 0, long maxNs = 200_000, long breakEvenNs = 10_000, long notifyPollNs = 50_000, long notifyWindowMaxNs = 0)
     {
         _rule = new HybridRule(Clock.NsToTicks(budgetNs), Clock.NsToTicks(minNs), Clock.NsToTicks(Math.Max(maxNs, budgetNs)),
-            Clock.NsToTicks(breakEvenNs), Clock.NsToTicks(notifyPollNs), adaptive);
+            Clock.NsToTicks(breakEvenNs), Clock.NsToTicks(notifyPollNs), adaptive,
+            Clock.NsToTicks(notifyWindowMaxNs));
         _maxEmptyPolls = maxEmptyPolls;
         _deadlinePollNs = breakEvenNs;
         Stats = new PollStats();
@@ -118,6 +127,9 @@ public struct Hybrid : IIdleStrategy
 
     /// <summary>The current time budget (it moves when adaptive).</summary>
     public readonly double CurrentBudgetNs => Clock.TicksToNs(_rule.BudgetTicks);
+
+    /// <summary>The current notify-poll window (it follows the wake-ups seen when adaptive).</summary>
+    public readonly double CurrentNotifyWindowNs => Clock.TicksToNs(_rule.NotifyWindowTicks);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void OnWork()
@@ -168,7 +180,8 @@ public struct Hybrid : IIdleStrategy
     private void Sleep<T>(ref T target) where T : struct, IWaitTarget
     {
         _expired = false;
-        _rule.OnSleepEnded(Interrupt.ArmAndSleep(ref target, Stats));
+        bool slept = Interrupt.ArmAndSleep(ref target, Stats, out long sleptTicks);
+        _rule.OnSleepEnded(slept, sleptTicks);
         Publish();
     }
 
@@ -177,6 +190,7 @@ public struct Hybrid : IIdleStrategy
         if (Stats != null)
         {
             Stats.BudgetNs = (long)Clock.TicksToNs(_rule.BudgetTicks);
+            Stats.NotifyWindowNs = (long)Clock.TicksToNs(_rule.NotifyWindowTicks);
             Stats.NotifyPolls = _rule.NotifyPolls;
             Stats.WakeProbes = _rule.WakeProbes;
         }

@@ -76,6 +76,83 @@ public class HybridRuleSimulationTests(ITestOutputHelper output)
         Assert.True(hybrid.Pps >= 0.9 * busy.Pps, $"{hybrid.Pps:F0} against busy {busy.Pps:F0}");
     }
 
+    /// <summary>A busy host: a halted vCPU takes about <paramref name="wakeNs"/> to run again
+    /// (half that to all of it), far beyond the 50 µs a notify-poll starts with. A run on
+    /// 2026-12-03 saw sleeps of 128-256 µs and a pair with one frame in flight sleeping once per
+    /// frame on both sides.</summary>
+    private static SimConfig SlowWakeUps(SimConfig c, long wakeNs, int seed) => c with { WakeMinNs = wakeNs / 2, WakeMaxNs = wakeNs, Seed = seed };
+
+    public static TheoryData<long, long> SlowWakeUpsFromEveryBudget()
+    {
+        var data = new TheoryData<long, long>();
+        foreach (long wake in new long[] { 100_000, 150_000, 200_000 })
+        {
+            foreach (long start in new long[] { 0, 500, 5_000, 50_000, 500_000 })
+            {
+                data.Add(wake, start);
+            }
+        }
+        return data;
+    }
+
+    /// <summary>With the notify-poll window fixed at 50 µs (the default) the pair takes turns:
+    /// each side sleeps once per frame, and the round trip is two wake-ups.</summary>
+    [Fact]
+    public void WithSlowWakeUpsAFixedNotifyPollWindowTakesTurns()
+    {
+        SimConfig c = SlowWakeUps(PingPong, 150_000, seed: 1);
+        SimResult busy = Busy(c);
+        SimResult fixedWindow = Run("hybrid/hybrid, fixed window", c, new HybridSimRule(0), new HybridSimRule(0));
+        Assert.True(fixedWindow.P50Ns > 100 * busy.P50Ns, $"p50 {fixedWindow.P50Ns} against busy {busy.P50Ns}");
+        Assert.True(fixedWindow.Device.Sleeps > fixedWindow.Frames / 2, $"{fixedWindow.Device.Sleeps} device sleeps for {fixedWindow.Frames} frames");
+    }
+
+    /// <summary>With a ceiling of 200 µs (--hybrid-notify-window-max-us 200) the window follows
+    /// the wake-ups: a pair taking turns escapes to polling whatever the wake-up time (within
+    /// the ceiling), from every starting budget, with one frame in flight and at full load,
+    /// whatever the draws.</summary>
+    [Theory]
+    [MemberData(nameof(SlowWakeUpsFromEveryBudget))]
+    public void WithSlowWakeUpsAPairTakingTurnsEscapesToPolling(long wakeNs, long startNs)
+    {
+        foreach (SimConfig load in new[] { PingPong, Unthrottled })
+        {
+            for (int seed = 1; seed <= 3; seed++)
+            {
+                SimConfig c = SlowWakeUps(load, wakeNs, seed);
+                SimResult busy = Busy(c);
+                var device = new HybridSimRule(startNs, notifyWindowMaxNs: 200_000);
+                var guest = new HybridSimRule(startNs, notifyWindowMaxNs: 200_000);
+                SimResult hybrid = Run($"hybrid/hybrid, wake-ups {wakeNs / 2000}-{wakeNs / 1000} µs, seed {seed}", c, device, guest);
+                output.WriteLine($"  device {device}; guest {guest}");
+                // Far less than a sleep per frame: the few left follow host stalls.
+                Assert.True(100 * (hybrid.Device.Sleeps + hybrid.Guest.Sleeps) < hybrid.Bursts,
+                    $"{hybrid.Device.Sleeps} + {hybrid.Guest.Sleeps} sleeps for {hybrid.Bursts} bursts");
+                Assert.True(hybrid.P50Ns <= 2 * busy.P50Ns, $"p50 {hybrid.P50Ns} against busy {busy.P50Ns}");
+                Assert.True(hybrid.Pps >= 0.9 * busy.Pps, $"{hybrid.Pps:F0} against busy {busy.Pps:F0}");
+            }
+        }
+    }
+
+    /// <summary>With wake-ups of 400-800 µs and a 1 ms ceiling the pair escapes too (with a
+    /// 200 µs ceiling it could not: an answer beyond the ceiling shrinks the window instead).</summary>
+    [Theory]
+    [InlineData(0L)]
+    [InlineData(50_000L)]
+    public void WithWakeUpsBeyondTheDefaultCeilingARaisedCeilingEscapesToo(long startNs)
+    {
+        for (int seed = 1; seed <= 3; seed++)
+        {
+            SimConfig c = SlowWakeUps(PingPong, 800_000, seed);
+            SimResult busy = Busy(c);
+            SimResult hybrid = Run($"hybrid/hybrid, wake-ups 400-800 µs, 1 ms ceiling, seed {seed}", c,
+                new HybridSimRule(startNs, maxNs: 1_000_000, notifyWindowMaxNs: 1_000_000), new HybridSimRule(startNs, maxNs: 1_000_000, notifyWindowMaxNs: 1_000_000));
+            Assert.True(100 * (hybrid.Device.Sleeps + hybrid.Guest.Sleeps) < hybrid.Bursts,
+                $"{hybrid.Device.Sleeps} + {hybrid.Guest.Sleeps} sleeps for {hybrid.Bursts} bursts");
+            Assert.True(hybrid.P50Ns <= 2 * busy.P50Ns, $"p50 {hybrid.P50Ns} against busy {busy.P50Ns}");
+        }
+    }
+
     [Theory]
     [InlineData(0.5, 0L)]
     [InlineData(0.5, 200_000L)]

@@ -73,8 +73,9 @@ public sealed class HybridSimRule : ISimRule
 {
     private Vhost.Polling.HybridRule _rule;
 
-    public HybridSimRule(long startBudgetNs, long minNs = 0, long maxNs = 200_000, long breakEvenNs = 10_000, long notifyPollNs = 50_000, bool adaptive = true)
-        => _rule = new Vhost.Polling.HybridRule(startBudgetNs, minNs, maxNs, breakEvenNs, notifyPollNs, adaptive);
+    public HybridSimRule(long startBudgetNs, long minNs = 0, long maxNs = 200_000, long breakEvenNs = 10_000, long notifyPollNs = 50_000, bool adaptive = true,
+        long notifyWindowMaxNs = 0)
+        => _rule = new Vhost.Polling.HybridRule(startBudgetNs, minNs, maxNs, breakEvenNs, notifyPollNs, adaptive, notifyWindowMaxNs);
 
     public void OnWork() => _rule.OnWork();
 
@@ -89,15 +90,17 @@ public sealed class HybridSimRule : ISimRule
 
     public void OnPollExpired() => _rule.OnPollExpired();
 
-    public void OnSleepEnded(bool slept, long sleptNs) => _rule.OnSleepEnded(slept);
+    public void OnSleepEnded(bool slept, long sleptNs) => _rule.OnSleepEnded(slept, sleptNs);
 
     public long PollBeforeDeadlineNs => _rule.BreakEvenTicks;
 
     public double BudgetNs => _rule.BudgetTicks;
 
+    public double NotifyWindowNs => _rule.NotifyWindowTicks;
+
     public long NotifyPolls => _rule.NotifyPolls;
 
     public long WakeProbes => _rule.WakeProbes;
 
-    public override string ToString() => $"notify-polls {NotifyPolls} wake-probes {WakeProbes}";
+    public override string ToString() => $"notify-polls {NotifyPolls} wake-probes {WakeProbes} window {NotifyWindowNs / 1000:F0} µs";
 }
