@@ -125,6 +125,8 @@ public sealed class DensityTrialTarget : ITrialTarget
         BackendIntervalNs = r.BackendIntervalNs > 0 ? r.BackendIntervalNs : r.IntervalS * 1e9,
         LoadgenProcessCpuNs = r.LoadgenCpuNs,
         LoadgenThreadCpuNs = r.LoadgenThreadCpuNs,
+        LoadgenWaitNs = r.LoadgenThreadWaitNs >= 0 ? r.LoadgenThreadWaitNs : double.NaN,
+        BackendWaitNs = r.BackendWaitNs >= 0 ? r.BackendWaitNs : double.NaN,
         Kicks = r.Kicks,
         Calls = r.CallsReceived,
         Errors = r.Errors,

@@ -349,6 +349,10 @@ public sealed class DeviceSetTrialRunner : ITrialRunner
             BackendCalls = Known(devices, r => r.BackendCalls),
             BackendKicksReceived = Known(devices, r => r.BackendKicksReceived),
             BackendWakeups = Known(devices, r => r.BackendWakeups),
+            // One guest thread's wait (the shared thread's, or the worst device thread's): summed,
+            // the shared thread would count once per device.
+            LoadgenThreadWaitNs = devices.Max(r => r.LoadgenThreadWaitNs),
+            BackendWaitNs = Known(devices, r => r.BackendWaitNs),
             LatencyNs = ResultBuilder.Summarize(h),
             Histogram = h,
             Devices = [.. devices],

@@ -75,6 +75,13 @@ public sealed record TrialResult
     public long BackendKicksReceived { get; init; } = -1;
     public long BackendWakeups { get; init; } = -1;
 
+    /// <summary>How long the traffic thread was runnable but held off its CPU over the window,
+    /// ns (schedstat; -1 unknown): host interference, docs/method.md#why-p99-can-be-in-milliseconds.</summary>
+    public long LoadgenThreadWaitNs { get; init; } = -1;
+
+    /// <summary>The same for the back-end's polling threads, ns (-1 unknown).</summary>
+    public long BackendWaitNs { get; init; } = -1;
+
     /// <summary>Round-trip latency of this trial's frames.</summary>
     public LatencySummary LatencyNs { get; init; } = new();
 
