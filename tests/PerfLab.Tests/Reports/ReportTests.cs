@@ -190,6 +190,23 @@ public sealed class MarkdownReportTests
     }
 
     [Fact]
+    public void ALoadPointARoundDidNotCarryIsNamedWithTheP99OfTheRoundsThatDid()
+    {
+        Report r = SampleData.Create();
+        Assert.DoesNotContain("**Load points not carried**", MarkdownReport.Build(r, []));
+        RoundSample one = r.Samples.Single(x => x.ConfigId == "busy-64" && x.Round == 1);
+        one.Values[Metrics.At(Metrics.Loss, 50)] = 0.3;
+        one.Values[Metrics.At(Metrics.P99Us, 50)] = 80_000;
+        string md = MarkdownReport.Build(r, []);
+        Assert.Contains("**Load points not carried**", md);
+        Assert.Contains("- busy / busy, 64 B at 50 % of PDR: not carried in round 1 (loss 30.0 %); p99 over the 4 rounds that carried it:", md);
+        // A flagged round (4) is not counted either way.
+        RoundSample four = r.Samples.Single(x => x.ConfigId == "busy-64" && x.Round == 4);
+        four.Values[Metrics.At(Metrics.Loss, 90)] = 0.5;
+        Assert.DoesNotContain("at 90 % of PDR: not carried", MarkdownReport.Build(r, []));
+    }
+
+    [Fact]
     public void ScheduleStatisticsGiveTheRunQueueWait()
     {
         Assert.Equal(2_000_000, RunQueueWait.Parse("123456789 2000000 42\n"));
