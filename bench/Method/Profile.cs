@@ -122,9 +122,9 @@ public sealed record Profile
     public static readonly Profile Density = Default with
     {
         Name = "density",
-        Description = "busy, interrupt, hybrid, backoff back-ends × 1, 4, 16, 64 devices on one worker, busy guests on one thread (each count's reference: its strategy with 1 device); 4 rounds; short trials (0.1 s, sum 0.2 s): about 8-10 min (estimated from the default's two density points: ~4 s per point and round, plus the 64-device set-ups)",
+        Description = "busy, interrupt, hybrid, backoff back-ends × 1, 4, 16, 64 devices on one worker, busy guests on one thread (each count's reference: its strategy with 1 device); 6 rounds, so that a flagged one still leaves the 5 a verdict needs; short trials (0.1 s, sum 0.2 s): about 12 min (4 rounds took 8.6 min from a clone, build included)",
         ConfigIds = [.. Configurations.DensityStrategies.SelectMany(s => Configurations.DensityCounts.Select(n => Configurations.DensityId(s, n)))],
-        Rounds = 4,
+        Rounds = 6,
         DensityPointS = 0,
     };
 
