@@ -25,8 +25,6 @@ namespace PerfLab.Bench.Method.Trials;
 /// </summary>
 public sealed class DensityTrialTarget : ITrialTarget
 {
-    private const double DrainS = 0.05;
-
     private readonly IBackendUnderTest _backend;
     private readonly string _dir;
     private readonly List<LoadGenerator> _gens;
@@ -37,7 +35,7 @@ public sealed class DensityTrialTarget : ITrialTarget
         _backend = backend;
         _dir = dir;
         _gens = gens;
-        _runner = new DeviceSetTrialRunner(gens, DrainS) { GapS = 0 };
+        _runner = new DeviceSetTrialRunner(gens, LoadGenTrialTarget.DrainS) { GapS = 0 };
     }
 
     /// <summary>Starts the back-end of <paramref name="c"/> (extra back-end arguments appended)
@@ -59,21 +57,9 @@ public sealed class DensityTrialTarget : ITrialTarget
                 ["--drop-when-full", .. c.BackendArgs, .. extraBackendArgs]);
             for (int d = 0; d < c.Devices; d++)
             {
-                var g = new LoadGenerator(new LoadGenOptions
+                var g = new LoadGenerator(LoadGenTrialTarget.GuestOptions(c, Path.Combine(sockets, $"vhost-{d}.sock"), backend) with
                 {
-                    SocketPath = Path.Combine(sockets, $"vhost-{d}.sock"),
-                    FrameSize = c.FrameSize,
-                    QueueSize = c.QueueSize,
-                    Burst = c.Burst,
-                    Packed = c.Ring == RingLayout.Packed,
-                    Queues = c.Pairs,
-                    Mergeable = c.Mergeable,
-                    Poll = new PollOptions { Mode = c.GuestPoll },
-                    BackendStatsSocket = backend.StatsSocket,
-                    BackendLabel = backend.Label,
                     Cpu = BackendLauncher.LoadGenCpu,
-                    ConnectTimeoutS = 30,
-                    DrainTimeoutS = DrainS,
                 });
                 gens.Add(g);
                 g.Setup();

@@ -25,7 +25,7 @@ namespace PerfLab.Bench.Method.Trials;
 /// </summary>
 public sealed class LoadGenTrialTarget : ITrialTarget
 {
-    private const double DrainS = 0.05;
+    internal const double DrainS = 0.05;
 
     private readonly BenchConfiguration _c;
     private readonly IBackendUnderTest _backend;
@@ -66,23 +66,11 @@ public sealed class LoadGenTrialTarget : ITrialTarget
 
     private TrialOutcome Trial(double ratePps, double durationS, bool pingPong)
     {
-        using var gen = new LoadGenerator(new LoadGenOptions
+        using var gen = new LoadGenerator(GuestOptions(_c, _socket, _backend) with
         {
-            SocketPath = _socket,
-            FrameSize = _c.FrameSize,
-            QueueSize = _c.QueueSize,
             Burst = pingPong ? 1 : _c.Burst,
             MaxInFlight = pingPong ? 1 : 0,
-            Packed = _c.Ring == RingLayout.Packed,
-            Queues = _c.Pairs,
-            Mergeable = _c.Mergeable,
             RatePps = ratePps,
-            Poll = new PollOptions { Mode = _c.GuestPoll },
-            BackendStatsSocket = _backend.StatsSocket,
-            BackendPid = _backend.StatsSocket is null ? _backend.Pid : 0,
-            BackendLabel = _backend.Label,
-            ConnectTimeoutS = 30,
-            DrainTimeoutS = DrainS,
         });
         gen.Setup();
         _backend.OnDeviceReady();
@@ -112,8 +100,8 @@ public sealed class LoadGenTrialTarget : ITrialTarget
             BackendIntervalNs = end.Backend is { } b1 && begin.Backend is { } b0 ? b1.TimestampNs - b0.TimestampNs : r.DurationS * 1e9,
             LoadgenProcessCpuNs = r.LoadgenCpuNs,
             LoadgenThreadCpuNs = r.LoadgenThreadCpuNs,
-            LoadgenWaitNs = Delta(begin.ThreadWaitNs, end.ThreadWaitNs),
-            BackendWaitNs = Delta(begin.BackendWaitNs, end.BackendWaitNs),
+            LoadgenWaitNs = Known(MeasurementWindow.WaitBetween(begin, end).Thread),
+            BackendWaitNs = Known(MeasurementWindow.WaitBetween(begin, end).Backend),
             Kicks = r.Kicks,
             Calls = r.CallsReceived,
             Errors = (end.C.BadLength - begin.C.BadLength) + (end.C.Corrupt - begin.C.Corrupt) + (end.C.BadIds - begin.C.BadIds),
@@ -129,7 +117,26 @@ public sealed class LoadGenTrialTarget : ITrialTarget
         return outcome;
     }
 
-    private static double Delta(long begin, long end) => begin >= 0 && end >= begin ? end - begin : double.NaN;
+    private static double Known(long ns) => ns >= 0 ? ns : double.NaN;
+
+    /// <summary>A guest of <paramref name="c"/> on <paramref name="socket"/> against <paramref name="backend"/>:
+    /// the options every bench trial target starts from.</summary>
+    internal static LoadGenOptions GuestOptions(BenchConfiguration c, string socket, IBackendUnderTest backend) => new()
+    {
+        SocketPath = socket,
+        FrameSize = c.FrameSize,
+        QueueSize = c.QueueSize,
+        Burst = c.Burst,
+        Packed = c.Ring == RingLayout.Packed,
+        Queues = c.Pairs,
+        Mergeable = c.Mergeable,
+        Poll = new PollOptions { Mode = c.GuestPoll },
+        BackendStatsSocket = backend.StatsSocket,
+        BackendPid = backend.StatsSocket is null ? backend.Pid : 0,
+        BackendLabel = backend.Label,
+        ConnectTimeoutS = 30,
+        DrainTimeoutS = DrainS,
+    };
 
     public void Dispose()
     {

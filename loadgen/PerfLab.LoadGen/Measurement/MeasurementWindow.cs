@@ -52,6 +52,13 @@ public sealed record MeasurementWindow(long Tick, EngineCounters C, CpuTime Proc
 
     public static MeasurementWindow End(LoadGenerator g) => End(g.Engine ?? throw new InvalidOperationException("Setup first"), g.Options);
 
+    /// <summary>Run-queue wait of the traffic thread and of the back-end's polling threads
+    /// from <paramref name="a"/> to <paramref name="b"/>, ns; -1 where not known.</summary>
+    public static (long Thread, long Backend) WaitBetween(MeasurementWindow a, MeasurementWindow b) =>
+        (Delta(a.ThreadWaitNs, b.ThreadWaitNs), Delta(a.BackendWaitNs, b.BackendWaitNs));
+
+    private static long Delta(long begin, long end) => begin >= 0 && end >= begin ? end - begin : -1;
+
     private static long BackendWait(BackendStats? b, LoadGenOptions o) =>
         b is { Pid: > 0, Workers.Count: > 0 } ? RunQueueWait.OfThreads(b.Pid, b.Workers.Select(w => w.Tid))
         : o.BackendPid > 0 ? RunQueueWait.OfProcess(o.BackendPid)

@@ -140,8 +140,6 @@ public sealed class TrialRunner : ITrialRunner
 
     internal TrafficEngine Engine => _engine;
 
-    private static long Delta(long begin, long end) => begin >= 0 && end >= begin ? end - begin : -1;
-
     private TrialResult Build(TrialSpec spec, int burst, long scheduled, double windowS, MeasurementWindow a, MeasurementWindow b, LongHistogram h)
     {
         EngineCounters x = a.C, y = b.C;
@@ -173,8 +171,8 @@ public sealed class TrialRunner : ITrialRunner
             CallsReceived = y.CallsReceived - x.CallsReceived,
             LoadgenCpuNs = (b.Process - a.Process).TotalNs,
             LoadgenThreadCpuNs = (b.Thread - a.Thread).TotalNs,
-            LoadgenThreadWaitNs = Delta(a.ThreadWaitNs, b.ThreadWaitNs),
-            BackendWaitNs = Delta(a.BackendWaitNs, b.BackendWaitNs),
+            LoadgenThreadWaitNs = MeasurementWindow.WaitBetween(a, b).Thread,
+            BackendWaitNs = MeasurementWindow.WaitBetween(a, b).Backend,
             LatencyNs = ResultBuilder.Summarize(h),
             Histogram = (LongHistogram)h.Copy(),
         };
