@@ -16,11 +16,8 @@ namespace PerfLab.Bench.Method.Trials;
 /// <see cref="BackendLauncher.LoadGenCpu"/>. One device runs the same way, so that 1 and N
 /// devices are measured alike.
 /// <para>
-/// Loss is counted as <see cref="LoadGenTrialTarget"/> counts it: the guests never drop (a
-/// burst the rings cannot take waits, and goes late or, once the window has closed, never),
-/// and every frame the schedule offered that is not back by the end of the drain is lost. The
-/// lossy open loop (frames that find no room dropped) loses a few per cent to a full TX ring
-/// at any load on a shared 2-vCPU VM, which would put every NDR near zero.
+/// Loss is counted as <see cref="LoadGenTrialTarget"/> counts it, and a trial's figures are
+/// kept the same way (<see cref="LoadGenTrialTarget.Outcome"/>).
 /// </para>
 /// </summary>
 public sealed class DensityTrialTarget : ITrialTarget
@@ -91,32 +88,9 @@ public sealed class DensityTrialTarget : ITrialTarget
         }
     }
 
-    public TrialOutcome Run(double ratePps, double durationS) => Outcome(_runner.Run(new TrialSpec(ratePps, durationS)));
+    public TrialOutcome Run(double ratePps, double durationS) => LoadGenTrialTarget.Outcome(_runner.Run(new TrialSpec(ratePps, durationS)));
 
-    public TrialOutcome PingPong(double durationS) => Outcome(_runner.PingPong(durationS));
-
-    private static TrialOutcome Outcome(TrialResult r) => new()
-    {
-        IntendedPps = r.IntendedPps,
-        DurationS = r.WindowS,
-        Offered = r.Offered,
-        Received = r.Received,
-        // Without drops at the guest, what did not go out is either the rings' back-pressure or
-        // the generator's pace: not told apart (as in LoadGenTrialTarget).
-        TxDropped = -1,
-        GeneratorShortfall = -1,
-        BackendDropped = r.BackendDropped,
-        Latency = r.Histogram,
-        BackendCpuNs = r.BackendCpuNs >= 0 ? r.BackendCpuNs : double.NaN,
-        BackendIntervalNs = r.BackendIntervalNs > 0 ? r.BackendIntervalNs : r.IntervalS * 1e9,
-        LoadgenProcessCpuNs = r.LoadgenCpuNs,
-        LoadgenThreadCpuNs = r.LoadgenThreadCpuNs,
-        LoadgenWaitNs = r.LoadgenThreadWaitNs >= 0 ? r.LoadgenThreadWaitNs : double.NaN,
-        BackendWaitNs = r.BackendWaitNs >= 0 ? r.BackendWaitNs : double.NaN,
-        Kicks = r.Kicks,
-        Calls = r.CallsReceived,
-        Errors = r.Errors,
-    };
+    public TrialOutcome PingPong(double durationS) => LoadGenTrialTarget.Outcome(_runner.PingPong(durationS));
 
     public void Dispose() => Close(_gens, _backend, _dir);
 

@@ -94,14 +94,7 @@ public sealed class DensityProfileTests
             using ITrialTarget t = factory.Open(c);
             Assert.IsType<DensityTrialTarget>(t);
             _ = t.Run(20_000, 0.05); // warm-up
-            TrialOutcome o = t.Run(20_000, 0.1);
-            Assert.True(o.Offered > 0 && o.Received > 0 && o.Received <= o.Offered, $"offered {o.Offered}, received {o.Received}");
-            Assert.Equal(0, o.Errors);
-            Assert.Equal(0, o.BackendDropped);
-            Assert.True(double.IsFinite(o.BackendCpuNs), "no back-end CPU from its stats socket");
-            Assert.Equal(o.Received, o.Latency!.TotalCount);
-            TrialOutcome ping = t.PingPong(0.05);
-            Assert.True(ping.Received > 0, "ping-pong returned nothing");
+            LoadGenTargetTests.AssertATrialAndAPingPong(t);
         }, "density target");
     }
 }

@@ -1,0 +1,50 @@
+using PerfLab.Bench.Method;
+using PerfLab.Bench.Method.Trials;
+using PerfLab.Tests.Infrastructure;
+using PerfLab.Vhost.Diagnostics;
+using Xunit;
+
+namespace PerfLab.Tests.Bench;
+
+/// <summary>
+/// The bench's single-device trial target against a real perflab-backend (interrupt on both
+/// sides: nothing spins): one connection serves the whole visit, throughput trials and
+/// ping-pongs alike, and every trial counts only its own frames.
+/// </summary>
+public sealed class LoadGenTargetTests
+{
+    [Fact]
+    public void OneConnectionServesEveryTrialOfAVisit()
+    {
+        BenchConfiguration c = Configurations.Get("interrupt-64");
+        var factory = new LoadGenTargetFactory([], null);
+        Assert.Null(factory.Unavailable(c));
+        Timeouts.Run(Timeouts.Process, () =>
+        {
+            using ITrialTarget t = factory.Open(c);
+            var target = Assert.IsType<LoadGenTrialTarget>(t);
+            _ = t.Run(0, 0.05); // warm-up, unthrottled
+            AssertATrialAndAPingPong(t);
+            TrialOutcome again = t.Run(10_000, 0.05);
+            Assert.True(again.Received > 0 && again.Received <= again.Offered, $"offered {again.Offered}, received {again.Received}");
+            Assert.Equal(0, again.Errors);
+            BackendStats s = StatsClient.TryFetch(target.BackendStatsSocket!) ?? throw new InvalidOperationException("no stats");
+            // Sessions counts the sessions that ended: none did (one per trial did before).
+            Assert.True(s.Sessions == 0, $"{s.Sessions} sessions ended during the visit");
+        }, "single-device target");
+    }
+
+    /// <summary>A 20 kpps trial moves frames, all its own, with nothing dropped or wrong and
+    /// the back-end's CPU known; a ping-pong after it returns frames.</summary>
+    internal static void AssertATrialAndAPingPong(ITrialTarget t)
+    {
+        TrialOutcome o = t.Run(20_000, 0.1);
+        Assert.True(o.Offered > 0 && o.Received > 0 && o.Received <= o.Offered, $"offered {o.Offered}, received {o.Received}");
+        Assert.Equal(0, o.Errors);
+        Assert.Equal(0, o.BackendDropped);
+        Assert.True(double.IsFinite(o.BackendCpuNs), "no back-end CPU from its stats socket");
+        Assert.Equal(o.Received, o.Latency!.TotalCount);
+        TrialOutcome ping = t.PingPong(0.05);
+        Assert.True(ping.Received > 0, "ping-pong returned nothing");
+    }
+}
