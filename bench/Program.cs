@@ -178,7 +178,8 @@ micro-benchmarks. Bad options exit 2.
         {
             Log($"{runnable.Count} configurations × {o.Profile.Rounds} rounds: {string.Join(", ", runnable.Select(c => c.Id))}");
             var runner = new RoundRunner(o.Profile, runnable, factory,
-                o.Profile.MeasureC2c ? () => CacheLineRoundTrip.MeasureNs() : () => double.NaN, Log);
+                o.Profile.MeasureC2c ? () => CacheLineRoundTrip.MeasureNs() : () => double.NaN, Log,
+                o.Profile.MeasureC2c ? () => CacheLineRoundTrip.MeasureNs(rounds: 3, secondsPerRound: 0.03) : null);
             endToEndFailed = !RunPinned(runner.Run, TimeSpan.FromHours(48));
             report.Rounds.AddRange(runner.Rounds);
             report.Samples.AddRange(runner.Samples);

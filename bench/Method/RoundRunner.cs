@@ -10,7 +10,10 @@ namespace PerfLab.Bench.Method;
 /// round trip first, then visits every configuration once, in an order rotated from round to
 /// round: first every search (NDR and PDR), then every load-point visit at that round's PDRs
 /// (so a reference can also run at its dependents' rates of the same round). A configuration
-/// that fails in a round is logged and left empty for that round; the others go on.
+/// that fails in a round is logged and left empty for that round; the others go on. A short
+/// c2c probe between visits (nothing of the bench runs then) records, per configuration and
+/// round, the lowest and highest c2c next to its visits: a visit that ran while the host had
+/// moved the vCPUs is left out of the medians (<see cref="Summaries.Moved"/>).
 /// </summary>
 public sealed class RoundRunner
 {
@@ -18,16 +21,20 @@ public sealed class RoundRunner
     private readonly IReadOnlyList<BenchConfiguration> _configs;
     private readonly ITrialTargetFactory _factory;
     private readonly Func<double> _c2c;
+    private readonly Func<double> _probe;
     private readonly Action<string> _log;
     private readonly Dictionary<string, List<(int Round, HistogramBase H)>> _spectra = [];
 
     /// <param name="c2c">Measures the cache-line round trip in ns (NaN: not measured).</param>
-    public RoundRunner(Profile p, IReadOnlyList<BenchConfiguration> configs, ITrialTargetFactory factory, Func<double> c2c, Action<string> log)
+    /// <param name="probe">A short c2c taken between visits (NaN: not measured; default: none).</param>
+    public RoundRunner(Profile p, IReadOnlyList<BenchConfiguration> configs, ITrialTargetFactory factory, Func<double> c2c, Action<string> log,
+        Func<double>? probe = null)
     {
         _p = p;
         _configs = configs;
         _factory = factory;
         _c2c = c2c;
+        _probe = probe ?? (() => double.NaN);
         _log = log;
     }
 
@@ -56,9 +63,11 @@ public sealed class RoundRunner
             {
                 samples[order[i].Id] = new RoundSample { Round = round, ConfigId = order[i].Id, Position = i };
             }
+            double before = _probe();
             foreach (BenchConfiguration c in order)
             {
                 Visit(c, round, "search", t => visits.Search(t, c, round, samples[c.Id]));
+                before = Probed(samples[c.Id], before);
                 if (samples[c.Id].Values.TryGetValue(Metrics.PdrMpps, out double pdr))
                 {
                     _log($"  {c.Id}: NDR {samples[c.Id].Get(Metrics.NdrMpps):F3} PDR {pdr:F3} Mpps ({samples[c.Id].Get(Metrics.SearchTrials):F0} trials, {samples[c.Id].Get(Metrics.SearchSeconds):F1} s)");
@@ -72,21 +81,54 @@ public sealed class RoundRunner
                     .Where(d => double.IsFinite(d.Item3)).ToList();
                 Visit(c, round, "load points", t => visits.LoadPoints(t, c, round, samples[c.Id], double.IsFinite(pdr) ? pdr : 0, dependents,
                     (r, h) => Spectrum(c.Id, r, h)));
+                before = Probed(samples[c.Id], before);
             }
+            LogMoves(info, order.Select(c => samples[c.Id]));
             Samples.AddRange(order.Select(c => samples[c.Id]));
             Trials.AddRange(visits.Trials);
             visits.Trials.Clear();
         }
         Summaries.FlagRounds(Rounds);
         var used = Rounds.Where(r => !r.Flagged).Select(r => r.Round).ToHashSet();
+        string majority = C2cClass.Majority(Rounds.Select(r => r.C2cClass));
+        var moved = Samples.Where(s => Summaries.Moved(s, majority)).Select(s => (s.ConfigId, s.Round)).ToHashSet();
         foreach (var (id, list) in _spectra)
         {
             var merged = new LongHistogram(LoadGen.Guest.TrafficEngine.MaxLatencyNs, 3);
-            foreach (var (r, h) in list.Where(x => used.Contains(x.Round)))
+            foreach (var (r, h) in list.Where(x => used.Contains(x.Round) && !moved.Contains((id, x.Round))))
             {
                 merged.Add(h);
             }
             Percentiles.AddRange(LoadPointMetrics.Ladder(id, Views.SpectrumLoad, merged));
+        }
+    }
+
+    /// <summary>Takes the probe after a visit (the one before it is <paramref name="before"/>)
+    /// and widens the sample's c2c range with both; returns the new probe, the next visit's
+    /// "before".</summary>
+    private double Probed(RoundSample s, double before)
+    {
+        double after = _probe();
+        foreach (double ns in (ReadOnlySpan<double>)[before, after])
+        {
+            if (double.IsFinite(ns) && ns > 0)
+            {
+                double lo = s.Get(Metrics.VisitC2cMinNs), hi = s.Get(Metrics.VisitC2cMaxNs);
+                s.Values[Metrics.VisitC2cMinNs] = double.IsFinite(lo) ? Math.Min(lo, ns) : ns;
+                s.Values[Metrics.VisitC2cMaxNs] = double.IsFinite(hi) ? Math.Max(hi, ns) : ns;
+            }
+        }
+        return after;
+    }
+
+    /// <summary>Logs the configurations whose visits saw another c2c class than the round's start.</summary>
+    private void LogMoves(RoundInfo info, IEnumerable<RoundSample> samples)
+    {
+        var moved = samples.Where(s => Summaries.Moved(s, info.C2cClass))
+            .Select(s => $"{s.ConfigId} ({s.Get(Metrics.VisitC2cMinNs):F0}-{s.Get(Metrics.VisitC2cMaxNs):F0} ns)").ToList();
+        if (moved.Count > 0)
+        {
+            _log($"  the placement moved during: {string.Join(", ", moved)}");
         }
     }
 

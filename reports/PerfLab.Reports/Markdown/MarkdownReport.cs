@@ -56,7 +56,9 @@ public static class MarkdownReport
             return;
         }
         int n = used.Count;
-        md.AppendLine($"Medians over {n} round{(n == 1 ? "" : "s")}{FlaggedNote(r)}, with their confidence interval in brackets "
+        int moved = Summaries.MovedSamples(r).Count;
+        string movedNote = moved == 0 ? "" : $" ({moved} visit{(moved == 1 ? "" : "s")} at another placement left out: see \"Rounds and the cross-core cache-line round trip\"; a configuration with one left out has that many rounds fewer)";
+        md.AppendLine($"Medians over {n} round{(n == 1 ? "" : "s")}{FlaggedNote(r)}{movedNote}, with their confidence interval in brackets "
             + $"({MedianInterval.Describe(n)}; see \"How to read this\"). Latency is the round trip guest → back-end → guest.");
         md.AppendLine();
         if (Views.HasSearch(r))
@@ -272,6 +274,34 @@ public static class MarkdownReport
         foreach (RoundInfo x in r.Rounds)
         {
             md.AppendLine($"| {x.Round} | {x.StartedUtc:HH:mm:ss} | {Format.Num(x.C2cNs, 0)} | {x.C2cClass} | {Format.Cell(x.Order)} | {(x.Flagged ? "**flagged: left out**" : "")} |");
+        }
+        md.AppendLine();
+        MovedVisits(md, r);
+    }
+
+    /// <summary>The visits a probe next to them found at another placement than the run's,
+    /// each left out of the medians and ratios (its round's other visits stay in).</summary>
+    private static void MovedVisits(StringBuilder md, Report r)
+    {
+        if (!r.Samples.Any(s => double.IsFinite(s.Get(Metrics.VisitC2cMinNs))))
+        {
+            return;
+        }
+        List<RoundSample> moved = Summaries.MovedSamples(r);
+        md.Append("A short c2c probe is also taken between visits (nothing of the bench runs then): the host moves the vCPUs within a round too, "
+            + "and a pair of pollers runs about 3× slower while they are far apart (docs/method.md, \"The placement inside a point\"). ");
+        if (moved.Count == 0)
+        {
+            md.AppendLine("In the rounds used, every probe was of the run's class.");
+            md.AppendLine();
+            return;
+        }
+        md.AppendLine($"These {moved.Count} visits saw another class than the run's ({Summaries.C2cClassOf(r)}) and are left out of the medians and ratios:");
+        md.AppendLine();
+        foreach (var g in moved.GroupBy(s => s.ConfigId))
+        {
+            string label = r.Config(g.Key) is { } c ? Views.LabelOf(c) : g.Key;
+            md.AppendLine($"- {label}: " + string.Join(", ", g.Select(s => $"round {s.Round} ({Format.Num(s.Get(Metrics.VisitC2cMinNs), 0)}–{Format.Num(s.Get(Metrics.VisitC2cMaxNs), 0)} ns)")));
         }
         md.AppendLine();
     }

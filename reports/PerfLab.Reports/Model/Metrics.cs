@@ -63,6 +63,12 @@ public static class Metrics
     /// <summary>The scripts' fixed-load figures (unthrottled or a given rate).</summary>
     public const string Mpps = "mpps";
 
+    /// <summary>The lowest and highest cache-line round trip of the short probes taken just
+    /// before and just after each of the configuration's visits in the round: the host moved
+    /// the vCPUs during the visit when one is of another class than the run's rounds.</summary>
+    public const string VisitC2cMinNs = "visit_c2c_min_ns";
+    public const string VisitC2cMaxNs = "visit_c2c_max_ns";
+
     public const string RefPrefix = "ref_";
 
     /// <summary>The load points of every configuration: one frame in flight, then 10, 50 and
@@ -122,6 +128,8 @@ public static class Metrics
         new(LoadgenWaitPct, "load-generator thread preempted", "% of the window", Better.Neither),
         new(BackendWaitPct, "back-end polling threads preempted", "% of the window", Better.Neither),
         new(Mpps, "throughput", "Mpps", Better.Higher),
+        new(VisitC2cMinNs, "lowest c2c next to the visits", "ns", Better.Neither),
+        new(VisitC2cMaxNs, "highest c2c next to the visits", "ns", Better.Neither),
     }.ToDictionary(d => d.Name);
 
     /// <summary>The definition of any metric name, QUANTITY@LOAD and REF_ forms included;

@@ -21,14 +21,16 @@ public static class Summaries
         return used;
     }
 
-    /// <summary>round → value of one metric of one configuration, used rounds only.</summary>
+    /// <summary>round → value of one metric of one configuration, used rounds only, and none
+    /// of a visit whose placement moved (<see cref="Moved"/>).</summary>
     public static Dictionary<int, double> ByRound(Report r, string configId, string metric, HashSet<int>? used = null)
     {
         used ??= UsedRounds(r);
+        string majority = C2cClassOf(r);
         var d = new Dictionary<int, double>();
         foreach (RoundSample s in r.Samples)
         {
-            if (s.ConfigId == configId && used.Contains(s.Round) && s.Values.TryGetValue(metric, out double v) && double.IsFinite(v))
+            if (s.ConfigId == configId && used.Contains(s.Round) && !Moved(s, majority) && s.Values.TryGetValue(metric, out double v) && double.IsFinite(v))
             {
                 d[s.Round] = v;
             }
@@ -92,6 +94,38 @@ public static class Summaries
 
     /// <summary>The class most rounds share.</summary>
     public static string C2cClassOf(Report r) => Statistics.C2cClass.Majority(r.Rounds.Select(x => x.C2cClass));
+
+    /// <summary>
+    /// The host moved the vCPUs while this configuration was measured in this round: a probe
+    /// next to one of its visits found a c2c class other than the run's (<paramref name="majority"/>).
+    /// A round-start c2c misses a move inside the round, and a far stretch inside a visit makes
+    /// both sides about three times slower (docs/method.md, "The placement inside a point").
+    /// Runs without the probes never count as moved.
+    /// </summary>
+    public static bool Moved(RoundSample s, string majority)
+    {
+        if (majority == Statistics.C2cClass.Unknown)
+        {
+            return false;
+        }
+        foreach (string m in (ReadOnlySpan<string>)[Metrics.VisitC2cMinNs, Metrics.VisitC2cMaxNs])
+        {
+            string c = Statistics.C2cClass.Of(s.Get(m));
+            if (c != Statistics.C2cClass.Unknown && c != majority)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>The samples of used rounds left out because their placement moved.</summary>
+    public static List<RoundSample> MovedSamples(Report r)
+    {
+        var used = UsedRounds(r);
+        string majority = C2cClassOf(r);
+        return [.. r.Samples.Where(s => used.Contains(s.Round) && Moved(s, majority))];
+    }
 
     /// <summary>Marks the rounds whose c2c class is not the run's majority class.</summary>
     public static void FlagRounds(List<RoundInfo> rounds)

@@ -1,7 +1,9 @@
 using HdrHistogram;
 using PerfLab.Bench.Method;
 using PerfLab.Bench.Method.Trials;
+using PerfLab.Reports.Markdown;
 using PerfLab.Reports.Model;
+using PerfLab.Reports.Statistics;
 using PerfLab.Vhost.Polling;
 using Xunit;
 
@@ -126,5 +128,53 @@ public sealed class RoundRunnerTests
         Assert.Contains("simulated back-end did not start", runner.Problems[0]);
         Assert.Equal(2, runner.Samples.Count(s => s.ConfigId == "interrupt-64" && s.Values.ContainsKey(Metrics.NdrMpps)));
         Assert.Equal(9, runner.Samples.Count);
+    }
+
+    /// <summary>
+    /// A probe between visits that finds the other c2c class marks the visits on both sides of
+    /// it as moved (round 2's probe after hybrid's search: hybrid's and busy's visits of that
+    /// round), and only those: the medians and the per-round ratios leave them out, the rest
+    /// of their round stays in.
+    /// </summary>
+    [Fact]
+    public void AVisitNextToAProbeOfTheOtherClassIsLeftOut()
+    {
+        var factory = new SimulatedTargetFactory();
+        int probes = 0;
+        // Per round: one probe before the first visit, one after each of the 3 + 3 visits.
+        var runner = new RoundRunner(Tiny, Configs(), factory, () => 55, _ => { }, () => probes++ == 7 + 2 ? 320 : 60);
+        runner.Run();
+        Assert.Equal(3 * 7, probes);
+        var report = new Report();
+        report.Rounds.AddRange(runner.Rounds);
+        report.Samples.AddRange(runner.Samples);
+        report.Configs.AddRange(Configs().Select(c => c.ToInfo()));
+        var moved = Summaries.MovedSamples(report).Select(s => (s.ConfigId, s.Round)).ToHashSet();
+        Assert.Equal([("hybrid-64", 2), ("busy-64", 2)], moved.OrderBy(m => m.ConfigId == "busy-64" ? 1 : 0));
+        RoundSample hybrid2 = runner.Samples.Single(s => s.ConfigId == "hybrid-64" && s.Round == 2);
+        Assert.Equal((60.0, 320.0), (hybrid2.Get(Metrics.VisitC2cMinNs), hybrid2.Get(Metrics.VisitC2cMaxNs)));
+        Assert.Equal([1, 3], Summaries.ByRound(report, "hybrid-64", Metrics.PdrMpps).Keys.Order());
+        Assert.Equal([1, 2, 3], Summaries.ByRound(report, "interrupt-64", Metrics.PdrMpps).Keys.Order());
+        // interrupt's ratio to busy pairs only the rounds where both stayed put.
+        PairedRatio? ratio = Summaries.VsReference(report, report.Config("interrupt-64")!, Metrics.PdrMpps);
+        Assert.Equal(2, ratio!.Value.Ratio.N);
+        string md = MarkdownReport.Build(report, []);
+        Assert.Contains("These 2 visits saw another class than the run's (near)", md);
+        Assert.Contains("round 2 (60–320 ns)", md);
+    }
+
+    [Theory]
+    [InlineData(double.NaN, double.NaN, "near", false)] // no probes (older runs)
+    [InlineData(55, 140, "near", false)]
+    [InlineData(55, 160, "near", true)]                // mid counts as another class
+    [InlineData(300, 340, "far", false)]
+    [InlineData(60, 330, "far", true)]
+    [InlineData(60, 330, "unknown", false)]            // no round c2c: nothing to compare with
+    public void AVisitMovedWhenAProbeNextToItIsOfAnotherClass(double min, double max, string majority, bool moved)
+    {
+        var s = new RoundSample();
+        s.Values[Metrics.VisitC2cMinNs] = min;
+        s.Values[Metrics.VisitC2cMaxNs] = max;
+        Assert.Equal(moved, Summaries.Moved(s, majority));
     }
 }
