@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Xunit;
 
 namespace PerfLab.Tests.Peers;
@@ -18,25 +17,11 @@ public sealed class ScriptLibraryTests
     [Fact]
     public void PerflabStopSurvivesAChildKilledBySigterm()
     {
-        string lib = Path.Combine(PeerEnvironment.RepoRoot, "scripts", "lib.sh");
-        const string Body = "set -euo pipefail; source \"$1\"; sleep 100 & p=$!; sleep 0.2; perflab_stop \"$p\" 2; "
+        const string Body = "sleep 100 & p=$!; sleep 0.2; perflab_stop \"$p\" 2; "
             + "perflab_spawn /dev/null sleep 100; sleep 0.2; perflab_stop_all; echo reached-end";
-        var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string a in new[] { "-c", Body, "lib-test", lib })
-        {
-            psi.ArgumentList.Add(a);
-        }
-        using var p = Process.Start(psi) ?? throw new InvalidOperationException("could not start bash");
-        Task<string> stdout = p.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(30_000))
-        {
-            p.Kill(entireProcessTree: true);
-            Assert.Fail("bash did not finish within 30 s");
-        }
-        p.WaitForExit();
-        string output = stdout.Result + stderr.Result;
-        Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}:\n{output}");
+        (int exit, string stdout, string stderr) = PointVerdictTests.LibBash(Body);
+        string output = stdout + stderr;
+        Assert.True(exit == 0, $"exit {exit}:\n{output}");
         Assert.Contains("reached-end", output, StringComparison.Ordinal);
     }
 
