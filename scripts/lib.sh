@@ -181,7 +181,7 @@ perflab_point_verdict() {
 perflab_moved_points() {
     awk -F, '$3 == "mpps_moved" {
         if (!n++) print "\nPoints that ran at another placement than their round (c2c class), left out of the medians and ratios above:"
-        printf "  round %s %s: %s Mpps\n", $1, $2, $4 }' "$1"
+        printf "  round %s %s: %.3f Mpps\n", $1, $2, $4 }' "$1"
 }
 
 # perflab_c2c_arg: "--c2c NS" for perflab-report record, or nothing when not measured.
