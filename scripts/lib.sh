@@ -43,9 +43,11 @@ perflab_spawn() {
     PERFLAB_PIDS+=("$PERFLAB_LAST_PID")
 }
 
-# perflab_stop PID [SECONDS]: SIGTERM, wait up to SECONDS (5), then SIGKILL.
+# perflab_stop PID [SECONDS]: SIGTERM, wait up to SECONDS (5), then SIGKILL. SIGCONT first:
+# a script interrupted during perflab_frozen_c2c leaves its point's processes stopped.
 perflab_stop() {
     local pid=$1 wait_s=${2:-5} i
+    kill -CONT "$pid" 2>/dev/null || true
     kill -TERM "$pid" 2>/dev/null || return 0
     for ((i = 0; i < wait_s * 10; i++)); do
         kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }

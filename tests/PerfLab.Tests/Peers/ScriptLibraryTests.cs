@@ -26,6 +26,23 @@ public sealed class ScriptLibraryTests
     }
 
     /// <summary>
+    /// A comparison interrupted while it probes c2c inside a point (perflab_frozen_c2c) leaves
+    /// the point's processes stopped; perflab_stop must still end them by SIGTERM (after a SIGCONT),
+    /// not only by its SIGKILL fallback.
+    /// </summary>
+    [Fact]
+    public void PerflabStopEndsAStoppedChild()
+    {
+        // The child notes the SIGTERM in a file; a SIGKILL (perflab_stop's fallback) would not.
+        const string Body = "f=$(mktemp); bash -c 'trap \"echo term > $0; exit 0\" TERM; while :; do sleep 0.05; done' \"$f\" & p=$!; "
+            + "sleep 0.2; kill -STOP \"$p\"; perflab_stop \"$p\" 3; "
+            + "if kill -0 \"$p\" 2>/dev/null; then echo still-there; else cat \"$f\"; fi; rm -f \"$f\"";
+        (int exit, string stdout, string stderr) = PointVerdictTests.LibBash(Body);
+        Assert.True(exit == 0, $"exit {exit}:\n{stdout}{stderr}");
+        Assert.Equal("term", stdout.Trim());
+    }
+
+    /// <summary>
     /// Every script answers --help with its usage (exit 0) and refuses an unknown option
     /// (exit 2), without starting anything. scripts/backend and scripts/loadgen hand their
     /// arguments to the programs, whose --help CrossProcessTests checks.
