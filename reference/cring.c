@@ -1,14 +1,22 @@
 /*
  * PerfLab's C reference: the fastest a virtqueue-shaped exchange between the two CPUs of
- * this machine can go, to read C# figures against (scripts/compare-limits builds and runs
- * it; nothing else depends on it). Two modes, one measurement per invocation, printed as
- * key=value pairs for `perflab-report record --set`; the statistics over rounds are the C#
+ * this machine can go, to read C# figures against, and the host probes the scripts take
+ * (scripts/lib.sh builds it: compare-limits runs its ring, every comparison its c2c). Three
+ * modes, one measurement per invocation, printed as key=value pairs for `perflab-report record --set`; the statistics over rounds are the C#
  * side's.
  *
  *   cring c2c [SECONDS]
  *       Two threads pinned to CPU 0 and CPU 1 pass one 64-byte line back and forth (one
  *       writes odd numbers, the other answers with the next even one). Prints the median
  *       round trip of 7 slices: c2c_ns=...
+ *
+ *   cring speed CPU [SECONDS]
+ *       One thread pinned to CPU, nothing shared: the host's speed for that vCPU alone, to
+ *       tell a slow host from a slow exchange. Prints arith_ns (one step of four independent
+ *       multiply-add chains: the core's clock and what an SMT sibling takes of it), l2_ns (one
+ *       load of a random walk over 512 KiB, in L2), mem_ns (the same over 64 MiB of 4 KiB
+ *       pages: DRAM and the nested page walk) and mem2m_ns (64 MiB asked for as huge pages,
+ *       MADV_HUGEPAGE: DRAM without most page walks); each the median of 5 slices.
  *
  *   cring ring poll|notify BATCH PAYLOAD [SECONDS]
  *       A split-ring loopback between two processes sharing a memfd. The parent (CPU 0)
@@ -116,6 +124,89 @@ static int c2c(double seconds)
     qsort(r, 7, sizeof r[0], by_value);
     printf("c2c_ns=%.1f\n", r[3]);
     return 0;
+}
+
+/* ---- speed ------------------------------------------------------------------------- */
+
+static double arith_slice(uint64_t ns, uint64_t *sink)
+{
+    uint64_t a = 1, b = 2, c = 3, d = 4, n = 0, t0 = now_ns(), t;
+    do {
+        for (int i = 0; i < 4096; i++) {
+            a = a * 6364136223846793005ull + 1442695040888963407ull;
+            b = b * 6364136223846793005ull + 1442695040888963407ull;
+            c = c * 6364136223846793005ull + 1442695040888963407ull;
+            d = d * 6364136223846793005ull + 1442695040888963407ull;
+        }
+        n += 4096;
+        t = now_ns();
+    } while (t - t0 < ns);
+    *sink += a ^ b ^ c ^ d;
+    return (double)(t - t0) / (double)n;
+}
+
+/* A random cyclic walk over bytes/64 lines of buf (one pointer per line), built with
+ * Sattolo's shuffle so that it visits every line once per lap. */
+static void *walk_build(size_t bytes, int huge)
+{
+    size_t lines = bytes / 64;
+    uint8_t *buf = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (buf == MAP_FAILED) return NULL;
+    if (huge) madvise(buf, bytes, MADV_HUGEPAGE);
+    uint32_t *perm = malloc(lines * sizeof *perm);
+    if (!perm) return NULL;
+    for (size_t i = 0; i < lines; i++) perm[i] = (uint32_t)i;
+    uint64_t x = 88172645463325252ull;
+    for (size_t i = lines - 1; i > 0; i--) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        size_t j = x % i, tmp = perm[i];
+        perm[i] = perm[j]; perm[j] = (uint32_t)tmp;
+    }
+    for (size_t i = 0; i < lines; i++) *(void **)(buf + (size_t)i * 64) = buf + (size_t)perm[i] * 64;
+    free(perm);
+    return buf;
+}
+
+static double walk_slice(void **p, uint64_t ns)
+{
+    uint64_t n = 0, t0 = now_ns(), t;
+    void *q = *p;
+    do {
+        for (int i = 0; i < 1024; i++) q = *(void **)q;
+        n += 1024;
+        t = now_ns();
+    } while (t - t0 < ns);
+    __asm__ volatile("" : : "r"(q)); /* the walk's result is used: the loads stay */
+    *p = q;
+    return (double)(t - t0) / (double)n;
+}
+
+static double median5(double *r)
+{
+    qsort(r, 5, sizeof r[0], by_value);
+    return r[2];
+}
+
+static int speed(int cpu, double seconds)
+{
+    static const size_t sizes[3] = { 512u << 10, 64u << 20, 64u << 20 };
+    static const char *const names[3] = { "l2_ns", "mem_ns", "mem2m_ns" };
+    uint64_t ns = (uint64_t)(seconds * 1e9 / 20), sink = 0;
+    double r[5];
+    pin(cpu);
+    arith_slice(ns, &sink);
+    for (int i = 0; i < 5; i++) r[i] = arith_slice(ns, &sink);
+    printf("arith_ns=%.3f", median5(r));
+    for (int k = 0; k < 3; k++) {
+        void *buf = walk_build(sizes[k], k == 2), *p = buf;
+        if (!buf) { perror("speed"); return 1; }
+        walk_slice(&p, ns);
+        for (int i = 0; i < 5; i++) r[i] = walk_slice(&p, ns);
+        printf(" %s=%.2f", names[k], median5(r));
+        munmap(buf, sizes[k]);
+    }
+    printf("\n");
+    return sink == 42; /* keeps the chains alive */
 }
 
 /* ---- ring -------------------------------------------------------------------------- */
@@ -285,6 +376,11 @@ int main(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "c2c"))
         return c2c(argc > 2 ? atof(argv[2]) : 0.35);
+    if (argc >= 3 && !strcmp(argv[1], "speed")) {
+        int cpu = atoi(argv[2]);
+        double seconds = argc > 3 ? atof(argv[3]) : 0.2;
+        if (cpu >= 0 && cpu < CPU_SETSIZE && seconds > 0) return speed(cpu, seconds);
+    }
     if (argc >= 5 && !strcmp(argv[1], "ring")) {
         notify = !strcmp(argv[2], "notify");
         batch = atoi(argv[3]);
@@ -293,6 +389,6 @@ int main(int argc, char **argv)
         if ((notify || !strcmp(argv[2], "poll")) && batch >= 1 && batch <= (int)QSZ && payload >= 8 && payload <= (int)BUFSZ && seconds > 0)
             return ring(seconds);
     }
-    fprintf(stderr, "usage: cring c2c [SECONDS]\n       cring ring poll|notify BATCH PAYLOAD [SECONDS]\n");
+    fprintf(stderr, "usage: cring c2c [SECONDS]\n       cring speed CPU [SECONDS]\n       cring ring poll|notify BATCH PAYLOAD [SECONDS]\n");
     return 2;
 }

@@ -43,9 +43,11 @@ perflab_spawn() {
     PERFLAB_PIDS+=("$PERFLAB_LAST_PID")
 }
 
-# perflab_stop PID [SECONDS]: SIGTERM, wait up to SECONDS (5), then SIGKILL.
+# perflab_stop PID [SECONDS]: SIGTERM, wait up to SECONDS (5), then SIGKILL. SIGCONT first:
+# a script interrupted during perflab_frozen_c2c leaves its point's processes stopped.
 perflab_stop() {
     local pid=$1 wait_s=${2:-5} i
+    kill -CONT "$pid" 2>/dev/null || true
     kill -TERM "$pid" 2>/dev/null || return 0
     for ((i = 0; i < wait_s * 10; i++)); do
         kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
@@ -143,6 +145,45 @@ perflab_c2c() {
     local bin
     bin=$(perflab_cref 2>/dev/null) || { echo n/a; return; }
     "$bin" c2c 0.35 2>/dev/null | sed -n 's/^c2c_ns=//p' | grep . || echo n/a
+}
+
+# perflab_frozen_c2c PID...: the cache-line round trip (0.1 s) taken inside a point, with the
+# point's processes stopped (SIGSTOP, then SIGCONT in reverse order), so that the probe owns
+# both CPUs; prints ns, or n/a. The host moves the vCPUs within seconds, and a pair of
+# pollers runs about 3x slower while they are far apart (docs/method.md, "The placement
+# inside a point"): a c2c taken only at a round's start misses that.
+perflab_frozen_c2c() {
+    local bin ns i
+    bin=$(perflab_cref 2>/dev/null) || { echo n/a; return; }
+    kill -STOP "$@" 2>/dev/null || true
+    ns=$("$bin" c2c 0.1 2>/dev/null | sed -n 's/^c2c_ns=//p' | grep . || echo n/a)
+    for ((i = $#; i >= 1; i--)); do kill -CONT "${!i}" 2>/dev/null || true; done
+    echo "$ns"
+}
+
+# perflab_point_verdict ROUND_C2C NS...: "steady" when every c2c sample taken inside a point
+# falls in the class of the round's own c2c (near <= 150 ns, far >= 250, mid between: the
+# classes perflab-report flags rounds by), "moved" when any does not (the point ran, at least
+# in part, at another placement than the round's), "unknown" without a measured sample.
+perflab_point_verdict() {
+    awk 'function cls(x) { return x <= 150 ? "near" : x >= 250 ? "far" : "mid" }
+         BEGIN {
+             if (ARGV[1] !~ /^[0-9.]+$/ || ARGV[1] + 0 <= 0) { print "unknown"; exit }
+             want = cls(ARGV[1] + 0); n = 0; moved = 0
+             for (i = 2; i < ARGC; i++) {
+                 if (ARGV[i] !~ /^[0-9.]+$/ || ARGV[i] + 0 <= 0) continue
+                 n++; if (cls(ARGV[i] + 0) != want) moved = 1
+             }
+             print n == 0 ? "unknown" : moved ? "moved" : "steady"
+         }' "$@"
+}
+
+# perflab_moved_points JOURNAL: lists the points recorded as mpps_moved (see
+# perflab_point_verdict), after a blank line; nothing when there are none.
+perflab_moved_points() {
+    awk -F, '$3 == "mpps_moved" {
+        if (!n++) print "\nPoints that ran at another placement than their round (c2c class), left out of the medians and ratios above:"
+        printf "  round %s %s: %.3f Mpps\n", $1, $2, $4 }' "$1"
 }
 
 # perflab_c2c_arg: "--c2c NS" for perflab-report record, or nothing when not measured.

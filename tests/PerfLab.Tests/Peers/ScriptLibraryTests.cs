@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Xunit;
 
 namespace PerfLab.Tests.Peers;
@@ -18,26 +17,29 @@ public sealed class ScriptLibraryTests
     [Fact]
     public void PerflabStopSurvivesAChildKilledBySigterm()
     {
-        string lib = Path.Combine(PeerEnvironment.RepoRoot, "scripts", "lib.sh");
-        const string Body = "set -euo pipefail; source \"$1\"; sleep 100 & p=$!; sleep 0.2; perflab_stop \"$p\" 2; "
+        const string Body = "sleep 100 & p=$!; sleep 0.2; perflab_stop \"$p\" 2; "
             + "perflab_spawn /dev/null sleep 100; sleep 0.2; perflab_stop_all; echo reached-end";
-        var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string a in new[] { "-c", Body, "lib-test", lib })
-        {
-            psi.ArgumentList.Add(a);
-        }
-        using var p = Process.Start(psi) ?? throw new InvalidOperationException("could not start bash");
-        Task<string> stdout = p.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(30_000))
-        {
-            p.Kill(entireProcessTree: true);
-            Assert.Fail("bash did not finish within 30 s");
-        }
-        p.WaitForExit();
-        string output = stdout.Result + stderr.Result;
-        Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}:\n{output}");
+        (int exit, string stdout, string stderr) = PointVerdictTests.LibBash(Body);
+        string output = stdout + stderr;
+        Assert.True(exit == 0, $"exit {exit}:\n{output}");
         Assert.Contains("reached-end", output, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A comparison interrupted while it probes c2c inside a point (perflab_frozen_c2c) leaves
+    /// the point's processes stopped; perflab_stop must still end them by SIGTERM (after a SIGCONT),
+    /// not only by its SIGKILL fallback.
+    /// </summary>
+    [Fact]
+    public void PerflabStopEndsAStoppedChild()
+    {
+        // The child notes the SIGTERM in a file; a SIGKILL (perflab_stop's fallback) would not.
+        const string Body = "f=$(mktemp); bash -c 'trap \"echo term > $0; exit 0\" TERM; while :; do sleep 0.05; done' \"$f\" & p=$!; "
+            + "sleep 0.2; kill -STOP \"$p\"; perflab_stop \"$p\" 3; "
+            + "if kill -0 \"$p\" 2>/dev/null; then echo still-there; else cat \"$f\"; fi; rm -f \"$f\"";
+        (int exit, string stdout, string stderr) = PointVerdictTests.LibBash(Body);
+        Assert.True(exit == 0, $"exit {exit}:\n{stdout}{stderr}");
+        Assert.Equal("term", stdout.Trim());
     }
 
     /// <summary>
