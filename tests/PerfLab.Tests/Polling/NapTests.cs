@@ -1,4 +1,5 @@
 using PerfLab.Vhost.Polling;
+using PerfLab.Vhost.Virtq;
 using Xunit;
 
 namespace PerfLab.Tests.Polling;
@@ -125,5 +126,16 @@ public class NapTests
         Assert.Equal(0L, after - before);
         Assert.Equal(1200, h.Stats!.Naps);
         Assert.Equal(400, h.Stats.NapsFoundWork);
+    }
+
+    /// <summary>A napping hybrid back-end returns each TX burst at once: a held burst would
+    /// otherwise wait out a nap (the guest's TX ring fills at light load).</summary>
+    [Fact]
+    public void NappingReturnsTxBurstsAtOnce()
+    {
+        var naps = new PollOptions { Mode = PollMode.Hybrid, HybridNaps = 2 };
+        Assert.Equal(TxReturn.Immediate, TxReturnRule.Effective(TxReturn.Auto, naps));
+        Assert.Equal(TxReturn.Auto, TxReturnRule.Effective(TxReturn.Auto, naps with { HybridNaps = 0 }));
+        Assert.Equal(TxReturn.Deferred, TxReturnRule.Effective(TxReturn.Deferred, naps));
     }
 }
