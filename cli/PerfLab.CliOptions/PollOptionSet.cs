@@ -47,6 +47,13 @@ public sealed class PollOptionSet
         + "(e.g. 200, as --hybrid-max-us: pairs taking turns on slow wake-ups find polling again; "
         + "up to --hybrid-notify-poll-us: a fixed window)", D.HybridNotifyWindowMaxUs);
 
+    public Option<int> HybridNaps { get; } = Opt.Int("--hybrid-naps", "N",
+        "hybrid: when the budget runs out, take up to N timed naps of --hybrid-nap-us with notifications off, "
+        + "polling after each, before arming (NAPI's napi_defer_hard_irqs; for a peer that polls; 0: arm at once)", D.HybridNaps, min: 0);
+
+    public Option<double> HybridNapUs { get; } = Opt.Number("--hybrid-nap-us", "US",
+        "hybrid with --hybrid-naps: each nap's length (clock_nanosleep, timer slack 1 us; NAPI's gro_flush_timeout)", D.HybridNapUs, positive: true);
+
     public Option<long> BackoffSpins { get; } = Opt.Long("--backoff-spins", "N", "backoff: pause-spins before yielding", D.BackoffSpins);
 
     public Option<long> BackoffYields { get; } = Opt.Long("--backoff-yields", "N", "backoff: Thread.Yield calls before sleeping", D.BackoffYields);
@@ -58,7 +65,7 @@ public sealed class PollOptionSet
 
     /// <summary>Every option of the set, in help order.</summary>
     public Option[] All => [Poll, HybridBudgetUs, HybridPolls, HybridAdaptive, HybridFixed,
-        HybridMinUs, HybridMaxUs, HybridBreakEvenUs, HybridNotifyPollUs, HybridNotifyWindowMaxUs, BackoffSpins, BackoffYields, BackoffMinUs, BackoffMaxUs];
+        HybridMinUs, HybridMaxUs, HybridBreakEvenUs, HybridNotifyPollUs, HybridNotifyWindowMaxUs, HybridNaps, HybridNapUs, BackoffSpins, BackoffYields, BackoffMinUs, BackoffMaxUs];
 
     public PollOptions Bind(ParseResult r)
     {
@@ -82,6 +89,8 @@ public sealed class PollOptionSet
             HybridBreakEvenUs = r.GetValue(HybridBreakEvenUs),
             HybridNotifyPollUs = r.GetValue(HybridNotifyPollUs),
             HybridNotifyWindowMaxUs = r.GetValue(HybridNotifyWindowMaxUs),
+            HybridNaps = r.GetValue(HybridNaps),
+            HybridNapUs = r.GetValue(HybridNapUs),
             BackoffSpins = r.GetValue(BackoffSpins),
             BackoffYields = r.GetValue(BackoffYields),
             BackoffMinUs = min,

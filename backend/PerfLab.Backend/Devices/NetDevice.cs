@@ -131,7 +131,7 @@ public sealed class NetDevice : IVhostDevice
             (uint)Vhost.Net.VirtioNetHeader.SizeFor(f),
             VirtioFeatures.Has(f, VirtioFeatures.NetMrgRxbuf),
             view.Log,
-            TxReturnRule.Effective(Options.TxReturn, Options.Poll.Mode));
+            TxReturnRule.Effective(Options.TxReturn, Options.Poll));
         var byWorker = _workers.ToDictionary(w => w, _ => new List<QueuePoller>());
         foreach (QueuePair p in Pairs)
         {

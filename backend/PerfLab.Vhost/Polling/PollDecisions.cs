@@ -20,6 +20,10 @@ public sealed record PollDecisions
     public long NotifyPolls { get; init; }
     public long WakeProbes { get; init; }
 
+    /// <summary>Hybrid with naps: timed naps, and those after which work was found.</summary>
+    public long Naps { get; init; }
+    public long NapsFoundWork { get; init; }
+
     /// <summary>Sleeps by length from arming to running again, power-of-two µs buckets
     /// (<see cref="PollStats.BucketLabel"/>): under a flow, the wake-up latency.</summary>
     public long[] SleepHistogramUs { get; init; } = new long[PollStats.Buckets];
@@ -34,6 +38,8 @@ public sealed record PollDecisions
         NotifyWindowNs = s.NotifyWindowNs,
         NotifyPolls = s.NotifyPolls,
         WakeProbes = s.WakeProbes,
+        Naps = s.Naps,
+        NapsFoundWork = s.NapsFoundWork,
         SleepHistogramUs = (long[])s.SleepHistogram.Clone(),
     };
 
@@ -46,6 +52,8 @@ public sealed record PollDecisions
         SleptNs = SleptNs - before.SleptNs,
         NotifyPolls = NotifyPolls - before.NotifyPolls,
         WakeProbes = WakeProbes - before.WakeProbes,
+        Naps = Naps - before.Naps,
+        NapsFoundWork = NapsFoundWork - before.NapsFoundWork,
         SleepHistogramUs = SleepHistogramUs.Zip(before.SleepHistogramUs, (x, y) => x - y).ToArray(),
     };
 
@@ -69,6 +77,8 @@ public sealed record PollDecisions
                 NotifyWindowNs = Math.Max(total.NotifyWindowNs, d.NotifyWindowNs),
                 NotifyPolls = total.NotifyPolls + d.NotifyPolls,
                 WakeProbes = total.WakeProbes + d.WakeProbes,
+                Naps = total.Naps + d.Naps,
+                NapsFoundWork = total.NapsFoundWork + d.NapsFoundWork,
                 SleepHistogramUs = total.SleepHistogramUs.Zip(d.SleepHistogramUs, (x, y) => x + y).ToArray(),
             };
         }

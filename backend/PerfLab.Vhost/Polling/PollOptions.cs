@@ -19,6 +19,11 @@ public sealed record PollOptions
     /// <summary>The notify-poll window's ceiling; up to <see cref="HybridNotifyPollUs"/> the
     /// window stays fixed (the default: docs/polling.md says why).</summary>
     public double HybridNotifyWindowMaxUs { get; init; }
+
+    /// <summary>Timed naps with notifications off when the budget runs out, before arming
+    /// (0: none; <see cref="NapBudget"/>).</summary>
+    public int HybridNaps { get; init; }
+    public double HybridNapUs { get; init; } = 50;
     public long BackoffSpins { get; init; } = 100;
     public long BackoffYields { get; init; } = 10;
     public double BackoffMinUs { get; init; } = 1;
@@ -26,7 +31,7 @@ public sealed record PollOptions
 
     public Hybrid CreateHybrid() => new((long)(HybridBudgetUs * 1000), HybridMaxPolls, HybridAdaptive,
         (long)(HybridMinUs * 1000), (long)(HybridMaxUs * 1000), (long)(HybridBreakEvenUs * 1000), (long)(HybridNotifyPollUs * 1000),
-        (long)(HybridNotifyWindowMaxUs * 1000));
+        (long)(HybridNotifyWindowMaxUs * 1000), HybridNaps, (long)(HybridNapUs * 1000));
 
     public static Interrupt CreateInterrupt() => new();
 
@@ -46,13 +51,15 @@ public sealed record PollOptions
     public string Describe() => Mode switch
     {
         PollMode.Hybrid => HybridAdaptive
-            ? $"hybrid(adaptive,budget={HybridMinUs}..{HybridMaxUs}us from {HybridBudgetUs}us,breakeven={HybridBreakEvenUs}us,notify-poll={HybridNotifyPollUs}{NotifyWindowMax}us{Polls})"
-            : $"hybrid(fixed,budget={HybridBudgetUs}us,breakeven={HybridBreakEvenUs}us{Polls})",
+            ? $"hybrid(adaptive,budget={HybridMinUs}..{HybridMaxUs}us from {HybridBudgetUs}us,breakeven={HybridBreakEvenUs}us,notify-poll={HybridNotifyPollUs}{NotifyWindowMax}us{Polls}{Naps})"
+            : $"hybrid(fixed,budget={HybridBudgetUs}us,breakeven={HybridBreakEvenUs}us{Polls}{Naps})",
         PollMode.Backoff => $"backoff(spins={BackoffSpins},yields={BackoffYields},sleep={BackoffMinUs}..{BackoffMaxUs}us)",
         _ => Mode.ToString().ToLowerInvariant(),
     };
 
     private string NotifyWindowMax => HybridNotifyWindowMaxUs > HybridNotifyPollUs ? $"..{HybridNotifyWindowMaxUs}" : "";
+
+    private string Naps => HybridNaps > 0 ? $",naps={HybridNaps}x{HybridNapUs}us" : "";
 
     private string Polls => HybridMaxPolls != long.MaxValue ? $",polls={HybridMaxPolls}" : "";
 }

@@ -5,11 +5,11 @@ namespace PerfLab.Vhost.Polling;
 
 /// <summary>
 /// What one loop's idle strategy decided: its sleeps by length, the arms that found work
-/// pending, and, for hybrid, the current budget, the notify-poll window and the probes it ran. Written by the loop's
+/// pending, and, for hybrid, the current budget, the notify-poll window, the probes it ran and its naps. Written by the loop's
 /// thread only and read racily by the stats reader (aligned 64-bit values on x86-64); padded so
 /// that two loops' stats never share a cache line.
 /// </summary>
-[StructLayout(LayoutKind.Explicit, Size = 64 + 7 * 8 + 64)]
+[StructLayout(LayoutKind.Explicit, Size = 64 + 9 * 8 + 64)]
 public sealed class PollStats
 {
     /// <summary>Sleeps by length, from arming to running again, in power-of-two µs buckets:
@@ -36,6 +36,12 @@ public sealed class PollStats
 
     /// <summary>Hybrid: the current notify-poll window, ns (it follows the wake-ups seen).</summary>
     [FieldOffset(112)] public long NotifyWindowNs;
+
+    /// <summary>Hybrid with naps: timed naps taken with notifications off, and those after
+    /// which the loop found work (<see cref="NapBudget"/>). Not in the sleep histogram, which
+    /// stays the notified wake-ups.</summary>
+    [FieldOffset(120)] public long Naps;
+    [FieldOffset(128)] public long NapsFoundWork;
 
     public const int Buckets = 12;
 

@@ -88,13 +88,16 @@ public struct Interrupt : IIdleStrategy
 /// lasted, so two hybrid loops cannot talk each other into sleeping under load. Fixed, it
 /// stays put. A send of the loop's own due sooner than the break-even time is polled for, not
 /// slept for. The budget is a time and, optionally, a number of empty polls, whichever ends
-/// first.
+/// first. Optionally (<see cref="NapBudget"/>), when the budget runs out the loop first takes a
+/// few timed naps with notifications off, NAPI's deferred re-arm.
 /// </summary>
 public struct Hybrid : IIdleStrategy
 {
     private HybridRule _rule;
+    private NapBudget _naps;
     private readonly long _maxEmptyPolls;
     private readonly long _deadlinePollNs;
+    private readonly long _napNs;
     private long _emptyPolls;
     private bool _expired;
 
@@ -108,14 +111,20 @@ public struct Hybrid : IIdleStrategy
     /// <param name="notifyPollNs">how long to poll after notifying a sleeping peer, at first</param>
     /// <param name="notifyWindowMaxNs">how long that may grow to with slow wake-ups (up to
     /// <paramref name="notifyPollNs"/>: fixed)</param>
+    /// <param name="naps">when the budget runs out, timed naps with notifications off before
+    /// arming (<see cref="NapBudget"/>; 0: arm at once)</param>
+    /// <param name="napNs">each nap's length</param>
     public Hybrid(long budgetNs, long maxEmptyPolls = long.MaxValue, bool adaptive = false,
-        long minNs = 0, long maxNs = 200_000, long breakEvenNs = 10_000, long notifyPollNs = 50_000, long notifyWindowMaxNs = 0)
+        long minNs = 0, long maxNs = 200_000, long breakEvenNs = 10_000, long notifyPollNs = 50_000, long notifyWindowMaxNs = 0,
+        int naps = 0, long napNs = 50_000)
     {
         _rule = new HybridRule(Clock.NsToTicks(budgetNs), Clock.NsToTicks(minNs), Clock.NsToTicks(Math.Max(maxNs, budgetNs)),
             Clock.NsToTicks(breakEvenNs), Clock.NsToTicks(notifyPollNs), adaptive,
             Clock.NsToTicks(notifyWindowMaxNs));
         _maxEmptyPolls = maxEmptyPolls;
         _deadlinePollNs = breakEvenNs;
+        _naps = new NapBudget(naps);
+        _napNs = napNs;
         Stats = new PollStats();
         Publish();
     }
@@ -134,7 +143,7 @@ public struct Hybrid : IIdleStrategy
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void OnWork()
     {
-        if (_rule.Deciding)
+        if (_rule.Deciding | _naps.Napped)
         {
             EndIdle();
         }
@@ -145,6 +154,10 @@ public struct Hybrid : IIdleStrategy
     {
         _rule.OnWork();
         _expired = false;
+        if (_naps.OnWork() && Stats != null)
+        {
+            Stats.NapsFoundWork++;
+        }
         Publish();
     }
 
@@ -173,13 +186,30 @@ public struct Hybrid : IIdleStrategy
             Pause.Once();
             return;
         }
+        if (_naps.TryTake())
+        {
+            Nap(target.NsUntilDeadline);
+            return;
+        }
         Sleep(ref target);
+    }
+
+    /// <summary>A timed nap with notifications still off; the loop polls once after it.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private readonly void Nap(long nsUntilDeadline)
+    {
+        NanoSleep.Sleep(Math.Min(_napNs, nsUntilDeadline));
+        if (Stats != null)
+        {
+            Stats.Naps++;
+        }
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void Sleep<T>(ref T target) where T : struct, IWaitTarget
     {
         _expired = false;
+        _naps.Refill();
         bool slept = Interrupt.ArmAndSleep(ref target, Stats, out long sleptTicks);
         _rule.OnSleepEnded(slept, sleptTicks);
         Publish();

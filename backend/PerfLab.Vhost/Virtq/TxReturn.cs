@@ -70,6 +70,14 @@ public static class TxReturnRule
     public static TxReturn Effective(TxReturn requested, PollMode poll) =>
         requested == TxReturn.Auto && poll == PollMode.Backoff ? TxReturn.Immediate : requested;
 
+    /// <summary>As above; hybrid with naps (<see cref="NapBudget"/>) also naps without
+    /// arming, so a held burst would wait out a nap per empty round: there too
+    /// <see cref="TxReturn.Auto"/> is <see cref="TxReturn.Immediate"/>.</summary>
+    public static TxReturn Effective(TxReturn requested, PollOptions poll) =>
+        requested == TxReturn.Auto && poll.Mode == PollMode.Hybrid && poll.HybridNaps > 0
+            ? TxReturn.Immediate
+            : Effective(requested, poll.Mode);
+
     /// <summary>Whether a round that took <paramref name="taken"/> TX buffers from a ring of
     /// <paramref name="ringSize"/> entries holds them back.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -49,5 +49,5 @@ public static class ResultText
     /// <summary>A strategy's decisions in a few words: sleeps, their length, the budget.</summary>
     private static string Decisions(Vhost.Polling.PollDecisions? d) => d == null
         ? "polls"
-        : string.Create(CultureInfo.InvariantCulture, $"sleeps={d.Sleeps} (p50<{d.SleepQuantileUs(0.5):0} us p99<{d.SleepQuantileUs(0.99):0} us) arms_found_work={d.ArmsFoundWork} budget={d.BudgetNs / 1000.0:0.#} us notify_window={d.NotifyWindowNs / 1000.0:0.#} us notify_polls={d.NotifyPolls} wake_probes={d.WakeProbes}");
+        : string.Create(CultureInfo.InvariantCulture, $"sleeps={d.Sleeps} (p50<{d.SleepQuantileUs(0.5):0} us p99<{d.SleepQuantileUs(0.99):0} us) arms_found_work={d.ArmsFoundWork} budget={d.BudgetNs / 1000.0:0.#} us notify_window={d.NotifyWindowNs / 1000.0:0.#} us notify_polls={d.NotifyPolls} wake_probes={d.WakeProbes}{(d.Naps > 0 ? $" naps={d.Naps} naps_found_work={d.NapsFoundWork}" : "")}");
 }

@@ -62,7 +62,7 @@ public static class LoadGenJson
         {
             Put("delivered", mpps * 1e6 / offered);
         }
-        // The strategies' decisions (docs/polling.md): sleeps per frame and the budget.
+        // The strategies' decisions (docs/polling.md): sleeps and naps per frame, the budget and the notify-poll window.
         Decisions(r, "backend_poll", "be", backendPackets);
         Decisions(r, "guest_poll", "guest", received);
         if (Get("lost") is { } lost && received is { } rx)
@@ -85,6 +85,14 @@ public static class LoadGenJson
             if (d.TryGetProperty("budget_ns", out JsonElement budget) && budget.ValueKind == JsonValueKind.Number)
             {
                 Put(side + "_budget_us", budget.GetDouble() / 1000);
+            }
+            if (d.TryGetProperty("notify_window_ns", out JsonElement window) && window.ValueKind == JsonValueKind.Number && window.GetDouble() > 0)
+            {
+                Put(side + "_notify_window_us", window.GetDouble() / 1000);
+            }
+            if (d.TryGetProperty("naps", out JsonElement naps) && naps.ValueKind == JsonValueKind.Number && naps.GetDouble() > 0)
+            {
+                Put(side + "_naps_frame", naps.GetDouble() / frames.Value);
             }
         }
     }

@@ -25,19 +25,21 @@ public class StrategyTests
     /// in too: its budget is capped at 20 µs here and every round sleeps a random while on each
     /// side, so neither spins for long.
     /// </summary>
-    public static TheoryData<PollMode, PollMode, bool, bool> WakeupCases()
+    public static TheoryData<PollMode, PollMode, bool, bool, int> WakeupCases()
     {
-        var d = new TheoryData<PollMode, PollMode, bool, bool>();
+        var d = new TheoryData<PollMode, PollMode, bool, bool, int>();
         foreach (bool packed in new[] { false, true })
         {
-            d.Add(PollMode.Interrupt, PollMode.Interrupt, packed, true);
-            d.Add(PollMode.Interrupt, PollMode.Interrupt, packed, false);
+            d.Add(PollMode.Interrupt, PollMode.Interrupt, packed, true, 0);
+            d.Add(PollMode.Interrupt, PollMode.Interrupt, packed, false, 0);
             foreach (PollMode m in new[] { PollMode.Busy, PollMode.Hybrid, PollMode.Backoff })
             {
-                d.Add(m, PollMode.Interrupt, packed, true);
-                d.Add(PollMode.Interrupt, m, packed, true);
+                d.Add(m, PollMode.Interrupt, packed, true, 0);
+                d.Add(PollMode.Interrupt, m, packed, true, 0);
             }
-            d.Add(PollMode.Hybrid, PollMode.Hybrid, packed, true);
+            d.Add(PollMode.Hybrid, PollMode.Hybrid, packed, true, 0);
+            // Naps before arming: notifications stay off through them, then the usual arming.
+            d.Add(PollMode.Hybrid, PollMode.Interrupt, packed, true, 2);
         }
         return d;
     }
@@ -51,14 +53,14 @@ public class StrategyTests
     /// </summary>
     [Theory]
     [MemberData(nameof(WakeupCases))]
-    public void NoStrategyEverMissesAWakeup(PollMode backendPoll, PollMode guestPoll, bool packed, bool eventIdx)
+    public void NoStrategyEverMissesAWakeup(PollMode backendPoll, PollMode guestPoll, bool packed, bool eventIdx, int naps)
     {
         using var dir = new TempDir();
         var o = new BackendOptions
         {
             SocketPath = dir.File("v.sock"),
             StatsInterval = 0,
-            Device = new NetDeviceOptions { MaxQueuePairs = 1, Batch = 8, Poll = Poll(backendPoll) },
+            Device = new NetDeviceOptions { MaxQueuePairs = 1, Batch = 8, Poll = Poll(backendPoll) with { HybridNaps = naps, HybridNapUs = 5 } },
         };
         using var server = new VhostUserServer(o, startWorkers: false);
         var serverThread = new Thread(server.Run) { IsBackground = true };
