@@ -72,11 +72,18 @@ public unsafe struct PackedGuestRing : IGuestRing
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void PublishNoKick() => Ring.PublishNoKick();
 
-    /// <summary>An upper bound: each used descriptor is checked as it is taken. Prefetches the
-    /// next burst's used descriptors first.</summary>
+    /// <summary>0 if the next slot is not used yet (one acquire load), else an upper bound:
+    /// each used descriptor is checked as it is taken. Prefetches the next burst's used lines
+    /// only then: a device publishes a batch with its first flags, so the lines behind a used
+    /// head are written; prefetching at every empty poll would pull lines the device is
+    /// writing away from it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public readonly int PollUsed()
     {
+        if (!Ring.HasUsed())
+        {
+            return 0;
+        }
         Ring.PrefetchUsed();
         return Ring.Size;
     }
