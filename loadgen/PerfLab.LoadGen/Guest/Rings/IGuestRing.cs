@@ -47,8 +47,9 @@ public interface IGuestRing
 
     /// <summary>
     /// Looks for buffers the device has returned: how many <see cref="TryTakeUsed"/> may take
-    /// now (split: exactly the used entries published, one acquire load of used.idx; packed: an
-    /// upper bound, each used descriptor is checked as it is taken).
+    /// now (split: exactly the used entries published, one acquire load of used.idx; packed: 0 when
+    /// the next slot is not used, else an upper bound, each used descriptor is checked as it is
+    /// taken).
     /// </summary>
     int PollUsed();
 

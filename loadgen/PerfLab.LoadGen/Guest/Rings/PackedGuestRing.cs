@@ -7,7 +7,8 @@ namespace PerfLab.LoadGen.Guest.Rings;
 
 /// <summary>
 /// A packed ring whose buffer i is fixed at <see cref="Bind"/>: a packed ring writes its
-/// descriptors at every post, so this keeps each id's address (or indirect table) to write.
+/// descriptors at every post, so the driver ring keeps each id's descriptor (address or
+/// indirect table) beside the id's in-flight state, and posting is giving the id.
 /// <see cref="Ring"/> is the raw driver ring (tests craft descriptors through it).
 /// </summary>
 public unsafe struct PackedGuestRing : IGuestRing
@@ -17,11 +18,6 @@ public unsafe struct PackedGuestRing : IGuestRing
     private ulong _descGpa;
     private ulong _driverEventGpa;
     private ulong _deviceEventGpa;
-    private ulong[] _gpa;
-    private ulong[] _table; // each id's indirect table; 0 without INDIRECT_DESC
-    private uint _len;
-    private bool _deviceWrites;
-    private bool _anyIndirect; // some id has a table: Post looks it up (one array read less per post without)
 
     /// <summary>Lays out a fresh ring in <paramref name="ram"/>: the descriptor ring, then the
     /// driver and device event areas (which SET_VRING_ADDR carries as avail and used).</summary>
@@ -32,8 +28,6 @@ public unsafe struct PackedGuestRing : IGuestRing
         r._driverEventGpa = ram.Alloc(4, 64);
         r._deviceEventGpa = ram.Alloc(4, 64);
         r.Ring = PackedDriverRing.Create(ram.Host(r._descGpa), ram.Host(r._driverEventGpa), ram.Host(r._deviceEventGpa), size, eventIdx);
-        r._gpa = new ulong[size];
-        r._table = new ulong[size];
         return r;
     }
 
@@ -45,39 +39,26 @@ public unsafe struct PackedGuestRing : IGuestRing
 
     public readonly ulong DeviceAreaGpa => _deviceEventGpa;
 
-    /// <summary>Records buffer <paramref name="id"/>'s address; with indirect, builds its table
-    /// of two packed descriptors (header, rest; read in order, no NEXT). Packed tables hold
-    /// packed descriptors: flags at offset 14, not 12. Every buffer of a ring has one length.</summary>
+    /// <summary>Binds buffer <paramref name="id"/> to its address; with indirect, builds its
+    /// table of two packed descriptors (header, rest; read in order, no NEXT) and binds the id to
+    /// the table. Packed tables hold packed descriptors: flags at offset 14, not 12.</summary>
     public void Bind(GuestRam ram, ushort id, ulong gpa, uint len, uint hdrLen, bool deviceWrites, bool indirect)
     {
-        _gpa[id] = gpa;
-        _len = len;
-        _deviceWrites = deviceWrites;
+        ushort write = deviceWrites ? PackedDesc.FlagWrite : (ushort)0;
         if (!indirect || len <= hdrLen)
         {
+            Ring.Bind(id, gpa, len, write);
             return;
         }
-        ushort write = deviceWrites ? PackedDesc.FlagWrite : (ushort)0;
         ulong table = ram.Alloc(2 * 16, 16);
         var t = new Span<PackedDesc>(ram.Host(table), 2);
         t[0] = new PackedDesc { Addr = gpa, Len = hdrLen, Id = 0, Flags = write };
         t[1] = new PackedDesc { Addr = gpa + hdrLen, Len = len - hdrLen, Id = 0, Flags = write };
-        _table[id] = table;
-        _anyIndirect = true;
+        Ring.Bind(id, table, 2 * 16, PackedDesc.FlagIndirect);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Post(ushort id)
-    {
-        if (_anyIndirect && _table[id] != 0)
-        {
-            Ring.PostIndirect(id, _table[id], 2);
-        }
-        else
-        {
-            Ring.Post(id, _gpa[id], _len, _deviceWrites);
-        }
-    }
+    public void Post(ushort id) => Ring.PostBound(id);
 
     public readonly ushort NextPostPosition
     {
@@ -91,9 +72,21 @@ public unsafe struct PackedGuestRing : IGuestRing
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void PublishNoKick() => Ring.PublishNoKick();
 
-    /// <summary>An upper bound: each used descriptor is checked as it is taken.</summary>
+    /// <summary>0 if the next slot is not used yet (one acquire load), else an upper bound:
+    /// each used descriptor is checked as it is taken. Prefetches the next burst's used lines
+    /// only then: a device publishes a batch with its first flags, so the lines behind a used
+    /// head are written; prefetching at every empty poll would pull lines the device is
+    /// writing away from it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public readonly int PollUsed() => Ring.Size;
+    public readonly int PollUsed()
+    {
+        if (!Ring.HasUsed())
+        {
+            return 0;
+        }
+        Ring.PrefetchUsed();
+        return Ring.Size;
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryTakeUsed(out uint id, out uint len)
