@@ -61,6 +61,13 @@ public static class MarkdownReport
         md.AppendLine($"Medians over {n} round{(n == 1 ? "" : "s")}{FlaggedNote(r)}{movedNote}, with their confidence interval in brackets "
             + $"({MedianInterval.Describe(n)}; see \"How to read this\"). Latency is the round trip guest → back-end → guest.");
         md.AppendLine();
+        int visits = r.Samples.Count(s => used.Contains(s.Round));
+        if (visits > 0 && moved * 3 >= visits)
+        {
+            md.AppendLine($"**The host moved the vCPUs during {moved} of the {visits} visits of the rounds used**, so the figures below rest on "
+                + "what is left (\"–\": nothing). This run cannot rank the configurations: run again when the host is quieter, or with more rounds (`--rounds 16`).");
+            md.AppendLine();
+        }
         if (Views.HasSearch(r))
         {
             md.AppendLine("| Configuration | NDR Mpps | PDR Mpps | PDR Gb/s | p99 µs, one frame in flight | p99 µs at 10 % PDR | p99 µs at 50 % PDR | p99 µs at 90 % PDR | Back-end CPU ns/frame at 50 % PDR | Load-gen CPU ns/frame at 50 % PDR |");

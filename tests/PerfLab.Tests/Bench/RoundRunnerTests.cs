@@ -161,6 +161,16 @@ public sealed class RoundRunnerTests
         string md = MarkdownReport.Build(report, []);
         Assert.Contains("These 2 visits saw another class than the run's (near)", md);
         Assert.Contains("round 2 (60–320 ns)", md);
+        Assert.DoesNotContain("This run cannot rank", md); // 2 of 9 visits moved
+
+        // Every probe far in a near run: every visit moved, and the summary says the run is not usable.
+        var shaky = new RoundRunner(Tiny, Configs(), new SimulatedTargetFactory(), () => 55, _ => { }, () => 320);
+        shaky.Run();
+        var bad = new Report();
+        bad.Rounds.AddRange(shaky.Rounds);
+        bad.Samples.AddRange(shaky.Samples);
+        bad.Configs.AddRange(Configs().Select(c => c.ToInfo()));
+        Assert.Contains("**The host moved the vCPUs during 9 of the 9 visits of the rounds used**", MarkdownReport.Build(bad, []));
     }
 
     [Theory]
