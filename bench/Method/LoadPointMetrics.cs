@@ -1,6 +1,7 @@
 using HdrHistogram;
 using PerfLab.Bench.Method.Trials;
 using PerfLab.Reports.Model;
+using PerfLab.Vhost.Polling;
 
 namespace PerfLab.Bench.Method;
 
@@ -58,6 +59,44 @@ public static class LoadPointMetrics
             }
             Put(Metrics.KicksPerFrame, o.Kicks / frames);
             Put(Metrics.CallsPerFrame, o.Calls / frames);
+            if (o.BackendWakeups >= 0)
+            {
+                Put(Metrics.BackendWakeupsPerFrame, o.BackendWakeups / frames);
+            }
+        }
+        if (o.BackendPoll is { } be)
+        {
+            Decisions(be, frames, Metrics.BackendSleepsPerFrame, Metrics.BackendSleepP50Us, Metrics.BackendBudgetUs);
+            if (be.Sleeps > 0)
+            {
+                Put(Metrics.BackendSleepP99Us, be.SleepQuantileUs(0.99));
+            }
+            if (be.NotifyWindowNs > 0)
+            {
+                Put(Metrics.BackendNotifyWindowUs, be.NotifyWindowNs / 1000.0);
+            }
+            if (be.Naps > 0 && frames > 0)
+            {
+                Put(Metrics.BackendNapsPerFrame, be.Naps / frames);
+            }
+        }
+        if (o.GuestPoll is { } guest)
+        {
+            Decisions(guest, frames, Metrics.GuestSleepsPerFrame, Metrics.GuestSleepP50Us, Metrics.GuestBudgetUs);
+        }
+
+        // Sleeps per frame, the median sleep (under a flow, the wake-up latency) and the budget.
+        void Decisions(PollDecisions d, double n, string sleeps, string p50, string budget)
+        {
+            if (n > 0)
+            {
+                Put(sleeps, d.Sleeps / n);
+            }
+            if (d.Sleeps > 0)
+            {
+                Put(p50, d.SleepQuantileUs(0.5));
+            }
+            Put(budget, d.BudgetNs / 1000.0);
         }
     }
 

@@ -1,4 +1,5 @@
 using HdrHistogram;
+using PerfLab.Vhost.Polling;
 
 namespace PerfLab.Bench.Method.Trials;
 
@@ -51,6 +52,14 @@ public sealed record TrialOutcome
 
     /// <summary>The same for the back-end's polling threads (its workers; all of testpmd's threads), ns.</summary>
     public double BackendWaitNs { get; init; } = double.NaN;
+
+    /// <summary>The strategies' decisions over the window (null where a side keeps none: busy
+    /// polling, DPDK): sleeps, their lengths, the budget, the notify-poll window, naps.</summary>
+    public PollDecisions? GuestPoll { get; init; }
+    public PollDecisions? BackendPoll { get; init; }
+
+    /// <summary>The back-end workers' wake-ups from a sleep (-1: not known).</summary>
+    public long BackendWakeups { get; init; } = -1;
 
     /// <summary>Sequence, length, content or descriptor-id errors (not loss).</summary>
     public long Errors { get; init; }

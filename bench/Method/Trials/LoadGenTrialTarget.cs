@@ -93,6 +93,9 @@ public sealed class LoadGenTrialTarget : ITrialTarget
         Kicks = r.Kicks,
         Calls = r.CallsReceived,
         Errors = r.Errors,
+        GuestPoll = r.GuestPoll,
+        BackendPoll = r.BackendPoll,
+        BackendWakeups = r.BackendWakeups,
     };
 
     private static double Known(long ns) => ns >= 0 ? ns : double.NaN;

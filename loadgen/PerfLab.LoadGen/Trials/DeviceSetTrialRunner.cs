@@ -353,6 +353,8 @@ public sealed class DeviceSetTrialRunner : ITrialRunner
             // the shared thread would count once per device.
             LoadgenThreadWaitNs = devices.Max(r => r.LoadgenThreadWaitNs),
             BackendWaitNs = Known(devices, r => r.BackendWaitNs),
+            GuestPoll = PollDecisions.Sum(devices.Select(r => r.GuestPoll)),
+            BackendPoll = PollDecisions.Sum(devices.Select(r => r.BackendPoll)),
             LatencyNs = ResultBuilder.Summarize(h),
             Histogram = h,
             Devices = [.. devices],

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using HdrHistogram;
 using PerfLab.Vhost.Diagnostics;
+using PerfLab.Vhost.Polling;
 
 namespace PerfLab.LoadGen.Trials;
 
@@ -81,6 +82,13 @@ public sealed record TrialResult
 
     /// <summary>The same for the back-end's polling threads, ns (-1 unknown).</summary>
     public long BackendWaitNs { get; init; } = -1;
+
+    /// <summary>The guest strategy's decisions over the trial (null: busy polling).</summary>
+    public PollDecisions? GuestPoll { get; init; }
+
+    /// <summary>The back-end workers' decisions over the trial, summed (null: busy polling, or
+    /// no stats socket).</summary>
+    public PollDecisions? BackendPoll { get; init; }
 
     /// <summary>Round-trip latency of this trial's frames.</summary>
     public LatencySummary LatencyNs { get; init; } = new();

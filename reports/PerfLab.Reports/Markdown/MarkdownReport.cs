@@ -30,6 +30,7 @@ public static class MarkdownReport
         Summary(md, report, used);
         VsReference(md, report, used);
         CpuTable(md, report, used);
+        DecisionsSection.Write(md, report, used);
         Rounds(md, report);
         Search(md, report, used);
         Plots(md, charts);

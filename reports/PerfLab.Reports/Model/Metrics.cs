@@ -60,6 +60,19 @@ public static class Metrics
     public const string LoadgenWaitPct = "lg_wait_pct";
     public const string BackendWaitPct = "be_wait_pct";
 
+    /// <summary>The strategies' decisions (docs/polling.md), per frame received or as the
+    /// strategy stood at the end of the window; absent for a side that keeps none (busy).</summary>
+    public const string BackendSleepsPerFrame = "be_sleeps_frame";
+    public const string BackendWakeupsPerFrame = "be_wakeups_frame";
+    public const string BackendSleepP50Us = "be_sleep_p50_us";
+    public const string BackendSleepP99Us = "be_sleep_p99_us";
+    public const string BackendBudgetUs = "be_budget_us";
+    public const string BackendNotifyWindowUs = "be_notify_window_us";
+    public const string BackendNapsPerFrame = "be_naps_frame";
+    public const string GuestSleepsPerFrame = "guest_sleeps_frame";
+    public const string GuestSleepP50Us = "guest_sleep_p50_us";
+    public const string GuestBudgetUs = "guest_budget_us";
+
     /// <summary>The scripts' fixed-load figures (unthrottled or a given rate).</summary>
     public const string Mpps = "mpps";
 
@@ -127,6 +140,16 @@ public static class Metrics
         new(CallsPerFrame, "calls per frame", "", Better.Lower),
         new(LoadgenWaitPct, "load-generator thread preempted", "% of the window", Better.Neither),
         new(BackendWaitPct, "back-end polling threads preempted", "% of the window", Better.Neither),
+        new(BackendSleepsPerFrame, "back-end sleeps per frame", "", Better.Lower),
+        new(BackendWakeupsPerFrame, "back-end wake-ups per frame", "", Better.Lower),
+        new(BackendSleepP50Us, "back-end sleep length, p50 (arm to running again)", "µs", Better.Neither),
+        new(BackendSleepP99Us, "back-end sleep length, p99 (arm to running again)", "µs", Better.Neither),
+        new(BackendBudgetUs, "back-end poll budget at the window's end", "µs", Better.Neither),
+        new(BackendNotifyWindowUs, "back-end notify-poll window at the window's end", "µs", Better.Neither),
+        new(BackendNapsPerFrame, "back-end naps per frame", "", Better.Neither),
+        new(GuestSleepsPerFrame, "guest sleeps per frame", "", Better.Lower),
+        new(GuestSleepP50Us, "guest sleep length, p50", "µs", Better.Neither),
+        new(GuestBudgetUs, "guest poll budget at the window's end", "µs", Better.Neither),
         new(Mpps, "throughput", "Mpps", Better.Higher),
         new(VisitC2cMinNs, "lowest c2c next to the visits", "ns", Better.Neither),
         new(VisitC2cMaxNs, "highest c2c next to the visits", "ns", Better.Neither),

@@ -28,6 +28,11 @@ public sealed class LoadGenTargetTests
             TrialOutcome again = t.Run(10_000, 0.05);
             Assert.True(again.Received > 0 && again.Received <= again.Offered, $"offered {again.Offered}, received {again.Received}");
             Assert.Equal(0, again.Errors);
+            // Both strategies' decisions reach the bench (its "What the strategies decided"):
+            // at 10 kpps an interrupt back-end sleeps between bursts.
+            Assert.NotNull(again.GuestPoll);
+            Assert.True(again.BackendPoll is { Sleeps: > 0 }, $"back-end decisions: {again.BackendPoll}");
+            Assert.True(again.BackendWakeups > 0, $"back-end wake-ups: {again.BackendWakeups}");
             BackendStats s = StatsClient.TryFetch(target.BackendStatsSocket!) ?? throw new InvalidOperationException("no stats");
             // Sessions counts the sessions that ended: none did (one per trial did before).
             Assert.True(s.Sessions == 0, $"{s.Sessions} sessions ended during the visit");

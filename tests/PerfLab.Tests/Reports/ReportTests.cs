@@ -189,6 +189,28 @@ public sealed class MarkdownReportTests
         Assert.Contains("| Preempted %, load gen | Preempted %, back-end |", md);
     }
 
+    /// <summary>Issue 17: interrupt is the reference and the report states its ceiling, one
+    /// ring per wake-up round trip; the strategies' decisions get their own table.</summary>
+    [Fact]
+    public void TheReportStatesInterruptsCeilingAndTheStrategiesDecisions()
+    {
+        Report r = SampleData.Create();
+        string md = MarkdownReport.Build(r, []);
+        // interrupt-64: p50 at one frame in flight 15 µs, PDR 3.6 × the median wobble (1.00).
+        Assert.Contains("**Ceiling of interrupt / interrupt, 64 B:** one ring per wake-up round trip, 256 frames ÷ 15.0 µs (p50 at one frame in flight) = 17.1 Mpps; its PDR is 3.60 Mpps, 0.21 of it.", md);
+        Assert.DoesNotContain("Ceiling of busy", md);
+        Assert.DoesNotContain("| Back-end sleeps/frame |", md); // no decisions in the sample yet
+        foreach (RoundSample s in r.Samples.Where(x => x.ConfigId == "hybrid-64"))
+        {
+            s.Values[Metrics.At(Metrics.BackendSleepsPerFrame, 10)] = 0.05;
+            s.Values[Metrics.At(Metrics.BackendBudgetUs, 10)] = 50;
+        }
+        md = MarkdownReport.Build(r, []);
+        Assert.Contains("| Back-end sleeps/frame |", md);
+        Assert.Contains("| hybrid / hybrid, 64 B | 10 % of PDR | 0.050 (0.050–0.050) |", md);
+        Assert.DoesNotContain("| busy / busy, 64 B | 10 % of PDR | –", md);
+    }
+
     [Fact]
     public void ALoadPointARoundDidNotCarryIsNamedWithTheP99OfTheRoundsThatDid()
     {
