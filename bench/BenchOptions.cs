@@ -53,7 +53,7 @@ public sealed class BenchOptions
         error = null;
         var rest = new List<string>();
         string profileName = Profile.Default.Name;
-        int? rounds = null;
+        int? rounds = null, maxRounds = null;
         double? pdrLoss = null, trialS = null, sumS = null, loadPointS = null;
         for (int i = 0; i < args.Length; i++)
         {
@@ -75,7 +75,7 @@ public sealed class BenchOptions
                         return false;
                     }
                     break;
-                case "--rounds" or "--pdr-loss" or "--trial-duration" or "--duration-sum" or "--load-point-duration":
+                case "--rounds" or "--max-rounds" or "--pdr-loss" or "--trial-duration" or "--duration-sum" or "--load-point-duration":
                     if (!hasValue)
                     {
                         error = $"{a} needs a number";
@@ -96,6 +96,14 @@ public sealed class BenchOptions
                                 return false;
                             }
                             rounds = (int)d;
+                            break;
+                        case "--max-rounds":
+                            if (d < 1 || d != Math.Floor(d))
+                            {
+                                error = $"--max-rounds must be a whole number of at least 1, not {v}";
+                                return false;
+                            }
+                            maxRounds = (int)d;
                             break;
                         case "--pdr-loss":
                             if (!(d >= 0 && d < 1))
@@ -233,6 +241,8 @@ public sealed class BenchOptions
         p = p with
         {
             Rounds = rounds ?? p.Rounds,
+            // --rounds alone runs exactly that many.
+            MaxRounds = maxRounds ?? (rounds is null ? p.MaxRounds : 0),
             PdrLossRatio = pdrLoss ?? p.PdrLossRatio,
             FinalTrialS = trialS ?? p.FinalTrialS,
             InitialTrialS = trialS is { } t ? Math.Min(t, p.InitialTrialS) : p.InitialTrialS,

@@ -36,6 +36,10 @@ micro-benchmarks run with BenchmarkDotNet. PerfLab's options:
   --profile NAME        what to measure (default: default):
 {PROFILES}
   --rounds N            rounds (6 reach a 95 % interval for the median; 5 give 93.8 %)
+  --max-rounds N        then more rounds, up to N in all, while a configuration has fewer
+                        than 5 rounds kept (the host moved the vCPUs during its visits);
+                        default: the profile's (default: 16; the others and --rounds
+                        without --max-rounds: none added)
   --pdr-loss RATIO      the PDR goal's loss ratio, in [0, 1) (default 0.005)
   --trial-duration S    MLRsearch's final trial duration, > 0 (default: the profile's)
   --duration-sum S      MLRsearch's duration sum per load, > 0
@@ -185,6 +189,12 @@ micro-benchmarks. Bad options exit 2.
             report.Samples.AddRange(runner.Samples);
             report.Trials.AddRange(runner.Trials);
             report.Percentiles.AddRange(runner.Percentiles);
+            if (runner.Extensions.Count > 0)
+            {
+                string? still = RoundExtension.Short(runner.Rounds, runner.Samples, runnable.Select(c => (c.Id, c.Reference)), o.Profile.KeptRoundsWanted);
+                run.Set(RunInfo.RoundsAdded, $"{runner.Rounds.Count} rounds run, {o.Profile.Rounds} planned: {runner.Extensions.Count} added because {runner.Extensions[0]}"
+                    + (still is null ? "; every configuration then had enough" : $"; at the maximum, still {still}"));
+            }
             for (int i = 0; i < runner.Problems.Count; i++)
             {
                 run.Set($"Problem {i + 1}", runner.Problems[i]);
@@ -238,6 +248,10 @@ micro-benchmarks. Bad options exit 2.
         if (p.Rounds != own.Rounds)
         {
             changed.Add($"{p.Rounds} rounds");
+        }
+        if (p.Extends != own.Extends || (p.Extends && p.MaxRounds != own.MaxRounds))
+        {
+            changed.Add(p.Extends ? $"up to {p.MaxRounds} rounds" : "no rounds added");
         }
         if (p.PdrLossRatio != own.PdrLossRatio)
         {

@@ -43,21 +43,35 @@ public sealed class RoundRunner
     public List<TrialRecord> Trials { get; } = [];
     public List<PercentilePoint> Percentiles { get; } = [];
 
+    /// <summary>Why each round past the profile's planned ones was added, one line each.</summary>
+    public List<string> Extensions { get; } = [];
+
     /// <summary>What went wrong, one line each (for the report).</summary>
     public List<string> Problems { get; } = [];
 
     public void Run()
     {
         var visits = new Visits(_p);
-        for (int round = 1; round <= _p.Rounds; round++)
+        int last = _p.Extends ? _p.MaxRounds : _p.Rounds;
+        for (int round = 1; round <= last; round++)
         {
+            if (round > _p.Rounds)
+            {
+                string? why = RoundExtension.Short(Rounds, Samples, _configs.Select(c => (c.Id, c.Reference)), _p.KeptRoundsWanted);
+                if (why is null)
+                {
+                    break;
+                }
+                _log($"round {round}: added, up to {_p.MaxRounds} ({why})");
+                Extensions.Add(why);
+            }
             var info = new RoundInfo { Round = round, StartedUtc = DateTime.UtcNow };
             info.C2cNs = _c2c();
             info.C2cClass = C2cClass.Of(info.C2cNs);
             var order = RoundOrder.Rotated(_configs, round);
             info.Order = string.Join(' ', order.Select(c => c.Id));
             Rounds.Add(info);
-            _log($"round {round}/{_p.Rounds}: c2c {info.C2cNs:F0} ns ({info.C2cClass}); order {info.Order}");
+            _log($"round {round}/{Math.Max(round, _p.Rounds)}: c2c {info.C2cNs:F0} ns ({info.C2cClass}); order {info.Order}");
             var samples = new Dictionary<string, RoundSample>();
             for (int i = 0; i < order.Count; i++)
             {

@@ -284,6 +284,11 @@ public static class MarkdownReport
             md.AppendLine($"| {x.Round} | {x.StartedUtc:HH:mm:ss} | {Format.Num(x.C2cNs, 0)} | {x.C2cClass} | {Format.Cell(x.Order)} | {(x.Flagged ? "**flagged: left out**" : "")} |");
         }
         md.AppendLine();
+        if (r.Run[RunInfo.RoundsAdded] is { } added)
+        {
+            md.AppendLine($"**Rounds added:** {Format.Cell(added)}.");
+            md.AppendLine();
+        }
         MovedVisits(md, r);
     }
 

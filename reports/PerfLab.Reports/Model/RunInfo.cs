@@ -20,6 +20,7 @@ public sealed class RunInfo
     public const string Host = "Host";
     public const string Method = "Method";
     public const string Interval = "Confidence interval";
+    public const string RoundsAdded = "Rounds added";
     public const string C2cRange = "Cache-line round trip (ns, per round)";
     public const string CpuModel = "CPU";
     public const string Cores = "Cores";

@@ -54,6 +54,7 @@ public sealed class BenchSuiteTests
     [InlineData("--pdr-loss is a loss ratio and must be in [0, 1)", "--pdr-loss", "-0.01")]
     [InlineData("--trial-duration must be positive", "--trial-duration", "0")]
     [InlineData("--rounds must be a whole number", "--rounds", "0")]
+    [InlineData("--max-rounds must be a whole number", "--max-rounds", "2.5")]
     [InlineData("--backend-poll: unknown poll mode", "--backend-poll", "sometimes")]
     public void BadInputGetsAClearMessageAndExit2(string message, params string[] args)
     {

@@ -173,6 +173,67 @@ public sealed class RoundRunnerTests
         Assert.Contains("**The host moved the vCPUs during 9 of the 9 visits of the rounds used**", MarkdownReport.Build(bad, []));
     }
 
+    /// <summary>
+    /// The host moves the vCPUs during the first two rounds (every probe far in a near run):
+    /// no visit of theirs is kept, so the runner adds rounds past the planned three until every
+    /// configuration has the wanted three rounds kept with its reference, then stops.
+    /// </summary>
+    [Fact]
+    public void RoundsAreAddedWhileTheHostsMovesLeaveTooFewKept()
+    {
+        var p = Tiny with { Rounds = 3, MaxRounds = 8, KeptRoundsWanted = 3 };
+        int probes = 0;
+        var log = new List<string>();
+        // 7 probes a round: rounds 1 and 2 far.
+        var runner = new RoundRunner(p, Configs(), new SimulatedTargetFactory(), () => 55, log.Add, () => probes++ < 14 ? 320 : 60);
+        runner.Run();
+        Assert.Equal(5, runner.Rounds.Count);
+        Assert.Equal(2, runner.Extensions.Count);
+        Assert.Equal("busy-64: 1 of 3 rounds kept", runner.Extensions[0]);
+        Assert.Contains(log, l => l.StartsWith("round 4: added, up to 8", StringComparison.Ordinal));
+        Assert.Null(RoundExtension.Short(runner.Rounds, runner.Samples, Configs().Select(c => (c.Id, c.Reference)), 3));
+
+        // At the maximum the runner stops whatever is kept; without a maximum it never adds.
+        var capped = new RoundRunner(p with { MaxRounds = 4 }, Configs(), new SimulatedTargetFactory(), () => 55, _ => { }, () => 320);
+        capped.Run();
+        Assert.Equal(4, capped.Rounds.Count);
+        var fixedRuns = new RoundRunner(p with { MaxRounds = 0 }, Configs(), new SimulatedTargetFactory(), () => 55, _ => { }, () => 320);
+        fixedRuns.Run();
+        Assert.Equal(3, fixedRuns.Rounds.Count);
+    }
+
+    /// <summary>The rule counts what the report keeps: a flagged round (another c2c class than
+    /// most) does not count, nor a round where only one of the pair was kept; a configuration
+    /// that never found a PDR does not hold the run.</summary>
+    [Fact]
+    public void TheExtensionRuleCountsOnlyRoundsTheReportKeeps()
+    {
+        var rounds = new List<RoundInfo>();
+        var samples = new List<RoundSample>();
+        double[] c2c = [55, 330, 60, 58];
+        for (int r = 1; r <= 4; r++)
+        {
+            rounds.Add(new RoundInfo { Round = r, C2cNs = c2c[r - 1], C2cClass = C2cClass.Of(c2c[r - 1]) });
+            foreach (string id in (string[])["busy-64", "hybrid-64", "broken-64"])
+            {
+                var s = new RoundSample { Round = r, ConfigId = id };
+                if (id != "broken-64")
+                {
+                    s.Values[Metrics.PdrMpps] = 10;
+                }
+                // hybrid's visit of round 4 moved.
+                s.Values[Metrics.VisitC2cMinNs] = 55;
+                s.Values[Metrics.VisitC2cMaxNs] = id == "hybrid-64" && r == 4 ? 330 : 60;
+                samples.Add(s);
+            }
+        }
+        (string, string)[] configs = [("busy-64", ""), ("hybrid-64", "busy-64"), ("broken-64", "busy-64")];
+        // busy: rounds 1, 3, 4 (round 2 is far); hybrid with busy: 1 and 3.
+        Assert.Null(RoundExtension.Short(rounds, samples, configs, 2));
+        Assert.Equal("hybrid-64 ÷ busy-64: 2 of 3 rounds kept", RoundExtension.Short(rounds, samples, configs, 3));
+        Assert.Equal("busy-64: 3 of 4 rounds kept", RoundExtension.Short(rounds, samples, configs, 4));
+    }
+
     [Theory]
     [InlineData(double.NaN, double.NaN, "near", false)] // no probes (older runs)
     [InlineData(55, 140, "near", false)]

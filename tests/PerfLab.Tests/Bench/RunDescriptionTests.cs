@@ -19,6 +19,10 @@ public class RunDescriptionTests
         string changes = Program.ProfileChanges(o);
         Assert.Contains("3 rounds", changes);
         Assert.Contains("load points 0.5 s", changes);
+        Assert.Contains("no rounds added", changes); // --rounds alone: exactly that many
+        Assert.True(BenchOptions.TryParse(["--rounds", "4", "--max-rounds", "12"], out BenchOptions more, out error), error);
+        Assert.Equal((4, 12), (more.Profile.Rounds, more.Profile.MaxRounds));
+        Assert.Contains("up to 12 rounds", Program.ProfileChanges(more));
     }
 
     [Fact]
