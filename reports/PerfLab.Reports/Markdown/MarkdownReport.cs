@@ -66,7 +66,7 @@ public static class MarkdownReport
         if (visits > 0 && moved * 3 >= visits)
         {
             md.AppendLine($"**The host moved the vCPUs during {moved} of the {visits} visits of the rounds used**, so the figures below rest on "
-                + "what is left (\"–\": nothing). This run cannot rank the configurations: run again when the host is quieter, or with more rounds (`--rounds 16`).");
+                + "what is left (\"–\": nothing). This run cannot rank the configurations: run again when the host is quieter, or allow more rounds (`--max-rounds 24`).");
             md.AppendLine();
         }
         if (Views.HasSearch(r))
