@@ -139,9 +139,10 @@ public sealed record Profile
     public static readonly Profile Density = Default with
     {
         Name = "density",
-        Description = "busy, interrupt, hybrid, backoff back-ends × 1, 4, 16, 64 devices on one worker, busy guests on one thread (each count's reference: its strategy with 1 device); 6 rounds, so that a flagged one still leaves the 5 a verdict needs; short trials (0.1 s, sum 0.2 s): about 12 min (4 rounds took 8.6 min from a clone, build included)",
+        Description = "busy, interrupt, hybrid, backoff back-ends × 1, 4, 16, 64 devices on one worker, busy guests on one thread (each count's reference: its strategy with 1 device); 6 rounds, so that a flagged one still leaves the 5 a verdict needs (up to 10 while a configuration has fewer than 5 kept); short trials (0.1 s, sum 0.2 s): about 12 min (4 rounds took 8.6 min from a clone, build included)",
         ConfigIds = [.. Configurations.DensityStrategies.SelectMany(s => Configurations.DensityCounts.Select(n => Configurations.DensityId(s, n)))],
         Rounds = 6,
+        MaxRounds = 10,
         DensityPointS = 0,
     };
 

@@ -67,7 +67,7 @@ public sealed class DensityProfileTests
     [Fact]
     public void TheDensityProfilesRoundsRunOnSimulatedTargets()
     {
-        Profile p = Profile.Density with { Rounds = 1, MeasureC2c = false, Width = 0.01 };
+        Profile p = Profile.Density with { Rounds = 1, MaxRounds = 0, MeasureC2c = false, Width = 0.01 };
         var factory = new SimulatedTargetFactory();
         var runner = new RoundRunner(p, p.ConfigIds.Select(Configurations.Get).ToList(), factory, () => double.NaN, _ => { });
         runner.Run();
