@@ -9,7 +9,9 @@ namespace PerfLab.Reports.Goals;
 /// by round by the same metric of a reference measured in the same round (or taken as it is
 /// when there is no reference), compared with a limit. Written as
 /// <c>LABEL|CONFIG|REFERENCE|METRIC|OP|LIMIT</c>, OP being <c>&gt;=</c> or <c>&lt;=</c> and
-/// REFERENCE empty for an absolute goal (e.g. the fraction of the offered load delivered).
+/// REFERENCE empty for an absolute goal (e.g. the fraction of the offered load delivered), or
+/// CONFIG itself for the reference measured at this configuration's offered rate in the same
+/// round (the bench's <c>ref_</c> figures: <see cref="Metrics.Ref"/>).
 /// </summary>
 public sealed record Goal(string Label, string Config, string Reference, string Metric, bool AtLeast, double Limit)
 {
@@ -34,7 +36,9 @@ public sealed record Goal(string Label, string Config, string Reference, string 
         {
             return v;
         }
-        var refs = Summaries.ByRound(r, Reference, Metric, used);
+        var refs = Reference == Config
+            ? Summaries.ByRound(r, Config, Metrics.Ref(Metric), used)
+            : Summaries.ByRound(r, Reference, Metric, used);
         return v.Where(kv => refs.TryGetValue(kv.Key, out double d) && d != 0)
             .ToDictionary(kv => kv.Key, kv => kv.Value / refs[kv.Key]);
     }

@@ -64,6 +64,27 @@ public static class DecisionsSection
         }
     }
 
+    /// <summary>Issue 17's goals for each hybrid configuration, per round against its busy
+    /// reference (<see cref="Goals.StrategyGoals"/>); nothing without a hybrid configuration.</summary>
+    public static void WriteGoals(StringBuilder md, Report r, HashSet<int> used)
+    {
+        List<Goals.Goal> goals = Goals.StrategyGoals.For(r);
+        if (goals.Count == 0)
+        {
+            return;
+        }
+        var results = goals.Select(g => g.Evaluate(r, used)).ToList();
+        md.AppendLine("## The hybrid strategy's goals");
+        md.AppendLine();
+        md.AppendLine($"Issue 17's goals, each the median of its per-round values (ratios to busy / busy measured in the same round): {Goals.StrategyGoals.Limits}. "
+            + "A median of fewer than 5 rounds is a reading, not a verdict (\"rounds met\" says how many there were). `scripts/hybrid-goals` measures the same goals at fractions of busy's maximum, with packed rings and two pairs too.");
+        md.AppendLine();
+        Goals.GoalsMarkdown.Table(md, results);
+        md.AppendLine();
+        md.AppendLine(Goals.GoalsMarkdown.Verdict(results));
+        md.AppendLine();
+    }
+
     /// <summary>
     /// A back-end that sleeps whenever its ring is empty moves at most one ring per wake-up
     /// round trip: a full ring cannot be refilled before the side that emptied it has been

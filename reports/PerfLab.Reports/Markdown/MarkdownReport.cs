@@ -31,6 +31,7 @@ public static class MarkdownReport
         VsReference(md, report, used);
         CpuTable(md, report, used);
         DecisionsSection.Write(md, report, used);
+        DecisionsSection.WriteGoals(md, report, used);
         Rounds(md, report);
         Search(md, report, used);
         Plots(md, charts);

@@ -211,6 +211,21 @@ public sealed class MarkdownReportTests
         Assert.DoesNotContain("| busy / busy, 64 B | 10 % of PDR | –", md);
     }
 
+    /// <summary>Issue 17: the bench's own report shows the hybrid strategy's goals, each per
+    /// round against busy (the same-rate ones against busy measured at hybrid's offered rate).</summary>
+    [Fact]
+    public void TheReportShowsTheHybridStrategysGoals()
+    {
+        string md = MarkdownReport.Build(SampleData.Create(), []);
+        Assert.Contains("## The hybrid strategy's goals", md);
+        // PDR 11 against 12 every round; CPU at 10 %: 15 % against busy's 100 % at the same rate.
+        Assert.Contains("| hybrid/hybrid: PDR ÷ busy's | pdr_mpps: hybrid-64 ÷ busy-64 | 0.92 |", md);
+        Assert.Contains("| hybrid/hybrid at 10 %: back-end CPU ÷ busy's at its rate | be_cpu_pct@10: hybrid-64 ÷ its reference at the same offered rate | 0.15 |", md);
+        Assert.Contains("| hybrid/hybrid, one frame in flight: p50 ÷ busy's | p50_us@0: hybrid-64 ÷ busy-64 | 4.50 |", md);
+        Assert.Contains("8 goals, 4 not met.", md);
+        Assert.DoesNotContain("interrupt/interrupt: PDR", md); // only hybrid back-ends have these goals
+    }
+
     [Fact]
     public void ALoadPointARoundDidNotCarryIsNamedWithTheP99OfTheRoundsThatDid()
     {
