@@ -54,9 +54,13 @@ public sealed class BackendCommand
     // Device
     private readonly Option<NetMode> _mode = Opt.Choice("--mode",
         "loopback: every TX frame comes back on the same queue pair's RX with source and destination MAC swapped; "
-        + "sink: count and drop, without reading the frame; copy: copy each frame once into the back-end's own 2 KiB slots, "
+        + "sink: count and drop, without reading the frame; copy: copy each frame once into one of the back-end's own 2 KiB slots (--copy-slots), "
         + "then drop (one ring, one copy: the like-for-like of a C ring loopback and of DPDK's vhost dequeue into mbufs)",
         DD.Mode, [("loopback", NetMode.Loopback), ("sink", NetMode.Sink), ("copy", NetMode.Copy)]);
+    private readonly Option<CopySlotUse> _copySlots = Opt.Choice("--copy-slots",
+        "copy mode: reuse: the i-th frame of a round goes into slot i, the same slots every round (as DPDK's rxonly reuses the mbufs "
+        + "its per-core cache gives back); rotate: 256 slots in turn, one per frame (before 2026-12-03; docs/envelope.md)",
+        DD.CopySlots, [("reuse", CopySlotUse.Reuse), ("rotate", CopySlotUse.Rotate)]);
     private readonly Option<bool> _dropWhenFull = Opt.Flag("--drop-when-full",
         "loopback: drop and count frames when the guest posted no RX buffer (default: back-pressure, the frame waits on TX)");
     private readonly Option<TxReturn> _txReturn = Opt.Choice("--tx-return",
@@ -96,7 +100,7 @@ public sealed class BackendCommand
             """);
         OptionHelp.Install(root, "perflab-backend",
             ("Connection", [.. _sockets.All, _client, _reconnectMinMs, _reconnectMaxMs, _socketMode, _firstMessageS, _replyTimeoutS, _maxSessions]),
-            ("Device", [_mode, _dropWhenFull, _batch, _txReturn, _queues, _workers, _pairsPerWorker, _queueAffinity, _cpus, _disableFeatures, _disableProtocol]),
+            ("Device", [_mode, _copySlots, _dropWhenFull, _batch, _txReturn, _queues, _workers, _pairsPerWorker, _queueAffinity, _cpus, _disableFeatures, _disableProtocol]),
             ("Polling (per worker)", _poll.All),
             ("Output", [_statsInterval, _statsSocket, _statsJson, _quiet]));
         Root = root;
@@ -132,6 +136,7 @@ public sealed class BackendCommand
             Device = DD with
             {
                 Mode = r.GetValue(_mode),
+                CopySlots = r.GetValue(_copySlots),
                 Backpressure = !r.GetValue(_dropWhenFull),
                 Batch = r.GetValue(_batch),
                 TxReturn = r.GetValue(_txReturn),

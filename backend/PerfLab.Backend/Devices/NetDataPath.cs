@@ -10,8 +10,10 @@ namespace PerfLab.Backend.Devices;
 /// <summary>Per-view constants of the data path, derived from the negotiated features.</summary>
 /// <param name="TxReturn">When TX buffers go back (<see cref="TxReturnRule"/>); idle rounds and
 /// sleeping return anything held.</param>
+/// <param name="CopySlots">Copy mode: which of the pair's slots a frame goes into.</param>
 public readonly record struct DataPathConfig(
-    NetMode Mode, bool Backpressure, int Batch, uint HdrLen, bool Mergeable, DirtyLog? Log, TxReturn TxReturn = TxReturn.Immediate);
+    NetMode Mode, bool Backpressure, int Batch, uint HdrLen, bool Mergeable, DirtyLog? Log, TxReturn TxReturn = TxReturn.Immediate,
+    CopySlotUse CopySlots = CopySlotUse.Reuse);
 
 /// <summary>
 /// The virtio-net data path, written once and specialised per ring layout through the
@@ -183,16 +185,7 @@ public static class NetDataPath
         long bytes = 0;
         if (c.Mode == NetMode.Copy)
         {
-            ChainIo.Prefetch(txb[..n], hdr);
-            Span<byte> slots = p.CopySlots;
-            int slot = p.NextCopySlot;
-            for (int i = 0; i < n; i++)
-            {
-                bytes += txb[i].Len > hdr ? txb[i].Len - hdr : 0;
-                ChainIo.CopyOut(in txb[i], hdr, slots.Slice(slot * QueuePair.CopySlotSize, QueuePair.CopySlotSize));
-                slot = (slot + 1) & (QueuePair.CopySlotCount - 1);
-            }
-            p.NextCopySlot = slot;
+            bytes = CopyBurst(p, txb[..n], hdr, c.CopySlots);
         }
         else
         {
@@ -216,9 +209,7 @@ public static class NetDataPath
             uint frameLen = p.TxChain.TotalLen > hdr ? p.TxChain.TotalLen - hdr : 0;
             if (c.Mode == NetMode.Copy && frameLen > 0)
             {
-                int slot = p.NextCopySlot;
-                ChainIo.Read(ref p.TxChain, hdr, p.CopySlots.AsSpan(slot * QueuePair.CopySlotSize, (int)Math.Min(frameLen, (uint)QueuePair.CopySlotSize)));
-                p.NextCopySlot = (slot + 1) & (QueuePair.CopySlotCount - 1);
+                ChainIo.Read(ref p.TxChain, hdr, CopySlot(p, n, c.CopySlots)[..(int)Math.Min(frameLen, (uint)QueuePair.CopySlotSize)]);
             }
             bytes += frameLen;
             tx.PushUsed(p.TxChain.Id, 0, p.TxChain.SlotCount);
@@ -229,6 +220,54 @@ public static class NetDataPath
             CompleteTx(p, ref tx, n, bytes, in c);
         }
         return n;
+    }
+
+    /// <summary>Copy mode's fast path: copies each frame of a burst of single-descriptor buffers
+    /// into its slot; returns the frame bytes taken.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static long CopyBurst(QueuePair p, ReadOnlySpan<BufRef> bufs, uint hdr, CopySlotUse use)
+    {
+        Span<byte> slots = p.CopySlots;
+        long bytes = 0;
+        if (use == CopySlotUse.Reuse)
+        {
+            // Every line each frame spans starts on its way before the first copy; then each frame
+            // goes into the slot of its place in the burst, lines that this loop wrote last round.
+            ChainIo.PrefetchFrames(bufs, hdr);
+            int at = p.CopySlotBase;
+            int stride = p.CopySlotStride;
+            for (int i = 0; i < bufs.Length; i++)
+            {
+                bytes += bufs[i].Len > hdr ? bufs[i].Len - hdr : 0;
+                ChainIo.CopyOutShort(in bufs[i], hdr, slots.Slice(at, QueuePair.CopySlotSize));
+                at += stride;
+            }
+            return bytes;
+        }
+        // Rotate: main's copy path before session 6, kept as it was for A/B runs.
+        ChainIo.Prefetch(bufs, hdr);
+        int slot = p.NextCopySlot;
+        for (int i = 0; i < bufs.Length; i++)
+        {
+            bytes += bufs[i].Len > hdr ? bufs[i].Len - hdr : 0;
+            ChainIo.CopyOut(in bufs[i], hdr, slots.Slice(slot * QueuePair.CopySlotSize, QueuePair.CopySlotSize));
+            slot = (slot + 1) & (QueuePair.RotatingSlotCount - 1);
+        }
+        p.NextCopySlot = slot;
+        return bytes;
+    }
+
+    /// <summary>The slot the <paramref name="n"/>-th frame of a round goes into (the general
+    /// path's chains); advances the rotation.</summary>
+    private static Span<byte> CopySlot(QueuePair p, int n, CopySlotUse use)
+    {
+        if (use == CopySlotUse.Reuse)
+        {
+            return p.CopySlot(n);
+        }
+        int slot = p.NextCopySlot;
+        p.NextCopySlot = (slot + 1) & (QueuePair.RotatingSlotCount - 1);
+        return p.CopySlot(slot);
     }
 
     /// <summary>A round found no TX frame: report a fault, or return the burst held back when

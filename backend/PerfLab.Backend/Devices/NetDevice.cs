@@ -131,7 +131,8 @@ public sealed class NetDevice : IVhostDevice
             (uint)Vhost.Net.VirtioNetHeader.SizeFor(f),
             VirtioFeatures.Has(f, VirtioFeatures.NetMrgRxbuf),
             view.Log,
-            TxReturnRule.Effective(Options.TxReturn, Options.Poll));
+            TxReturnRule.Effective(Options.TxReturn, Options.Poll),
+            Options.CopySlots);
         var byWorker = _workers.ToDictionary(w => w, _ => new List<QueuePoller>());
         foreach (QueuePair p in Pairs)
         {
@@ -181,7 +182,7 @@ public sealed class NetDevice : IVhostDevice
             p.PendingRarp = null;
             return null;
         }
-        p.EnsureScratch((int)Math.Max(p.Tx!.Num, p.Rx?.Num ?? 0), cfg.Batch, cfg.Mode == NetMode.Copy);
+        p.EnsureScratch((int)Math.Max(p.Tx!.Num, p.Rx?.Num ?? 0), cfg.Batch, cfg.Mode == NetMode.Copy, cfg.CopySlots);
         p.Dead = false;
         p.TxBlocked = false;
         // SEND_RARP: one frame, on pair 0; kept across resumes until a buffer takes it.

@@ -20,6 +20,22 @@ public enum NetMode
     Copy,
 }
 
+/// <summary>Which of its own slots the copy mode copies a frame into (docs/envelope.md,
+/// "txcopy at queue 256, session 6").</summary>
+public enum CopySlotUse
+{
+    /// <summary>The i-th frame of a round goes into slot i, so every round writes the same few
+    /// slots: the frame is dropped before the next round, as a run-to-completion application
+    /// gives its mbufs back to its per-core cache (DPDK's rxonly), and those slots stay in the
+    /// back-end's L1. Slots are 2 KiB plus one cache line apart, so that the first lines of
+    /// consecutive slots fall in different L1 sets.</summary>
+    Reuse,
+    /// <summary>256 slots of 2 KiB in turn, one per frame (before session 6): every frame writes
+    /// a line last written 256 frames ago, and the 2 KiB stride puts all those lines in two L1
+    /// sets, so each frame's store misses L1.</summary>
+    Rotate,
+}
+
 /// <summary>Device and data-plane settings (the daemon's CLI fills this).</summary>
 public sealed record NetDeviceOptions
 {
@@ -30,6 +46,9 @@ public sealed record NetDeviceOptions
 
     /// <summary>When TX buffers go back to the guest (<see cref="TxReturnRule"/>; docs/envelope.md).</summary>
     public TxReturn TxReturn { get; init; } = TxReturn.Auto;
+
+    /// <summary>Copy mode: which slot each frame is copied into.</summary>
+    public CopySlotUse CopySlots { get; init; } = CopySlotUse.Reuse;
 
     /// <summary>Most chains taken from a TX queue per round (DPDK's burst, vhost-net's batch).</summary>
     public int Batch { get; init; } = 64;

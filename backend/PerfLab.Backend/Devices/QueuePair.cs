@@ -41,13 +41,22 @@ public sealed class QueuePair : IDisposable
     public readonly uint[] MergeLens = new uint[MaxMergeBuffers];
     public readonly ushort[] MergeSlots = new ushort[MaxMergeBuffers];
 
-    /// <summary>Copy mode: the back-end's own frame slots (pinned, allocated once) and the next one.</summary>
+    /// <summary>Copy mode: the back-end's own frame slots (pinned, allocated once), where slot 0
+    /// starts (<see cref="CopySlotBase"/>), the distance between slots, and the next slot
+    /// (<see cref="CopySlotUse.Rotate"/>).</summary>
     public byte[] CopySlots = [];
+    public int CopySlotBase;
+    public int CopySlotStride;
     public int NextCopySlot;
 
-    /// <summary>Slots of the copy ring, and the size of each (a frame longer than a slot is cut).</summary>
-    public const int CopySlotCount = 256;
+    /// <summary>Bytes of a frame a slot holds (a longer frame is cut).</summary>
     public const int CopySlotSize = 2048;
+
+    /// <summary>Slots of <see cref="CopySlotUse.Rotate"/>.</summary>
+    public const int RotatingSlotCount = 256;
+
+    /// <summary>Slot <paramref name="i"/> (tests and diagnostics).</summary>
+    public Span<byte> CopySlot(int i) => CopySlots.AsSpan(CopySlotBase + i * CopySlotStride, CopySlotSize);
 
     /// <summary>The owning device's fault flag.</summary>
     public FaultFlag? DeviceFault;
@@ -58,13 +67,13 @@ public sealed class QueuePair : IDisposable
     /// <summary>A RARP to inject on RX (SEND_RARP); cleared once sent.</summary>
     public byte[]? PendingRarp;
 
-    /// <summary>(Re)allocates scratch chains able to hold a chain of the ring's size, and the
-    /// burst arrays for <paramref name="batch"/> buffers.</summary>
-    public void EnsureScratch(int queueSize, int batch, bool copySlots = false)
+    /// <summary>(Re)allocates scratch chains able to hold a chain of the ring's size, the burst
+    /// arrays for <paramref name="batch"/> buffers and, for copy mode, the copy slots.</summary>
+    public void EnsureScratch(int queueSize, int batch, bool copySlots = false, CopySlotUse use = CopySlotUse.Reuse)
     {
-        if (copySlots && CopySlots.Length == 0)
+        if (copySlots)
         {
-            CopySlots = GC.AllocateArray<byte>(CopySlotCount * CopySlotSize, pinned: true);
+            EnsureCopySlots(batch, use);
         }
         if (TxBurst.Length < batch)
         {
@@ -80,6 +89,33 @@ public sealed class QueuePair : IDisposable
         TxChain = DescChain.Allocate(capacity);
         RxChain = DescChain.Allocate(capacity);
         RxFirst = DescChain.Allocate(capacity);
+    }
+
+    private unsafe void EnsureCopySlots(int batch, CopySlotUse use)
+    {
+        // Reuse: one slot per frame of a round, a cache line apart beyond 2 KiB and starting on
+        // a line, so a 64 B frame is one line and consecutive slots use different L1 sets.
+        // Rotate: as before session 6 (the array's own alignment, 2 KiB apart).
+        int stride = use == CopySlotUse.Reuse ? CopySlotSize + 64 : CopySlotSize;
+        int count = use == CopySlotUse.Reuse ? batch : RotatingSlotCount;
+        int bytes = count * stride + (use == CopySlotUse.Reuse ? 64 : 0);
+        if (CopySlots.Length < bytes || CopySlotStride != stride)
+        {
+            CopySlots = GC.AllocateArray<byte>(bytes, pinned: true);
+        }
+        CopySlotStride = stride;
+        NextCopySlot = 0;
+        if (use == CopySlotUse.Reuse)
+        {
+            fixed (byte* b = CopySlots)
+            {
+                CopySlotBase = (int)((64 - ((nuint)b & 63)) & 63);
+            }
+        }
+        else
+        {
+            CopySlotBase = 0;
+        }
     }
 
     private void FreeScratch()

@@ -59,11 +59,13 @@ public class ZeroAllocationTests
     /// <summary>The back-end's sink and copy modes, fed by a transmit-only guest (fast path;
     /// then indirect tables, which take the general path).</summary>
     [Theory]
-    [InlineData(NetMode.Sink, false)]
-    [InlineData(NetMode.Copy, false)]
-    [InlineData(NetMode.Copy, true)]
-    public void SinkAndCopyModesAllocateNothing(NetMode mode, bool indirect) =>
-        AssertNoAllocation(o => o with { TxOnly = true, Indirect = indirect }, mode);
+    [InlineData(NetMode.Sink, false, CopySlotUse.Reuse)]
+    [InlineData(NetMode.Copy, false, CopySlotUse.Reuse)]
+    [InlineData(NetMode.Copy, true, CopySlotUse.Reuse)]
+    [InlineData(NetMode.Copy, false, CopySlotUse.Rotate)]
+    [InlineData(NetMode.Copy, true, CopySlotUse.Rotate)]
+    public void SinkAndCopyModesAllocateNothing(NetMode mode, bool indirect, CopySlotUse slots) =>
+        AssertNoAllocation(o => o with { TxOnly = true, Indirect = indirect }, mode, copySlots: slots);
 
     /// <summary>The lossy open loop (frames that find no room are counted dropped) against a
     /// back-end that drops when the guest has no RX buffer, on both ring layouts.</summary>
@@ -87,17 +89,18 @@ public class ZeroAllocationTests
     public void HeldTxReturnAllocatesNothing(NetMode mode, bool packed, TxReturn txReturn, int burst) =>
         AssertNoAllocation(o => o with { TxOnly = mode != NetMode.Loopback, Packed = packed, Burst = burst, QueueSize = 1024 }, mode, txReturn);
 
-    private static void AssertNoAllocation(Func<LoadGenOptions, LoadGenOptions> configure, NetMode mode = NetMode.Loopback, TxReturn txReturn = TxReturn.Immediate, bool dropWhenFull = false) =>
-        Timeouts.Run(TimeSpan.FromSeconds(120), () => NoAllocation(configure, mode, txReturn, dropWhenFull), "zero-allocation loop");
+    private static void AssertNoAllocation(Func<LoadGenOptions, LoadGenOptions> configure, NetMode mode = NetMode.Loopback, TxReturn txReturn = TxReturn.Immediate, bool dropWhenFull = false,
+        CopySlotUse copySlots = CopySlotUse.Reuse) =>
+        Timeouts.Run(TimeSpan.FromSeconds(120), () => NoAllocation(configure, mode, txReturn, dropWhenFull, copySlots), "zero-allocation loop");
 
-    private static void NoAllocation(Func<LoadGenOptions, LoadGenOptions> configure, NetMode mode, TxReturn txReturn, bool dropWhenFull)
+    private static void NoAllocation(Func<LoadGenOptions, LoadGenOptions> configure, NetMode mode, TxReturn txReturn, bool dropWhenFull, CopySlotUse copySlots)
     {
         using var dir = new TempDir();
         var o = new BackendOptions
         {
             SocketPath = dir.File("v.sock"),
             StatsInterval = 0,
-            Device = new NetDeviceOptions { MaxQueuePairs = 1, Mode = mode, TxReturn = txReturn, Backpressure = !dropWhenFull, Poll = new PollOptions { Mode = PollMode.Interrupt } },
+            Device = new NetDeviceOptions { MaxQueuePairs = 1, Mode = mode, TxReturn = txReturn, Backpressure = !dropWhenFull, CopySlots = copySlots, Poll = new PollOptions { Mode = PollMode.Interrupt } },
         };
         // No worker threads: the test thread drives the data plane itself.
         using var server = new VhostUserServer(o, startWorkers: false);
