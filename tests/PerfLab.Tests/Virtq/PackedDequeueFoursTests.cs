@@ -113,6 +113,58 @@ public unsafe class PackedDequeueFoursTests
         }
     }
 
+    /// <summary>Rings of random descriptors (PackedRingMalformedTests' generator: addresses at
+    /// and outside the edges of two regions, random lengths, ids and flags) from random starts:
+    /// fours and singles take the same buffers and report the same fault, and count the same.</summary>
+    [Theory]
+    [InlineData(16)]
+    [InlineData(18)]
+    public void RandomRingsGiveTheSameResultInFoursAsInSingles(int size)
+    {
+        using var rp = new PackedRingPair((ushort)size, ramBytes: 2 << 20, regions: 2);
+        var rng = new Random(size * 7919);
+        ulong table = rp.Ram.Alloc(16 * 64, 16);
+        ulong ram0 = rp.Ram.Regions[0].Gpa;
+        ulong ramEnd = rp.Ram.Regions[^1].Gpa + rp.Ram.Regions[^1].Size;
+        var one = new BufRef[size];
+        var four = new BufRef[size];
+        int taken = 0, faults = 0;
+        for (int iter = 0; iter < 3000; iter++)
+        {
+            bool wrap = rng.Next(2) == 0;
+            bool dir = rng.Next(2) == 0;
+            for (int i = 0; i < size; i++)
+            {
+                rp.Desc(i) = PackedRingMalformedTests.RandomDesc(rng, PackedDesc.AvailBits(wrap), dir, table, ram0, ramEnd);
+                if (rng.Next(3) == 0)
+                {
+                    rp.Desc(i).Flags &= unchecked((ushort)~PackedDesc.FlagNext); // more runs of single buffers
+                }
+            }
+            ushort start = (ushort)rng.Next(size);
+            rp.Attach(new PackedBase(start, wrap, start, wrap).Encode());
+            int n = rng.Next(1, size + 1);
+            Assert.Equal(rp.Device.Scan(fours: false), rp.Device.Scan(fours: true));
+            uint mark = rp.Device.MarkPosition();
+            int nOne = rp.Device.TakeSingles(rp.Memory, one.AsSpan(0, n), dir, fours: false);
+            var singles = (rp.Device.Fault, rp.Device.FaultValue, rp.Device.NextAvail, rp.Device.AvailWrap);
+            rp.Device.Fault = RingFault.None;
+            rp.Device.RewindTo(mark);
+            int nFour = rp.Device.TakeSingles(rp.Memory, four.AsSpan(0, n), dir, fours: true);
+            Assert.Equal(nOne, nFour);
+            Assert.Equal(singles, (rp.Device.Fault, rp.Device.FaultValue, rp.Device.NextAvail, rp.Device.AvailWrap));
+            for (int j = 0; j < nOne; j++)
+            {
+                Assert.True(one[j].Ptr == four[j].Ptr && one[j].Len == four[j].Len && one[j].Id == four[j].Id && one[j].Gpa == four[j].Gpa);
+            }
+            taken += nOne;
+            faults += rp.Device.Fault != RingFault.None ? 1 : 0;
+        }
+        // The generator must reach lines taken whole and faults, or it tests nothing.
+        Assert.True(taken > 3000, $"only {taken} buffers taken");
+        Assert.True(faults > 100, $"only {faults} faults");
+    }
+
     [Theory]
     [InlineData(256)]
     [InlineData(1024)]
