@@ -29,6 +29,7 @@ public class CommandLineTests
     [InlineData("--queues", "1.5")]
     [InlineData("--mode", "mirror")]
     [InlineData("--tx-return", "later")]
+    [InlineData("--packed-dequeue", "eights")]
     [InlineData("--workers", "0")]
     [InlineData("--workers", "1025")]
     [InlineData("--devices", "0")]
