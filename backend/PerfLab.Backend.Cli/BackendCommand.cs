@@ -68,10 +68,6 @@ public sealed class BackendCommand
         + "a smaller one at once (keeps DPDK's virtio PMD out of its whole-ring reclaim at queue 1024; immediate under --poll backoff); "
         + "or every burst one burst late. Split rings; a held burst goes back after empty rounds and before the worker sleeps (docs/envelope.md)",
         DD.TxReturn, [("immediate", TxReturn.Immediate), ("auto", TxReturn.Auto), ("deferred", TxReturn.Deferred)]);
-    private readonly Option<PackedDequeue> _packedDequeue = Opt.Choice("--packed-dequeue",
-        "packed rings' burst dequeue: fours reads and checks a cache line's four descriptors at once (DPDK's batched "
-        + "dequeue), singles one descriptor at a time; process-wide (docs/envelope.md)",
-        PackedDequeue.Singles, [("singles", PackedDequeue.Singles), ("fours", PackedDequeue.Fours)]);
     private readonly Option<int> _batch = Opt.Int("--batch", "N", "most frames taken from a TX queue per round", DD.Batch, 1, 4096);
     private readonly Option<int> _queues = Opt.Int("--queues", "N", "queue pairs offered (GET_QUEUE_NUM; MQ offered if N > 1)", DD.MaxQueuePairs, 1, 128);
     private readonly Option<int> _workers = Opt.Int("--workers", "N", "worker threads polling every device's queues",
@@ -104,7 +100,7 @@ public sealed class BackendCommand
             """);
         OptionHelp.Install(root, "perflab-backend",
             ("Connection", [.. _sockets.All, _client, _reconnectMinMs, _reconnectMaxMs, _socketMode, _firstMessageS, _replyTimeoutS, _maxSessions]),
-            ("Device", [_mode, _copySlots, _dropWhenFull, _batch, _packedDequeue, _txReturn, _queues, _workers, _pairsPerWorker, _queueAffinity, _cpus, _disableFeatures, _disableProtocol]),
+            ("Device", [_mode, _copySlots, _dropWhenFull, _batch, _txReturn, _queues, _workers, _pairsPerWorker, _queueAffinity, _cpus, _disableFeatures, _disableProtocol]),
             ("Polling (per worker)", _poll.All),
             ("Output", [_statsInterval, _statsSocket, _statsJson, _quiet]));
         Root = root;
@@ -122,8 +118,6 @@ public sealed class BackendCommand
             Log.MinimumLevel = Microsoft.Extensions.Logging.LogLevel.Warning;
         }
         int[] cpus = r.GetValue(_cpus)!;
-        // Process-wide and read by every packed ring's burst path; set before any ring runs.
-        PackedRing.DequeueInFours = r.GetValue(_packedDequeue) == PackedDequeue.Fours;
         var o = new BackendOptions
         {
             SocketPaths = _sockets.Bind(r),

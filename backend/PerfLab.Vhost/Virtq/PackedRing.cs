@@ -4,15 +4,6 @@ using PerfLab.Vhost.Memory;
 
 namespace PerfLab.Vhost.Virtq;
 
-/// <summary>How a packed ring's burst path reads descriptors (<see cref="PackedRing.DequeueInFours"/>).</summary>
-public enum PackedDequeue : byte
-{
-    /// <summary>One descriptor at a time.</summary>
-    Singles,
-    /// <summary>A cache line's four descriptors at once where the burst covers a whole line.</summary>
-    Fours,
-}
-
 /// <summary>
 /// Device side of a packed virtqueue (docs/protocol.md#packed-virtqueue). A mutable struct: keep it
 /// in a non-readonly field and pass it by ref, or every call works on a copy.
@@ -163,11 +154,7 @@ public unsafe struct PackedRing : IDeviceRing
         return known > 0 ? known : Scan();
     }
 
-    private int Scan() => Scan(DequeueInFours);
-
-    /// <summary>Counts the complete chains from the next slot (see <see cref="Available"/>);
-    /// with <paramref name="fours"/>, a line of four single-descriptor buffers in one check.</summary>
-    internal int Scan(bool fours)
+    private int Scan()
     {
         PackedDesc* ring = _desc;
         uint size = _size;
@@ -176,30 +163,8 @@ public unsafe struct PackedRing : IDeviceRing
         int limit = _scanLimit;
         int chains = 0;
         int i = 0;
-        while (i < limit)
+        for (; i < limit; i++)
         {
-            if (fours && (idx & 3) == 0 && limit - i >= 4 && idx + 4 <= size)
-            {
-                // Acquire, each: as below, four at once; a line of four available
-                // single-descriptor buffers is four chains. Anything else goes one by one.
-                PackedDesc* d = ring + idx;
-                uint f0 = Volatile.Read(ref d[0].Flags);
-                uint f1 = Volatile.Read(ref d[1].Flags);
-                uint f2 = Volatile.Read(ref d[2].Flags);
-                uint f3 = Volatile.Read(ref d[3].Flags);
-                if ((((f0 ^ bits) | (f1 ^ bits) | (f2 ^ bits) | (f3 ^ bits)) & (PackedDesc.WrapMask | PackedDesc.FlagNext)) == 0)
-                {
-                    chains += 4;
-                    i += 4;
-                    idx += 4;
-                    if (idx == size)
-                    {
-                        idx = 0;
-                        bits ^= PackedDesc.WrapMask;
-                    }
-                    continue;
-                }
-            }
             // Acquire (docs/protocol.md#packed-ring-device-steps, step 1): a slot seen available
             // was written before its flags, and a head's whole chain before the head's flags, so
             // the NEXT bits we count are final.
@@ -212,7 +177,6 @@ public unsafe struct PackedRing : IDeviceRing
             {
                 chains++;
             }
-            i++;
             if (++idx == size)
             {
                 idx = 0;
@@ -436,26 +400,13 @@ public unsafe struct PackedRing : IDeviceRing
     }
 
     /// <summary>
-    /// Whether <see cref="TakeSingles"/> and <see cref="Available"/> read a cache line's four
-    /// descriptors at once (<see cref="TakeFour"/>) or one at a time. Process-wide, set once at
-    /// start-up (perflab-backend --packed-dequeue), before any ring runs.
-    /// </summary>
-    public static bool DequeueInFours { get; set; }
-
-    /// <summary>
     /// Burst fast path (see <see cref="IDeviceRing.TakeSingles"/>): buffers of one available
     /// descriptor, no NEXT, no INDIRECT, the needed direction, translated in one piece. Ring
     /// state is held in locals for the loop: the JIT cannot keep struct fields in registers
     /// across writes through guest-memory pointers, and this loop is the per-frame cost.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public int TakeSingles(GuestMemory mem, Span<BufRef> dst, bool deviceWrites) =>
-        TakeSingles(mem, dst, deviceWrites, DequeueInFours);
-
-    /// <summary><see cref="TakeSingles(GuestMemory, Span{BufRef}, bool)"/> with the dequeue
-    /// chosen by the caller (tests run both on the same ring contents).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal int TakeSingles(GuestMemory mem, Span<BufRef> dst, bool deviceWrites, bool fours)
+    public int TakeSingles(GuestMemory mem, Span<BufRef> dst, bool deviceWrites)
     {
         if (Fault != RingFault.None)
         {
@@ -465,35 +416,47 @@ public unsafe struct PackedRing : IDeviceRing
         uint size = _size;
         uint idx = _nextAvail;
         uint bits = _availBits;
+        const uint Checked = PackedDesc.WrapMask | PackedDesc.FlagNext | PackedDesc.FlagIndirect | PackedDesc.FlagWrite;
         uint want = bits | (deviceWrites ? PackedDesc.FlagWrite : 0u);
         if (dst.Length > 4)
         {
             PrefetchSlots(ring, idx, size, (uint)dst.Length);
         }
         int i = 0;
-        while (i < dst.Length)
+        for (; i < dst.Length; i++)
         {
-            // A whole line at once where the burst covers one that does not cross the ring's end
-            // (DPDK's vhost_reserve_avail_batch_packed); the slots up to a line's start, the
-            // line at the end, and any line the batch refuses go one at a time below, which
-            // decides (and reports) exactly as if the batch had not been tried.
-            if (fours && (idx & 3) == 0 && dst.Length - i >= 4 && idx + 4 <= size
-                && TakeFour(mem, ring + idx, want, size, dst.Slice(i, 4)))
+            PackedDesc* d = ring + idx;
+            // Acquire (docs/protocol.md#packed-ring-device-steps, step 1): flags first, then the
+            // rest of the descriptor and the buffer.
+            uint f = Volatile.Read(ref d->Flags);
+            if ((f & Checked) != want)
             {
-                i += 4;
-                idx += 4;
-                if (idx == size)
-                {
-                    idx = 0;
-                    want ^= PackedDesc.WrapMask;
-                }
-                continue;
+                break; // not available, or a chain, indirect or wrong direction: the general path decides
             }
-            if (!TakeOne(mem, ring + idx, want, size, ref dst[i]))
+            ulong addr = d->Addr;
+            uint len = d->Len;
+            ushort id = d->Id;
+            if (id >= size)
             {
+                Fault = RingFault.PackedBadId;
+                FaultValue = id;
                 break;
             }
-            i++;
+            if (len == 0)
+            {
+                break; // empty: the general path reports it
+            }
+            byte* p = mem.TranslateGpa(addr, len);
+            if (p == null)
+            {
+                break; // straddles regions or is outside memory: the general path decides
+            }
+            ref BufRef b = ref dst[i];
+            b.Ptr = p;
+            b.Len = len;
+            b.Id = id;
+            b.Slots = 1;
+            b.Gpa = addr;
             if (++idx == size)
             {
                 idx = 0;
@@ -504,98 +467,6 @@ public unsafe struct PackedRing : IDeviceRing
         _availBits = (ushort)(want & PackedDesc.WrapMask);
         _availKnown = Math.Max(0, _availKnown - i);
         return i;
-    }
-
-    /// <summary>The flags a burst buffer's descriptor is checked on: available in this lap, no
-    /// NEXT, no INDIRECT, the needed direction.</summary>
-    private const uint SingleChecked = PackedDesc.WrapMask | PackedDesc.FlagNext | PackedDesc.FlagIndirect | PackedDesc.FlagWrite;
-
-    /// <summary>One burst buffer at <paramref name="d"/>; false (nothing taken) where the general
-    /// path must decide. An id out of range breaks the ring here.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool TakeOne(GuestMemory mem, PackedDesc* d, uint want, uint size, ref BufRef b)
-    {
-        // Acquire (docs/protocol.md#packed-ring-device-steps, step 1): flags first, then the
-        // rest of the descriptor and the buffer.
-        uint f = Volatile.Read(ref d->Flags);
-        if ((f & SingleChecked) != want)
-        {
-            return false; // not available, or a chain, indirect or wrong direction: the general path decides
-        }
-        ulong addr = d->Addr;
-        uint len = d->Len;
-        ushort id = d->Id;
-        if (id >= size)
-        {
-            Fault = RingFault.PackedBadId;
-            FaultValue = id;
-            return false;
-        }
-        if (len == 0)
-        {
-            return false; // empty: the general path reports it
-        }
-        byte* p = mem.TranslateGpa(addr, len);
-        if (p == null)
-        {
-            return false; // straddles regions or is outside memory: the general path decides
-        }
-        b.Ptr = p;
-        b.Len = len;
-        b.Id = id;
-        b.Slots = 1;
-        b.Gpa = addr;
-        return true;
-    }
-
-    /// <summary>
-    /// Four burst buffers from one line (<paramref name="d"/> at a slot that is a multiple of
-    /// four, not crossing the ring's end), as DPDK's vhost_reserve_avail_batch_packed: the four
-    /// flags are loaded and checked together, then lens, ids and addresses are read, with one
-    /// branch per check for the line instead of one per descriptor. All or nothing: on any
-    /// doubt (a flag, an id out of range, an empty buffer, an address the one door refuses)
-    /// nothing is taken and nothing is reported, and <see cref="TakeOne"/> goes over the same
-    /// descriptors one by one, so a malformed one is refused or reported exactly as without
-    /// the batch. Every value is read once here; the one-by-one path reads its own.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool TakeFour(GuestMemory mem, PackedDesc* d, uint want, uint size, Span<BufRef> dst)
-    {
-        // Acquire, each (docs/protocol.md#packed-ring-device-steps, step 1): the four flags
-        // before anything else of the line; no later load of a descriptor moves above them (on
-        // x86 an acquire load is a plain load the JIT keeps in order; DPDK's one acquire fence
-        // after the four). The driver wrote each descriptor before its flags.
-        uint f0 = Volatile.Read(ref d[0].Flags);
-        uint f1 = Volatile.Read(ref d[1].Flags);
-        uint f2 = Volatile.Read(ref d[2].Flags);
-        uint f3 = Volatile.Read(ref d[3].Flags);
-        if ((((f0 ^ want) | (f1 ^ want) | (f2 ^ want) | (f3 ^ want)) & SingleChecked) != 0)
-        {
-            return false;
-        }
-        uint l0 = d[0].Len, l1 = d[1].Len, l2 = d[2].Len, l3 = d[3].Len;
-        uint i0 = d[0].Id, i1 = d[1].Id, i2 = d[2].Id, i3 = d[3].Id;
-        // Non-short-circuit: one branch for the line's ids and lens.
-        if ((i0 >= size) | (i1 >= size) | (i2 >= size) | (i3 >= size) | (l0 == 0) | (l1 == 0) | (l2 == 0) | (l3 == 0))
-        {
-            return false;
-        }
-        ulong a0 = d[0].Addr, a1 = d[1].Addr, a2 = d[2].Addr, a3 = d[3].Addr;
-        // The one bounds-checked door, for each buffer.
-        byte* p0 = mem.TranslateGpa(a0, l0);
-        byte* p1 = mem.TranslateGpa(a1, l1);
-        byte* p2 = mem.TranslateGpa(a2, l2);
-        byte* p3 = mem.TranslateGpa(a3, l3);
-        if ((p0 == null) | (p1 == null) | (p2 == null) | (p3 == null))
-        {
-            return false;
-        }
-        ref BufRef b = ref dst[3]; // one bounds check for the four
-        b = new BufRef { Ptr = p3, Len = l3, Id = (ushort)i3, Slots = 1, Gpa = a3 };
-        dst[0] = new BufRef { Ptr = p0, Len = l0, Id = (ushort)i0, Slots = 1, Gpa = a0 };
-        dst[1] = new BufRef { Ptr = p1, Len = l1, Id = (ushort)i1, Slots = 1, Gpa = a1 };
-        dst[2] = new BufRef { Ptr = p2, Len = l2, Id = (ushort)i2, Slots = 1, Gpa = a2 };
-        return true;
     }
 
     /// <summary>

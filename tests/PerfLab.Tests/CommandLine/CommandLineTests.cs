@@ -29,7 +29,6 @@ public class CommandLineTests
     [InlineData("--queues", "1.5")]
     [InlineData("--mode", "mirror")]
     [InlineData("--tx-return", "later")]
-    [InlineData("--packed-dequeue", "eights")]
     [InlineData("--workers", "0")]
     [InlineData("--workers", "1025")]
     [InlineData("--devices", "0")]

@@ -24,38 +24,6 @@ public unsafe class PackedRingAllocationTests
         AllocationProbe.AssertNone(n => Iterate(rp, burst, chain, buf, table, n), 20_000, 50_000);
     }
 
-    /// <summary>The line-at-once dequeue (--packed-dequeue fours): bursts taken four
-    /// descriptors at a time, a burst that starts mid-line, and the count in fours.</summary>
-    [Fact]
-    public void FourAtATimeDequeueAllocatesNothing()
-    {
-        using var rp = new PackedRingPair(1024, ramBytes: 8 << 20);
-        var burst = new BufRef[32];
-        ulong buf = rp.Buffer(32 * 64);
-        AllocationProbe.AssertNone(n =>
-        {
-            int errors = 0;
-            for (int i = 0; i < n; i++)
-            {
-                int count = (i & 1) == 0 ? 32 : 30; // every other burst leaves the next one mid-line
-                for (int k = 0; k < count; k++)
-                {
-                    errors += rp.Driver.Post(rp.Driver.NextAvail, buf + (ulong)(64 * k), 64, deviceWrites: false) ? 0 : 1;
-                }
-                rp.Driver.Publish();
-                errors += rp.Device.Scan(fours: true) == count ? 0 : 1;
-                int got = rp.Device.TakeSingles(rp.Memory, burst.AsSpan(0, count), deviceWrites: false, fours: true);
-                errors += got == count ? 0 : 1;
-                rp.Device.PushUsedBurstEmpty(burst.AsSpan(0, got));
-                rp.Device.Publish(canCall: true);
-                while (rp.Driver.TryTakeUsed(out _, out _))
-                {
-                }
-            }
-            return errors;
-        }, 20_000, 50_000);
-    }
-
     [Fact]
     public void InOrderBoundRunsAllocateNothing()
     {

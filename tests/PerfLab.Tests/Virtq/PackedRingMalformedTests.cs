@@ -243,7 +243,7 @@ public unsafe class PackedRingMalformedTests
 
     /// <summary>A valid descriptor (buffer in RAM, id in range, the iteration's direction,
     /// sometimes NEXT), then, three times in ten, one field made hostile.</summary>
-    internal static PackedDesc RandomDesc(Random rng, ushort availBits, bool writes, ulong table, ulong ram0, ulong ramEnd)
+    private static PackedDesc RandomDesc(Random rng, ushort availBits, bool writes, ulong table, ulong ram0, ulong ramEnd)
     {
         uint len = (uint)rng.Next(1, 4096);
         var d = new PackedDesc
