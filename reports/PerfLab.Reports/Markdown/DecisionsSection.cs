@@ -26,7 +26,9 @@ public static class DecisionsSection
             foreach (int load in Metrics.LoadPoints)
             {
                 string[] cells = [.. Columns.Select(q => Format.Interval(Summaries.Of(r, c.Id, Metrics.At(q, load), used), q.EndsWith("_frame", StringComparison.Ordinal) ? 3 : 1))];
-                if (cells.All(x => x == Format.Unknown))
+                // Busy polling keeps no decisions: its only figure is wake-ups, all zero.
+                if (cells.All(x => x == Format.Unknown)
+                    || (cells.Count(x => x != Format.Unknown) == 1 && Summaries.Of(r, c.Id, Metrics.At(Metrics.BackendWakeupsPerFrame, load), used).Median == 0))
                 {
                     continue;
                 }

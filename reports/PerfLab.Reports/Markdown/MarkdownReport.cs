@@ -64,10 +64,14 @@ public static class MarkdownReport
             + $"({MedianInterval.Describe(n)}; see \"How to read this\"). Latency is the round trip guest → back-end → guest.");
         md.AppendLine();
         int visits = r.Samples.Count(s => used.Contains(s.Round));
+        string? shortOfKept = moved == 0 ? null
+            : Summaries.ShortOfKept(r.Rounds, r.Samples, r.Configs.Select(c => (c.Id, c.Reference)), Summaries.KeptRoundsForAVerdict);
         if (visits > 0 && moved * 3 >= visits)
         {
             md.AppendLine($"**The host moved the vCPUs during {moved} of the {visits} visits of the rounds used**, so the figures below rest on "
-                + "what is left (\"–\": nothing). This run cannot rank the configurations: run again when the host is quieter, or allow more rounds (`--max-rounds 24`).");
+                + "what is left (\"–\": nothing). " + (shortOfKept is null
+                    ? $"Every configuration still kept at least {Summaries.KeptRoundsForAVerdict} rounds (with its reference in the same round), enough to judge its ratios."
+                    : $"This run cannot rank every configuration ({shortOfKept}): run again when the host is quieter, or allow more rounds (`--max-rounds 24`)."));
             md.AppendLine();
         }
         if (Views.HasSearch(r))

@@ -127,6 +127,42 @@ public static class Summaries
         return [.. r.Samples.Where(s => used.Contains(s.Round) && Moved(s, majority))];
     }
 
+    /// <summary>
+    /// The first configuration with fewer than <paramref name="wanted"/> rounds kept, as
+    /// "hybrid-64 ÷ busy-64: 3 of 5 rounds kept", or null when every one has enough. Kept is
+    /// what the medians use: a round of the majority c2c class, a visit that did not move, a
+    /// search that found a PDR; for a configuration with a reference, both in the same round
+    /// (its per-round ratios need both). A configuration that never found a PDR (it failed
+    /// here) is not counted. The bench adds rounds while this is not null; report.md says the
+    /// run cannot rank while it is not.
+    /// </summary>
+    public static string? ShortOfKept(IReadOnlyList<RoundInfo> rounds, IReadOnlyList<RoundSample> samples,
+        IEnumerable<(string Id, string Reference)> configs, int wanted)
+    {
+        string majority = Statistics.C2cClass.Majority(rounds.Select(r => r.C2cClass));
+        var used = rounds.Where(r => majority == Statistics.C2cClass.Unknown || r.C2cClass == Statistics.C2cClass.Unknown || r.C2cClass == majority)
+            .Select(r => r.Round).ToHashSet();
+        var found = samples.Where(s => double.IsFinite(s.Get(Metrics.PdrMpps))).Select(s => s.ConfigId).ToHashSet();
+        var kept = samples.Where(s => used.Contains(s.Round) && !Moved(s, majority) && double.IsFinite(s.Get(Metrics.PdrMpps)))
+            .Select(s => (s.ConfigId, s.Round)).ToHashSet();
+        foreach (var (id, reference) in configs)
+        {
+            if (!found.Contains(id) || (reference.Length > 0 && !found.Contains(reference)))
+            {
+                continue;
+            }
+            int n = used.Count(r => kept.Contains((id, r)) && (reference.Length == 0 || kept.Contains((reference, r))));
+            if (n < wanted)
+            {
+                return $"{(reference.Length > 0 ? $"{id} ÷ {reference}" : id)}: {n} of {wanted} rounds kept";
+            }
+        }
+        return null;
+    }
+
+    /// <summary>Kept rounds a configuration needs for the report to judge its ratios.</summary>
+    public const int KeptRoundsForAVerdict = 5;
+
     /// <summary>Marks the rounds whose c2c class is not the run's majority class.</summary>
     public static void FlagRounds(List<RoundInfo> rounds)
     {

@@ -49,7 +49,9 @@ public sealed class LoadGenTargetTests
         Assert.Equal(0, o.BackendDropped);
         Assert.True(double.IsFinite(o.BackendCpuNs), "no back-end CPU from its stats socket");
         Assert.Equal(o.Received, o.Latency!.TotalCount);
-        TrialOutcome ping = t.PingPong(0.05);
-        Assert.True(ping.Received > 0, "ping-pong returned nothing");
+        // 0.2 s: a shared host can hold a vCPU off for tens of ms (0.05 s once came back empty
+        // for four interrupt-driven devices while builds ran beside it).
+        TrialOutcome ping = t.PingPong(0.2);
+        Assert.True(ping.Received > 0, $"ping-pong returned nothing (offered {ping.Offered}, window {ping.DurationS:F3} s)");
     }
 }

@@ -193,6 +193,20 @@ public sealed class RoundRunnerTests
         Assert.Contains(log, l => l.StartsWith("round 4: added, up to 8", StringComparison.Ordinal));
         Assert.Null(RoundExtension.Short(runner.Rounds, runner.Samples, Configs().Select(c => (c.Id, c.Reference)), 3));
 
+        // The report judges with the same rule, at its own 5 rounds: 3 kept is too few.
+        Assert.Contains("This run cannot rank every configuration (busy-64: 3 of 5 rounds kept)", MarkdownReport.Build(AsReport(runner), []));
+
+        // Three moved rounds, then five kept: over a third of the visits moved, but every
+        // configuration kept the five rounds its ratios need, and the report says so.
+        probes = 0;
+        var enough = new RoundRunner(p with { MaxRounds = 12, KeptRoundsWanted = 5 }, Configs(), new SimulatedTargetFactory(), () => 55, _ => { }, () => probes++ < 21 ? 320 : 60);
+        enough.Run();
+        Assert.Equal(8, enough.Rounds.Count);
+        string md = MarkdownReport.Build(AsReport(enough), []);
+        Assert.Contains("**The host moved the vCPUs during 9 of the 24 visits of the rounds used**", md);
+        Assert.Contains("Every configuration still kept at least 5 rounds", md);
+        Assert.DoesNotContain("cannot rank", md);
+
         // At the maximum the runner stops whatever is kept; without a maximum it never adds.
         var capped = new RoundRunner(p with { MaxRounds = 4 }, Configs(), new SimulatedTargetFactory(), () => 55, _ => { }, () => 320);
         capped.Run();
@@ -200,6 +214,16 @@ public sealed class RoundRunnerTests
         var fixedRuns = new RoundRunner(p with { MaxRounds = 0 }, Configs(), new SimulatedTargetFactory(), () => 55, _ => { }, () => 320);
         fixedRuns.Run();
         Assert.Equal(3, fixedRuns.Rounds.Count);
+    }
+
+    private static Report AsReport(RoundRunner runner)
+    {
+        var report = new Report();
+        report.Rounds.AddRange(runner.Rounds);
+        report.Samples.AddRange(runner.Samples);
+        report.Configs.AddRange(Configs().Select(c => c.ToInfo()));
+        Summaries.FlagRounds(report.Rounds);
+        return report;
     }
 
     /// <summary>The rule counts what the report keeps: a flagged round (another c2c class than
