@@ -150,7 +150,7 @@ public sealed class PollingAgent : IAgent, IDisposable
         return work;
     }
 
-    public bool Arm()
+    public bool Arm(int kickAhead)
     {
         Snapshot s = _current;
         if (s.MustPoll)
@@ -161,7 +161,7 @@ public sealed class PollingAgent : IAgent, IDisposable
         QueuePoller[] pollers = s.Pollers;
         for (int i = 0; i < pollers.Length; i++)
         {
-            pending |= pollers[i].Arm();
+            pending |= pollers[i].Arm(kickAhead);
         }
         return pending;
     }
@@ -175,10 +175,10 @@ public sealed class PollingAgent : IAgent, IDisposable
         }
     }
 
-    public bool Block()
+    public bool Block(long timeoutNs)
     {
         Span<ulong> ready = stackalloc ulong[16];
-        int n = _epoll.Wait(ready, -1);
+        int n = _epoll.WaitNs(ready, timeoutNs);
         QueuePoller?[] slots = _current.Slots;
         bool kicked = false;
         for (int i = 0; i < n; i++)
@@ -230,11 +230,11 @@ public sealed class PollingAgent : IAgent, IDisposable
 
         public bool HasSources => agent.HasSources;
 
-        public bool Arm() => agent.Arm();
+        public bool Arm(int kickAhead) => agent.Arm(kickAhead);
 
         public void Disarm() => agent.Disarm();
 
-        public bool Block() => agent.Block();
+        public bool Block(long timeoutNs) => agent.Block(timeoutNs);
 
         public void Wake() => agent.Wake();
 
