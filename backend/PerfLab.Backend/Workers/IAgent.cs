@@ -25,8 +25,9 @@ public interface IAgent
     void Disarm();
 
     /// <summary>Sleeps until a notification or <see cref="Wake"/>; drains what fired. True if a
-    /// notification (not only a wake) ended the sleep. At most <paramref name="timeoutNs"/>
-    /// (negative: no limit).</summary>
+    /// notification (not only a wake) ended the sleep. With <paramref name="timeoutNs"/> above
+    /// 0, a timer of that period runs while such sleeps are asked for, so a sleep ends within a
+    /// period of any moment (negative: no limit, and the timer stops).</summary>
     bool Block(long timeoutNs);
 
     /// <summary>Ends a <see cref="Block"/> in progress or the next one (any thread).</summary>

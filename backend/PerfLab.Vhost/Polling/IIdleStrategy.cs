@@ -29,8 +29,9 @@ public interface IWaitTarget
     /// A loop that cannot coalesce arms as <see cref="Arm"/>.</summary>
     bool ArmCoalesced(int kickAhead);
 
-    /// <summary>As <see cref="Block"/>, but for at most <paramref name="timeoutNs"/>. False when
-    /// the timeout ended the sleep (no notification fired).</summary>
+    /// <summary>As <see cref="Block"/>, but ended by a timeout within <paramref name="timeoutNs"/>
+    /// (a loop may use a periodic timer: a frame posted at any moment is seen within a period).
+    /// False when the timeout ended the sleep (no notification fired).</summary>
     bool BlockFor(long timeoutNs);
 
     /// <summary>Nanoseconds until the loop has scheduled work of its own (long.MaxValue: none).

@@ -4,8 +4,9 @@ namespace PerfLab.Vhost.Polling;
 /// Kick coalescing for a sleeping back-end, NIC-style interrupt moderation (ethtool's rx-frames
 /// with rx-usecs) over EVENT_IDX: while frames flow, the loop arms so that the driver kicks only
 /// when it posts the <see cref="Batch"/>-th buffer past what the device has consumed
-/// (<c>avail_event</c> set that far ahead), and sleeps at most <see cref="TimeoutNs"/>, so that
-/// one wake-up serves several bursts and a frame that arrives alone waits at most the timeout.
+/// (<c>avail_event</c> set that far ahead), and a timeout of <see cref="TimeoutNs"/> ends its sleeps
+/// (the back-end's worker runs a periodic timer of that period while it coalesces), so that one
+/// wake-up serves several bursts and a frame that arrives alone waits at most the timeout.
 /// A notified wake-up costs the worker far more CPU than the frames of a burst on a VM
 /// (docs/polling.md, "Where a sleeping back-end's CPU goes at 10 %").
 ///
@@ -46,7 +47,7 @@ public struct KickBatch
     /// made (1: the next one, as <see cref="Interrupt"/> arms).</summary>
     public readonly int Ahead => _flowing ? _batch : 1;
 
-    /// <summary>How long the sleep about to start may last, ns (-1: until notified).</summary>
+    /// <summary>The timeout of the sleep about to start, ns (-1: until notified).</summary>
     public readonly long SleepTimeoutNs => _flowing ? _timeoutNs : -1;
 
     /// <summary>True while the next round's outcome matters to the rule (the loop's work path
