@@ -91,6 +91,18 @@ public sealed class BackendCommand
 
     private readonly PollOptionSet _poll = new();
 
+    // The back-end's own polling knobs (the guest does not coalesce its calls).
+    private readonly Option<int> _hybridKickBatch = Opt.Int("--hybrid-kick-batch", "K",
+        "hybrid, with EVENT_IDX: while frames flow, arm for a kick per K buffers (avail_event K ahead, NIC-style rx-frames moderation) "
+        + "so that one wake-up serves several bursts; each such sleep lasts at most --hybrid-kick-timeout-us (0 or 1: a kick per buffer; docs/polling.md)",
+        PollDefaults.HybridKickBatch, min: 0);
+
+    private readonly Option<double> _hybridKickTimeoutUs = Opt.Number("--hybrid-kick-timeout-us", "US",
+        "hybrid with --hybrid-kick-batch: the longest coalesced sleep, the bound on a lone frame's wait (epoll_pwait2; rx-usecs)",
+        PollDefaults.HybridKickTimeoutUs, positive: true);
+
+    private static readonly PerfLab.Vhost.Polling.PollOptions PollDefaults = new();
+
     public BackendCommand()
     {
         var root = new RootCommand("""
@@ -101,7 +113,7 @@ public sealed class BackendCommand
         OptionHelp.Install(root, "perflab-backend",
             ("Connection", [.. _sockets.All, _client, _reconnectMinMs, _reconnectMaxMs, _socketMode, _firstMessageS, _replyTimeoutS, _maxSessions]),
             ("Device", [_mode, _copySlots, _dropWhenFull, _batch, _txReturn, _queues, _workers, _pairsPerWorker, _queueAffinity, _cpus, _disableFeatures, _disableProtocol]),
-            ("Polling (per worker)", _poll.All),
+            ("Polling (per worker)", [.. _poll.All, _hybridKickBatch, _hybridKickTimeoutUs]),
             ("Output", [_statsInterval, _statsSocket, _statsJson, _quiet]));
         Root = root;
     }
@@ -145,7 +157,11 @@ public sealed class BackendCommand
                 Cpus = cpus.Length > 0 ? cpus : null,
                 DisabledFeatures = r.GetValue(_disableFeatures),
                 DisabledProtocolFeatures = r.GetValue(_disableProtocol),
-                Poll = _poll.Bind(r),
+                Poll = _poll.Bind(r) with
+                {
+                    HybridKickBatch = r.GetValue(_hybridKickBatch),
+                    HybridKickTimeoutUs = r.GetValue(_hybridKickTimeoutUs),
+                },
             },
         };
         if (o.ReconnectMin > o.ReconnectMax)

@@ -114,6 +114,14 @@ public class IdleStrategyBenchmarks
             _epoll.Wait(ready, 0);
         }
 
+        public bool ArmCoalesced(int kickAhead) => Arm();
+
+        public bool BlockFor(long timeoutNs)
+        {
+            Block();
+            return true;
+        }
+
         public long NsUntilDeadline => long.MaxValue;
 
         public long NotificationsSent => 0;

@@ -485,22 +485,9 @@ public unsafe struct PackedDriverRing
     /// </summary>
     public bool EnableInterrupts(ushort afterSlots = 0)
     {
-        uint image;
-        if (_eventIdx)
-        {
-            uint off = _nextUsed + (uint)Math.Min(afterSlots, _size - 1);
-            bool wrap = UsedWrap;
-            if (off >= _size)
-            {
-                off -= _size;
-                wrap = !wrap;
-            }
-            image = PackedEventSuppress.Pack(PackedEventSuppress.FlagsDesc, (ushort)off, wrap);
-        }
-        else
-        {
-            image = PackedEventSuppress.Pack(PackedEventSuppress.FlagsEnable);
-        }
+        uint image = _eventIdx
+            ? PackedEventSuppress.DescAhead(_nextUsed, UsedWrap, Math.Min(afterSlots, _size - 1), _size)
+            : PackedEventSuppress.Pack(PackedEventSuppress.FlagsEnable);
         // Release, one u32 store: off_wrap never pairs with another moment's flags.
         Volatile.Write(ref *_driverEvent, image);
         // Full fence between re-enabling and re-reading the next used slot (spec "Receiving

@@ -66,7 +66,7 @@ internal sealed class NetPairPoller<TRing, TAccess> : QueuePoller
         return work;
     }
 
-    public override bool Arm()
+    public override bool Arm(int kickAhead)
     {
         QueuePair p = _p;
         if (p.Dead)
@@ -78,10 +78,11 @@ internal sealed class NetPairPoller<TRing, TAccess> : QueuePoller
             // Nothing is held back across a sleep: the driver may be waiting for it.
             NetDataPath.FlushTx(p, ref TAccess.Ring(_tx));
         }
-        // Loopback blocked on a full RX waits for RX buffers, otherwise for TX frames.
+        // Loopback blocked on a full RX waits for RX buffers (a kick on the first: the frames
+        // waiting behind them are already late), otherwise for a batch of TX frames.
         bool pending = _cfg.Mode == NetMode.Loopback && p.TxBlocked
             ? TAccess.Ring(p.Rx!).EnableKicks()
-            : TAccess.Ring(_tx).EnableKicks();
+            : TAccess.Ring(_tx).EnableKicks(kickAhead);
         return pending | p.PendingRarp != null;
     }
 

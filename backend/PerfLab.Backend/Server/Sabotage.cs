@@ -120,7 +120,7 @@ public static class Sabotage
 
         public override int Poll() => throw new InvalidOperationException($"{EnvVar}=crash-worker");
 
-        public override bool Arm() => true;
+        public override bool Arm(int kickAhead) => true;
 
         public override void Disarm()
         {

@@ -183,17 +183,20 @@ public abstract class AgentRunner : IDisposable
         }
     }
 
-    /// <summary>Sleeps in the agent until a notification or a wake; counts the sleep.</summary>
-    internal void Sleep()
+    /// <summary>Sleeps in the agent until a notification or a wake, or at most
+    /// <paramref name="timeoutNs"/> (negative: no limit); counts the sleep. False when no
+    /// notification ended it (a timeout, or a wake).</summary>
+    internal bool Sleep(long timeoutNs = -1)
     {
         Counters.Sleeps++;
         RefreshAllocated();
-        bool notified = Agent.Block();
+        bool notified = Agent.Block(timeoutNs);
         Counters.Wakeups++;
-        if (!notified)
+        if (!notified && timeoutNs < 0)
         {
             Counters.SpuriousWakeups++;
         }
+        return notified;
     }
 
     public void Stop()
@@ -293,11 +296,15 @@ public readonly struct AgentWaitTarget<TAgent> : IWaitTarget where TAgent : stru
         _agent = agent;
     }
 
-    public bool Arm() => _agent.Arm();
+    public bool Arm() => _agent.Arm(1);
+
+    public bool ArmCoalesced(int kickAhead) => _agent.Arm(kickAhead);
 
     public void Disarm() => _agent.Disarm();
 
     public void Block() => _runner.Sleep();
+
+    public bool BlockFor(long timeoutNs) => _runner.Sleep(timeoutNs);
 
     public long NsUntilDeadline => long.MaxValue;
 

@@ -17,15 +17,18 @@ public interface IAgent
     bool HasSources { get; }
 
     /// <summary>Re-enables notifications, full fence, re-checks (see
-    /// <see cref="Vhost.Polling.IWaitTarget.Arm"/>); true if work is pending.</summary>
-    bool Arm();
+    /// <see cref="Vhost.Polling.IWaitTarget.Arm"/>); true if work is pending. The peers may post
+    /// <paramref name="kickAhead"/> buffers before they notify (1: the next one).</summary>
+    bool Arm(int kickAhead);
 
     /// <summary>Turns notifications off again.</summary>
     void Disarm();
 
     /// <summary>Sleeps until a notification or <see cref="Wake"/>; drains what fired. True if a
-    /// notification (not only a wake) ended the sleep.</summary>
-    bool Block();
+    /// notification (not only a wake) ended the sleep. With <paramref name="timeoutNs"/> above
+    /// 0, a timer of that period runs while such sleeps are asked for, so a sleep ends within a
+    /// period of any moment (negative: no limit, and the timer stops).</summary>
+    bool Block(long timeoutNs);
 
     /// <summary>Ends a <see cref="Block"/> in progress or the next one (any thread).</summary>
     void Wake();

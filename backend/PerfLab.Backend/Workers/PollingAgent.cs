@@ -13,9 +13,15 @@ namespace PerfLab.Backend.Workers;
 public sealed class PollingAgent : IAgent, IDisposable
 {
     private const ulong WakeTag = ulong.MaxValue;
+    private const ulong TimerTag = ulong.MaxValue - 1;
     private const int TagShift = 2; // tag = slot << 2 | kick fd index (QueuePoller.MaxKickFds)
 
     private readonly int _wakeFd;
+
+    // A kick batch's timeout (Block with a timeout): a periodic timer, armed while the
+    // timeouts are asked for and stopped when a sleep asks for none. _timerPeriodNs: armed now (0: stopped).
+    private readonly int _timerFd;
+    private long _timerPeriodNs;
     private readonly EpollSet _epoll = new();
     private readonly object _lock = new();
 
@@ -41,6 +47,8 @@ public sealed class PollingAgent : IAgent, IDisposable
     {
         _wakeFd = EventFd.Create();
         _epoll.Add(_wakeFd, WakeTag);
+        _timerFd = TimerFd.Create();
+        _epoll.Add(_timerFd, TimerTag);
     }
 
     /// <summary>Pollers the worker is running now (tests and stats).</summary>
@@ -150,7 +158,7 @@ public sealed class PollingAgent : IAgent, IDisposable
         return work;
     }
 
-    public bool Arm()
+    public bool Arm(int kickAhead)
     {
         Snapshot s = _current;
         if (s.MustPoll)
@@ -161,7 +169,7 @@ public sealed class PollingAgent : IAgent, IDisposable
         QueuePoller[] pollers = s.Pollers;
         for (int i = 0; i < pollers.Length; i++)
         {
-            pending |= pollers[i].Arm();
+            pending |= pollers[i].Arm(kickAhead);
         }
         return pending;
     }
@@ -175,8 +183,18 @@ public sealed class PollingAgent : IAgent, IDisposable
         }
     }
 
-    public bool Block()
+    public bool Block(long timeoutNs)
     {
+        // The timeout is a periodic timer, changed (a system call) only when a flow starts or
+        // stops, not a timeout per sleep: arming and cancelling a one-shot kernel timer at every
+        // sleep cost more CPU on a VM than the wake-ups a kick batch saves (docs/polling.md). A
+        // frame still waits at most a period: the timer fires within one of any moment.
+        long period = Math.Max(0, timeoutNs);
+        if (period != _timerPeriodNs)
+        {
+            TimerFd.SetPeriodic(_timerFd, period);
+            _timerPeriodNs = period;
+        }
         Span<ulong> ready = stackalloc ulong[16];
         int n = _epoll.Wait(ready, -1);
         QueuePoller?[] slots = _current.Slots;
@@ -187,6 +205,11 @@ public sealed class PollingAgent : IAgent, IDisposable
             if (tag == WakeTag)
             {
                 EventFd.Drain(_wakeFd);
+                continue;
+            }
+            if (tag == TimerTag)
+            {
+                TimerFd.Drain(_timerFd);
                 continue;
             }
             // A poller not in this worker's snapshot yet (or any more) is skipped: its kick
@@ -220,6 +243,7 @@ public sealed class PollingAgent : IAgent, IDisposable
     {
         _epoll.Dispose();
         LibC.CloseQuietly(_wakeFd);
+        LibC.CloseQuietly(_timerFd);
     }
 
     /// <summary>The agent as a struct argument of <see cref="AgentRunner{TAgent, TIdle}"/>: its
@@ -230,11 +254,11 @@ public sealed class PollingAgent : IAgent, IDisposable
 
         public bool HasSources => agent.HasSources;
 
-        public bool Arm() => agent.Arm();
+        public bool Arm(int kickAhead) => agent.Arm(kickAhead);
 
         public void Disarm() => agent.Disarm();
 
-        public bool Block() => agent.Block();
+        public bool Block(long timeoutNs) => agent.Block(timeoutNs);
 
         public void Wake() => agent.Wake();
 

@@ -15,8 +15,9 @@ public abstract class QueuePoller
     public abstract int Poll();
 
     /// <summary>Re-enables kicks on what the poller waits for, full fence, re-check; true if
-    /// work is pending.</summary>
-    public abstract bool Arm();
+    /// work is pending. With <paramref name="kickAhead"/> above 1 the guest may post that many
+    /// buffers before it kicks (EVENT_IDX; without it, a kick per buffer).</summary>
+    public abstract bool Arm(int kickAhead);
 
     public abstract void Disarm();
 

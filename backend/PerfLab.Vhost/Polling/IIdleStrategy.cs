@@ -23,6 +23,17 @@ public interface IWaitTarget
     /// </summary>
     void Block();
 
+    /// <summary>As <see cref="Arm"/>, but the peer may post up to <paramref name="kickAhead"/>
+    /// buffers before it notifies (EVENT_IDX's event index set that far ahead; see
+    /// <see cref="KickBatch"/>). The re-check is the same: any work already posted is pending.
+    /// A loop that cannot coalesce arms as <see cref="Arm"/>.</summary>
+    bool ArmCoalesced(int kickAhead);
+
+    /// <summary>As <see cref="Block"/>, but ended by a timeout within <paramref name="timeoutNs"/>
+    /// (a loop may use a periodic timer: a frame posted at any moment is seen within a period).
+    /// False when the timeout ended the sleep (no notification fired).</summary>
+    bool BlockFor(long timeoutNs);
+
     /// <summary>Nanoseconds until the loop has scheduled work of its own (long.MaxValue: none).
     /// Sleeping strategies never sleep past it.</summary>
     long NsUntilDeadline { get; }

@@ -24,6 +24,12 @@ public sealed record PollDecisions
     public long Naps { get; init; }
     public long NapsFoundWork { get; init; }
 
+    /// <summary>Hybrid with a kick batch: sleeps armed a batch ahead, those the timeout ended,
+    /// and the timeouts after which work was found.</summary>
+    public long CoalescedSleeps { get; init; }
+    public long KickTimeouts { get; init; }
+    public long KickTimeoutsFoundWork { get; init; }
+
     /// <summary>Sleeps by length from arming to running again, power-of-two µs buckets
     /// (<see cref="PollStats.BucketLabel"/>): under a flow, the wake-up latency.</summary>
     public long[] SleepHistogramUs { get; init; } = new long[PollStats.Buckets];
@@ -40,6 +46,9 @@ public sealed record PollDecisions
         WakeProbes = s.WakeProbes,
         Naps = s.Naps,
         NapsFoundWork = s.NapsFoundWork,
+        CoalescedSleeps = s.CoalescedSleeps,
+        KickTimeouts = s.KickTimeouts,
+        KickTimeoutsFoundWork = s.KickTimeoutsFoundWork,
         SleepHistogramUs = (long[])s.SleepHistogram.Clone(),
     };
 
@@ -54,6 +63,9 @@ public sealed record PollDecisions
         WakeProbes = WakeProbes - before.WakeProbes,
         Naps = Naps - before.Naps,
         NapsFoundWork = NapsFoundWork - before.NapsFoundWork,
+        CoalescedSleeps = CoalescedSleeps - before.CoalescedSleeps,
+        KickTimeouts = KickTimeouts - before.KickTimeouts,
+        KickTimeoutsFoundWork = KickTimeoutsFoundWork - before.KickTimeoutsFoundWork,
         SleepHistogramUs = SleepHistogramUs.Zip(before.SleepHistogramUs, (x, y) => x - y).ToArray(),
     };
 
@@ -79,6 +91,9 @@ public sealed record PollDecisions
                 WakeProbes = total.WakeProbes + d.WakeProbes,
                 Naps = total.Naps + d.Naps,
                 NapsFoundWork = total.NapsFoundWork + d.NapsFoundWork,
+                CoalescedSleeps = total.CoalescedSleeps + d.CoalescedSleeps,
+                KickTimeouts = total.KickTimeouts + d.KickTimeouts,
+                KickTimeoutsFoundWork = total.KickTimeoutsFoundWork + d.KickTimeoutsFoundWork,
                 SleepHistogramUs = total.SleepHistogramUs.Zip(d.SleepHistogramUs, (x, y) => x + y).ToArray(),
             };
         }

@@ -24,6 +24,12 @@ public sealed record PollOptions
     /// (0: none; <see cref="NapBudget"/>).</summary>
     public int HybridNaps { get; init; }
     public double HybridNapUs { get; init; } = 50;
+
+    /// <summary>While frames flow, arm for a kick per this many buffers, each sleep bounded by
+    /// <see cref="HybridKickTimeoutUs"/> (0 or 1: a kick per buffer; <see cref="KickBatch"/>).
+    /// The back-end's only: the guest does not coalesce its calls.</summary>
+    public int HybridKickBatch { get; init; }
+    public double HybridKickTimeoutUs { get; init; } = 100;
     public long BackoffSpins { get; init; } = 100;
     public long BackoffYields { get; init; } = 10;
     public double BackoffMinUs { get; init; } = 1;
@@ -31,7 +37,8 @@ public sealed record PollOptions
 
     public Hybrid CreateHybrid() => new((long)(HybridBudgetUs * 1000), HybridMaxPolls, HybridAdaptive,
         (long)(HybridMinUs * 1000), (long)(HybridMaxUs * 1000), (long)(HybridBreakEvenUs * 1000), (long)(HybridNotifyPollUs * 1000),
-        (long)(HybridNotifyWindowMaxUs * 1000), HybridNaps, (long)(HybridNapUs * 1000));
+        (long)(HybridNotifyWindowMaxUs * 1000), HybridNaps, (long)(HybridNapUs * 1000),
+        HybridKickBatch, (long)(HybridKickTimeoutUs * 1000));
 
     public static Interrupt CreateInterrupt() => new();
 
@@ -51,8 +58,8 @@ public sealed record PollOptions
     public string Describe() => Mode switch
     {
         PollMode.Hybrid => HybridAdaptive
-            ? $"hybrid(adaptive,budget={HybridMinUs}..{HybridMaxUs}us from {HybridBudgetUs}us,breakeven={HybridBreakEvenUs}us,notify-poll={HybridNotifyPollUs}{NotifyWindowMax}us{Polls}{Naps})"
-            : $"hybrid(fixed,budget={HybridBudgetUs}us,breakeven={HybridBreakEvenUs}us{Polls}{Naps})",
+            ? $"hybrid(adaptive,budget={HybridMinUs}..{HybridMaxUs}us from {HybridBudgetUs}us,breakeven={HybridBreakEvenUs}us,notify-poll={HybridNotifyPollUs}{NotifyWindowMax}us{Polls}{Naps}{Kicks})"
+            : $"hybrid(fixed,budget={HybridBudgetUs}us,breakeven={HybridBreakEvenUs}us{Polls}{Naps}{Kicks})",
         PollMode.Backoff => $"backoff(spins={BackoffSpins},yields={BackoffYields},sleep={BackoffMinUs}..{BackoffMaxUs}us)",
         _ => Mode.ToString().ToLowerInvariant(),
     };
@@ -60,6 +67,8 @@ public sealed record PollOptions
     private string NotifyWindowMax => HybridNotifyWindowMaxUs > HybridNotifyPollUs ? $"..{HybridNotifyWindowMaxUs}" : "";
 
     private string Naps => HybridNaps > 0 ? $",naps={HybridNaps}x{HybridNapUs}us" : "";
+
+    private string Kicks => HybridKickBatch > 1 ? $",kick-batch={HybridKickBatch}/{HybridKickTimeoutUs}us" : "";
 
     private string Polls => HybridMaxPolls != long.MaxValue ? $",polls={HybridMaxPolls}" : "";
 }

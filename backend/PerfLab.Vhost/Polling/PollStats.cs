@@ -5,11 +5,11 @@ namespace PerfLab.Vhost.Polling;
 
 /// <summary>
 /// What one loop's idle strategy decided: its sleeps by length, the arms that found work
-/// pending, and, for hybrid, the current budget, the notify-poll window, the probes it ran and its naps. Written by the loop's
+/// pending, and, for hybrid, the current budget, the notify-poll window, the probes it ran, its naps and its kick batching. Written by the loop's
 /// thread only and read racily by the stats reader (aligned 64-bit values on x86-64); padded so
 /// that two loops' stats never share a cache line.
 /// </summary>
-[StructLayout(LayoutKind.Explicit, Size = 64 + 9 * 8 + 64)]
+[StructLayout(LayoutKind.Explicit, Size = 64 + 12 * 8 + 64)]
 public sealed class PollStats
 {
     /// <summary>Sleeps by length, from arming to running again, in power-of-two µs buckets:
@@ -42,6 +42,13 @@ public sealed class PollStats
     /// stays the notified wake-ups.</summary>
     [FieldOffset(120)] public long Naps;
     [FieldOffset(128)] public long NapsFoundWork;
+
+    /// <summary>Hybrid with a kick batch (<see cref="KickBatch"/>): sleeps armed a batch ahead
+    /// with a timeout, those the timeout ended, and those timeouts after which work was found.
+    /// The coalesced sleeps are in the histogram too (they last a batch, not a wake-up).</summary>
+    [FieldOffset(136)] public long CoalescedSleeps;
+    [FieldOffset(144)] public long KickTimeouts;
+    [FieldOffset(152)] public long KickTimeoutsFoundWork;
 
     public const int Buckets = 12;
 

@@ -53,13 +53,29 @@ public struct Interrupt : IIdleStrategy
     /// <summary>As above; <paramref name="sleptTicks"/> is how long the sleep lasted (0 when the
     /// re-check found work).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static bool ArmAndSleep<T>(ref T target, PollStats? stats, out long sleptTicks) where T : struct, IWaitTarget
+    internal static bool ArmAndSleep<T>(ref T target, PollStats? stats, out long sleptTicks) where T : struct, IWaitTarget =>
+        ArmAndSleep(ref target, stats, 1, -1, out sleptTicks, out _);
+
+    /// <summary>As above, the peer allowed <paramref name="kickAhead"/> buffers before it
+    /// notifies and the sleep bounded by <paramref name="timeoutNs"/> (-1: none; see
+    /// <see cref="KickBatch"/>); <paramref name="notified"/> is false when the timeout ended it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static bool ArmAndSleep<T>(ref T target, PollStats? stats, int kickAhead, long timeoutNs, out long sleptTicks, out bool notified)
+        where T : struct, IWaitTarget
     {
         long t0 = Clock.Now();
-        bool slept = !target.Arm();
+        bool slept = kickAhead > 1 ? !target.ArmCoalesced(kickAhead) : !target.Arm();
+        notified = true;
         if (slept)
         {
-            target.Block();
+            if (timeoutNs < 0)
+            {
+                target.Block();
+            }
+            else
+            {
+                notified = target.BlockFor(timeoutNs);
+            }
         }
         target.Disarm();
         sleptTicks = slept ? Clock.Now() - t0 : 0;
@@ -89,12 +105,15 @@ public struct Interrupt : IIdleStrategy
 /// stays put. A send of the loop's own due sooner than the break-even time is polled for, not
 /// slept for. The budget is a time and, optionally, a number of empty polls, whichever ends
 /// first. Optionally (<see cref="NapBudget"/>), when the budget runs out the loop first takes a
-/// few timed naps with notifications off, NAPI's deferred re-arm.
+/// few timed naps with notifications off, NAPI's deferred re-arm. Optionally
+/// (<see cref="KickBatch"/>), while frames flow it arms for a kick per batch of buffers with a
+/// timeout, so that one wake-up serves several bursts.
 /// </summary>
 public struct Hybrid : IIdleStrategy
 {
     private HybridRule _rule;
     private NapBudget _naps;
+    private KickBatch _kicks;
     private readonly long _maxEmptyPolls;
     private readonly long _deadlinePollNs;
     private readonly long _napNs;
@@ -114,10 +133,14 @@ public struct Hybrid : IIdleStrategy
     /// <param name="naps">when the budget runs out, timed naps with notifications off before
     /// arming (<see cref="NapBudget"/>; 0: arm at once)</param>
     /// <param name="napNs">each nap's length</param>
+    /// <param name="kickBatch">while frames flow, buffers per kick (<see cref="KickBatch"/>; 1 or
+    /// less: a kick per buffer)</param>
+    /// <param name="kickTimeoutNs">with a kick batch, the longest sleep</param>
     public Hybrid(long budgetNs, long maxEmptyPolls = long.MaxValue, bool adaptive = false,
         long minNs = 0, long maxNs = 200_000, long breakEvenNs = 10_000, long notifyPollNs = 50_000, long notifyWindowMaxNs = 0,
-        int naps = 0, long napNs = 50_000)
+        int naps = 0, long napNs = 50_000, int kickBatch = 0, long kickTimeoutNs = 100_000)
     {
+        _kicks = new KickBatch(kickBatch, kickTimeoutNs);
         _rule = new HybridRule(Clock.NsToTicks(budgetNs), Clock.NsToTicks(minNs), Clock.NsToTicks(Math.Max(maxNs, budgetNs)),
             Clock.NsToTicks(breakEvenNs), Clock.NsToTicks(notifyPollNs), adaptive,
             Clock.NsToTicks(notifyWindowMaxNs));
@@ -143,7 +166,7 @@ public struct Hybrid : IIdleStrategy
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void OnWork()
     {
-        if (_rule.Deciding | _naps.Napped)
+        if (_rule.Deciding | _naps.Napped | _kicks.Deciding)
         {
             EndIdle();
         }
@@ -153,6 +176,7 @@ public struct Hybrid : IIdleStrategy
     private void EndIdle()
     {
         _rule.OnWork();
+        _kicks.OnWork();
         _expired = false;
         if (_naps.OnWork() && Stats != null)
         {
@@ -170,6 +194,7 @@ public struct Hybrid : IIdleStrategy
             if (!_rule.InIdlePeriod)
             {
                 _rule.StartIdle(now, target.NotificationsSent);
+                _kicks.OnIdle();
                 _emptyPolls = 0;
             }
             if (_rule.KeepPolling(now) && ++_emptyPolls < _maxEmptyPolls)
@@ -210,7 +235,9 @@ public struct Hybrid : IIdleStrategy
     {
         _expired = false;
         _naps.Refill();
-        bool slept = Interrupt.ArmAndSleep(ref target, Stats, out long sleptTicks);
+        int ahead = _kicks.Ahead;
+        bool slept = Interrupt.ArmAndSleep(ref target, Stats, ahead, _kicks.SleepTimeoutNs, out long sleptTicks, out bool notified);
+        _kicks.OnSleepEnded(slept, notified, coalesced: ahead > 1);
         _rule.OnSleepEnded(slept, sleptTicks);
         Publish();
     }
@@ -223,6 +250,9 @@ public struct Hybrid : IIdleStrategy
             Stats.NotifyWindowNs = (long)Clock.TicksToNs(_rule.NotifyWindowTicks);
             Stats.NotifyPolls = _rule.NotifyPolls;
             Stats.WakeProbes = _rule.WakeProbes;
+            Stats.CoalescedSleeps = _kicks.CoalescedSleeps;
+            Stats.KickTimeouts = _kicks.Timeouts;
+            Stats.KickTimeoutsFoundWork = _kicks.TimeoutsFoundWork;
         }
     }
 }

@@ -62,6 +62,10 @@ public interface IDeviceRing
     /// <summary>Re-enables kicks, full fence, re-check; true if work is pending.</summary>
     bool EnableKicks();
 
+    /// <summary>As <see cref="EnableKicks()"/>; with EVENT_IDX the driver may post up to
+    /// <paramref name="ahead"/> buffers before it kicks (the last of them kicks).</summary>
+    bool EnableKicks(int ahead);
+
     void DisableKicks();
 
     RingFault Fault { get; set; }

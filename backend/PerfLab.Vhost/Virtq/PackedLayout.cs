@@ -87,6 +87,20 @@ public struct PackedEventSuppress
     public static uint Pack(ushort flags, ushort offset = 0, bool wrap = false) =>
         (uint)(offset | (wrap ? WrapBit : 0)) | (uint)flags << 16;
 
+    /// <summary>DESC at the slot <paramref name="ahead"/> past <paramref name="next"/> (in the
+    /// lap of wrap counter <paramref name="wrap"/>); past the ring's end it is the next lap's.
+    /// <paramref name="ahead"/> is below the ring size.</summary>
+    public static uint DescAhead(ushort next, bool wrap, int ahead, ushort size)
+    {
+        int off = next + ahead;
+        if (off >= size)
+        {
+            off -= size;
+            wrap = !wrap;
+        }
+        return Pack(FlagsDesc, (ushort)off, wrap);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ushort FlagsOf(uint image) => (ushort)((image >> 16) & FlagsMask);
 

@@ -750,10 +750,17 @@ public unsafe struct PackedRing : IDeviceRing
     /// avail slot) and checks whether one arrived meanwhile. Returns true if work is pending:
     /// the caller must not sleep.
     /// </summary>
-    public bool EnableKicks()
+    public bool EnableKicks() => EnableKicks(1);
+
+    /// <summary>
+    /// As <see cref="EnableKicks()"/>, but with EVENT_IDX the driver kicks only when it makes
+    /// the descriptor <paramref name="ahead"/> - 1 slots past the next one available (the
+    /// ahead-th single-descriptor buffer; clamped to the ring); without EVENT_IDX, a kick per buffer.
+    /// </summary>
+    public bool EnableKicks(int ahead)
     {
         uint image = _eventIdx
-            ? PackedEventSuppress.Pack(PackedEventSuppress.FlagsDesc, _nextAvail, AvailWrap)
+            ? PackedEventSuppress.DescAhead(_nextAvail, AvailWrap, Math.Clamp(ahead, 1, _size) - 1, _size)
             : PackedEventSuppress.Pack(PackedEventSuppress.FlagsEnable);
         // Release, one u32 store: off_wrap never pairs with another moment's flags
         // (docs/protocol.md#packed-ring-notifications).

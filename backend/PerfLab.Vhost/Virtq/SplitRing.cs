@@ -457,11 +457,22 @@ public unsafe struct SplitRing : IDeviceRing
     /// Asks the driver to kick on the next buffer and checks whether one arrived meanwhile.
     /// Returns true if work is pending: the caller must not sleep.
     /// </summary>
-    public bool EnableKicks()
+    public bool EnableKicks() => EnableKicks(1);
+
+    /// <summary>
+    /// As <see cref="EnableKicks()"/>, but with EVENT_IDX the driver kicks only when it posts
+    /// the <paramref name="ahead"/>-th buffer past the last one taken (avail_event that far
+    /// ahead, clamped to the ring); without EVENT_IDX the flag cannot count, so a kick per buffer.
+    /// </summary>
+    public bool EnableKicks(int ahead)
     {
         if (_eventIdx)
         {
-            Volatile.Write(ref *_availEvent, _lastAvail);
+            // The driver kicks when its avail.idx passes avail_event (vring_need_event), so the
+            // ahead-th buffer from _lastAvail is the one that kicks. No more than a ring: the
+            // driver can never have more posted.
+            int n = Math.Clamp(ahead, 1, _size);
+            Volatile.Write(ref *_availEvent, (ushort)(_lastAvail + n - 1));
         }
         else
         {

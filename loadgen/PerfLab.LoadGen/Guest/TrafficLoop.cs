@@ -363,6 +363,16 @@ public sealed class TrafficEngine<TRing, TIdle> : TrafficEngine
 
         public void Block() => engine.BlockOnCalls();
 
+        // The guest does not coalesce its calls: it arms and sleeps as before (its own
+        // deadline already bounds the sleep).
+        public bool ArmCoalesced(int kickAhead) => engine.ArmAll();
+
+        public bool BlockFor(long timeoutNs)
+        {
+            engine.BlockOnCalls();
+            return true;
+        }
+
         public long NsUntilDeadline => engine.NsUntilDeadline();
 
         public long NotificationsSent => engine.C.Kicks;

@@ -62,7 +62,7 @@ public static class LoadGenJson
         {
             Put("delivered", mpps * 1e6 / offered);
         }
-        // The strategies' decisions (docs/polling.md): sleeps and naps per frame, the budget and the notify-poll window.
+        // The strategies' decisions (docs/polling.md): sleeps, naps and kick-batch timeouts per frame, the budget and the notify-poll window.
         Decisions(r, "backend_poll", "be", backendPackets);
         Decisions(r, "guest_poll", "guest", received);
         if (Get("lost") is { } lost && received is { } rx)
@@ -93,6 +93,12 @@ public static class LoadGenJson
             if (d.TryGetProperty("naps", out JsonElement naps) && naps.ValueKind == JsonValueKind.Number && naps.GetDouble() > 0)
             {
                 Put(side + "_naps_frame", naps.GetDouble() / frames.Value);
+            }
+            // A kick batch: its timeouts per frame (sleeps the batch did not fill).
+            if (d.TryGetProperty("kick_timeouts", out JsonElement timeouts) && timeouts.ValueKind == JsonValueKind.Number
+                && d.TryGetProperty("coalesced_sleeps", out JsonElement coalesced) && coalesced.ValueKind == JsonValueKind.Number && coalesced.GetDouble() > 0)
+            {
+                Put(side + "_kick_timeouts_frame", timeouts.GetDouble() / frames.Value);
             }
         }
     }

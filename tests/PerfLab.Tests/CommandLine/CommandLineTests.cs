@@ -40,6 +40,8 @@ public class CommandLineTests
     [InlineData("--hybrid-max-us", "lots")]
     [InlineData("--hybrid-breakeven-us", "x")]
     [InlineData("--hybrid-notify-poll-us", "1us")]
+    [InlineData("--hybrid-kick-batch", "-1")]
+    [InlineData("--hybrid-kick-timeout-us", "0")]
     [InlineData("--poll", "spin")]
     [InlineData("--stats-interval", "-1")]
     [InlineData("--no-such-option", "1")]
@@ -131,6 +133,8 @@ public class CommandLineTests
         Assert.Equal(new PollOptions { Mode = PollMode.Hybrid, HybridMinUs = 5, HybridMaxUs = 100, HybridBreakEvenUs = 4, HybridNotifyPollUs = 30 },
             new BackendCommand().Parse(["--poll", "hybrid", "--hybrid-min-us", "5", "--hybrid-max-us", "100", "--hybrid-breakeven-us", "4", "--hybrid-notify-poll-us=30"]).Device.Poll);
         Assert.Equal(4, new LoadGenCommand().Parse(["--hybrid-breakeven-us", "4"]).Options.Poll.HybridBreakEvenUs);
+        Assert.Equal(new PollOptions { Mode = PollMode.Hybrid, HybridKickBatch = 64, HybridKickTimeoutUs = 150 },
+            new BackendCommand().Parse(["--poll", "hybrid", "--hybrid-kick-batch", "64", "--hybrid-kick-timeout-us", "150"]).Device.Poll);
         Assert.Equal(["/a.sock", "/b.sock"], new BackendCommand().Parse(["--socket", "/a.sock", "--socket=/b.sock"]).SocketPaths);
         Assert.Equal("/run/v/vhost-0.sock", new LoadGenCommand().Parse(["--sockets", "/run/v"]).Options.SocketPath);
 

@@ -25,21 +25,26 @@ public class StrategyTests
     /// in too: its budget is capped at 20 µs here and every round sleeps a random while on each
     /// side, so neither spins for long.
     /// </summary>
-    public static TheoryData<PollMode, PollMode, bool, bool, int> WakeupCases()
+    public static TheoryData<PollMode, PollMode, bool, bool, int, int> WakeupCases()
     {
-        var d = new TheoryData<PollMode, PollMode, bool, bool, int>();
+        var d = new TheoryData<PollMode, PollMode, bool, bool, int, int>();
         foreach (bool packed in new[] { false, true })
         {
-            d.Add(PollMode.Interrupt, PollMode.Interrupt, packed, true, 0);
-            d.Add(PollMode.Interrupt, PollMode.Interrupt, packed, false, 0);
+            d.Add(PollMode.Interrupt, PollMode.Interrupt, packed, true, 0, 0);
+            d.Add(PollMode.Interrupt, PollMode.Interrupt, packed, false, 0, 0);
             foreach (PollMode m in new[] { PollMode.Busy, PollMode.Hybrid, PollMode.Backoff })
             {
-                d.Add(m, PollMode.Interrupt, packed, true, 0);
-                d.Add(PollMode.Interrupt, m, packed, true, 0);
+                d.Add(m, PollMode.Interrupt, packed, true, 0, 0);
+                d.Add(PollMode.Interrupt, m, packed, true, 0, 0);
             }
-            d.Add(PollMode.Hybrid, PollMode.Hybrid, packed, true, 0);
+            d.Add(PollMode.Hybrid, PollMode.Hybrid, packed, true, 0, 0);
             // Naps before arming: notifications stay off through them, then the usual arming.
-            d.Add(PollMode.Hybrid, PollMode.Interrupt, packed, true, 2);
+            d.Add(PollMode.Hybrid, PollMode.Interrupt, packed, true, 2, 0);
+            // A kick per 4 buffers while frames flow, with the guest's bursts of 1-8: many
+            // batches never fill, and only the timeout (50 µs) wakes the back-end for them.
+            d.Add(PollMode.Hybrid, PollMode.Interrupt, packed, true, 0, 4);
+            d.Add(PollMode.Hybrid, PollMode.Interrupt, packed, false, 0, 4);
+            d.Add(PollMode.Hybrid, PollMode.Hybrid, packed, true, 0, 4);
         }
         return d;
     }
@@ -53,14 +58,20 @@ public class StrategyTests
     /// </summary>
     [Theory]
     [MemberData(nameof(WakeupCases))]
-    public void NoStrategyEverMissesAWakeup(PollMode backendPoll, PollMode guestPoll, bool packed, bool eventIdx, int naps)
+    public void NoStrategyEverMissesAWakeup(PollMode backendPoll, PollMode guestPoll, bool packed, bool eventIdx, int naps, int kickBatch)
     {
         using var dir = new TempDir();
         var o = new BackendOptions
         {
             SocketPath = dir.File("v.sock"),
             StatsInterval = 0,
-            Device = new NetDeviceOptions { MaxQueuePairs = 1, Batch = 8, Poll = Poll(backendPoll) with { HybridNaps = naps, HybridNapUs = 5 } },
+            Device = new NetDeviceOptions { MaxQueuePairs = 1, Batch = 8, Poll = Poll(backendPoll) with
+            {
+                HybridNaps = naps,
+                HybridNapUs = 5,
+                HybridKickBatch = kickBatch,
+                HybridKickTimeoutUs = 50,
+            } },
         };
         using var server = new VhostUserServer(o, startWorkers: false);
         var serverThread = new Thread(server.Run) { IsBackground = true };
@@ -168,6 +179,90 @@ public class StrategyTests
             {
                 Assert.True(worker.Counters.Sleeps > rounds / 20, $"the back-end slept only {worker.Counters.Sleeps} times");
             }
+            if (kickBatch > 1)
+            {
+                PollStats ps = worker.Runner.PollStats!;
+                Assert.True(ps.CoalescedSleeps > 0 && ps.KickTimeouts > 0,
+                    $"the back-end coalesced {ps.CoalescedSleeps} sleeps, {ps.KickTimeouts} timed out: the batch's paths were not exercised");
+            }
+        }
+        finally
+        {
+            server.Stop();
+            serverThread.Join(Timeouts.Short);
+        }
+    }
+
+    /// <summary>
+    /// The kick batch's own path allocates nothing on the worker's thread: frames flowed, so the
+    /// hybrid back-end (a zero budget: it arms at once) arms a batch ahead and sleeps until its
+    /// timeout, because the guest sends nothing meanwhile; the next round finds the guest's
+    /// frames (the timeout found work), and so on.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ACoalescedSleepAndItsTimeoutAllocateNothing(bool packed)
+    {
+        PollOptions poll = Poll(PollMode.Hybrid) with { HybridBudgetUs = 0, HybridAdaptive = false, HybridKickBatch = 64, HybridKickTimeoutUs = 20 };
+        var guest = new LoadGenOptions
+        {
+            Burst = 8,
+            MaxInFlight = 8, // fewer than the batch: only the timeout ends a sleep
+            Packed = packed,
+            Poll = new PollOptions { Mode = PollMode.Busy },
+        };
+        WithBackendAndGuest(poll, guest, (worker, e) =>
+        {
+            void Iterate(int n)
+            {
+                for (int i = 0; i < n; i++)
+                {
+                    e.Step();              // guest sends (and takes back what returned)
+                    while (worker.DoWork() > 0)
+                    {
+                        worker.WorkedOnce();
+                    }
+                    worker.IdleOnce();     // nothing pending: arm 64 ahead, sleep until the timeout
+                }
+            }
+
+            Iterate(2_000);
+            PollStats ps = worker.Runner.PollStats!;
+            long timeouts = ps.KickTimeouts;
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            Iterate(2_000);
+            long after = GC.GetAllocatedBytesForCurrentThread();
+            Assert.Equal(0L, after - before);
+            Assert.True(ps.KickTimeouts - timeouts > 1_000, $"{ps.KickTimeouts - timeouts} timeouts: the coalesced sleep was not exercised");
+            Assert.True(ps.KickTimeoutsFoundWork > 1_000);
+        });
+    }
+
+    /// <summary>A back-end serving one pair with <paramref name="poll"/>, its worker driven by
+    /// the test (no thread), and a load generator set up against it with
+    /// <paramref name="guest"/> (socket and connect timeout filled in).</summary>
+    private static void WithBackendAndGuest(PollOptions poll, LoadGenOptions guest, Action<Worker, TrafficEngine> body)
+    {
+        using var dir = new TempDir();
+        var o = new BackendOptions
+        {
+            SocketPath = dir.File("v.sock"),
+            StatsInterval = 0,
+            Device = new NetDeviceOptions { MaxQueuePairs = 1, Poll = poll },
+        };
+        using var server = new VhostUserServer(o, startWorkers: false);
+        var serverThread = new Thread(server.Run) { IsBackground = true };
+        serverThread.Start();
+        try
+        {
+            using var gen = new LoadGenerator(guest with { SocketPath = o.SocketPath, ConnectTimeoutS = 5 });
+            gen.Setup();
+            Worker worker = server.Device.Workers[0];
+            Assert.True(Timeouts.WaitUntil(() => worker.ActivePairCount == 1, Timeouts.Short));
+            TrafficEngine e = gen.Engine!;
+            e.Measuring = true;
+            body(worker, e);
         }
         finally
         {
@@ -203,33 +298,9 @@ public class StrategyTests
     public void EveryStrategysLoopAllocatesNothing(PollMode mode, bool packed, bool zeroBudget)
     {
         PollOptions poll = zeroBudget ? Poll(mode) with { HybridBudgetUs = 0, HybridAdaptive = false } : Poll(mode);
-        using var dir = new TempDir();
-        var o = new BackendOptions
+        var guest = new LoadGenOptions { Burst = 8, Packed = packed, Poll = poll, CallFds = CallFdPolicy.Always };
+        WithBackendAndGuest(poll, guest, (worker, e) =>
         {
-            SocketPath = dir.File("v.sock"),
-            StatsInterval = 0,
-            Device = new NetDeviceOptions { MaxQueuePairs = 1, Poll = poll },
-        };
-        using var server = new VhostUserServer(o, startWorkers: false);
-        var serverThread = new Thread(server.Run) { IsBackground = true };
-        serverThread.Start();
-        try
-        {
-            using var gen = new LoadGenerator(new LoadGenOptions
-            {
-                SocketPath = o.SocketPath,
-                Burst = 8,
-                Packed = packed,
-                Poll = poll,
-                CallFds = CallFdPolicy.Always,
-                ConnectTimeoutS = 5,
-            });
-            gen.Setup();
-            Worker worker = server.Device.Workers[0];
-            Assert.True(Timeouts.WaitUntil(() => worker.ActivePairCount == 1, Timeouts.Short));
-            TrafficEngine e = gen.Engine!;
-            e.Measuring = true;
-
             void Iterate(int n)
             {
                 for (int i = 0; i < n; i++)
@@ -254,11 +325,6 @@ public class StrategyTests
             long after = GC.GetAllocatedBytesForCurrentThread();
             Assert.True(e.C.Received - frames > 50_000);
             Assert.Equal(0L, after - before);
-        }
-        finally
-        {
-            server.Stop();
-            serverThread.Join(Timeouts.Short);
-        }
+        });
     }
 }

@@ -58,6 +58,14 @@ public class NapTests
 
         public void Block() => seen.Blocks++;
 
+        public bool ArmCoalesced(int kickAhead) => Arm();
+
+        public bool BlockFor(long timeoutNs)
+        {
+            Block();
+            return true;
+        }
+
         public long NsUntilDeadline => long.MaxValue;
 
         public long NotificationsSent => 0;

@@ -80,6 +80,38 @@ public class EventIdxTests
         Assert.Equal(2, rp.Device.Available());
     }
 
+    /// <summary>A kick batch (hybrid --hybrid-kick-batch): avail_event ahead-1 past the last
+    /// buffer taken, so the ahead-th buffer kicks; at most a ring ahead.</summary>
+    [Fact]
+    public void KickAheadWaitsForTheBatchAcrossTheWrap()
+    {
+        using var rp = new RingPair(8, eventIdx: true, start: 65533);
+        ulong buf = rp.Buffer(8 * 64);
+        for (int i = 0; i < 8; i++)
+        {
+            rp.Desc(i) = new VirtqDesc { Addr = buf + (ulong)(64 * i), Len = 64 };
+        }
+        Assert.False(rp.Device.EnableKicks(3));
+        Assert.Equal(65535, rp.Driver.ReadAvailEvent());
+        rp.Driver.Post(0);
+        Assert.False(rp.Driver.Publish());       // the first of three
+        rp.Driver.Post(1);
+        Assert.False(rp.Driver.Publish());
+        rp.Driver.Post(2);
+        Assert.True(rp.Driver.Publish());        // the third, 65535 -> 0
+        Assert.True(rp.Device.EnableKicks(3));   // the re-check sees them: must not sleep
+        Complete(rp, 3);
+        rp.Device.Publish(false);
+        Drain(rp);
+        Assert.False(rp.Device.EnableKicks(100));
+        Assert.Equal(7, rp.Driver.ReadAvailEvent()); // at most a ring ahead
+        rp.Driver.Post(3);
+        rp.Driver.Post(4);
+        Assert.False(rp.Driver.Publish());
+        Assert.True(rp.Device.EnableKicks(100)); // fewer than the batch are still work
+        Assert.Equal(2, rp.Device.Available());
+    }
+
     [Fact]
     public void WithoutEventIdxTheFlagsSuppress()
     {

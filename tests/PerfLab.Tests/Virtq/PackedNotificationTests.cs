@@ -102,6 +102,33 @@ public unsafe class PackedNotificationTests
         Assert.False(rp.Driver.Publish());
     }
 
+    /// <summary>A kick batch: the event ahead-1 slots past the next one, in the next lap when
+    /// it passes the ring's end; at most a ring ahead.</summary>
+    [Fact]
+    public void KickAheadWaitsForTheBatchAcrossTheWrap()
+    {
+        using var rp = new PackedRingPair(8, eventIdx: true);
+        ulong buf = rp.Buffer(64);
+        Advance(rp, 6);
+        Assert.False(rp.Device.EnableKicks(4));      // slots 6, 7, then 0 and 1 of the next lap
+        Assert.Equal(PackedEventSuppress.Pack(PackedEventSuppress.FlagsDesc, 1, false), rp.Driver.ReadDeviceEvent());
+        rp.Driver.Post(0, buf, 64, false);
+        Assert.False(rp.Driver.Publish());           // slot 6
+        rp.Driver.Post(1, buf, 64, false);
+        rp.Driver.Post(2, buf, 64, false);
+        Assert.False(rp.Driver.Publish());           // slots 7, 0: across the wrap, not there yet
+        rp.Driver.Post(3, buf, 64, false);
+        Assert.True(rp.Driver.Publish());            // slot 1: the fourth
+        Assert.True(rp.Device.EnableKicks(4));       // the re-check sees them: must not sleep
+        TakeAll(rp);
+        Reclaim(rp);
+        Assert.False(rp.Device.EnableKicks(100));    // at most a ring: slot 1 of the lap after
+        Assert.Equal(PackedEventSuppress.Pack(PackedEventSuppress.FlagsDesc, 1, true), rp.Driver.ReadDeviceEvent());
+        rp.Driver.Post(0, buf, 64, false);
+        Assert.False(rp.Driver.Publish());
+        Assert.True(rp.Device.EnableKicks(100));     // fewer than the batch are still work
+    }
+
     [Fact]
     public void CallsFollowEnableAndDisableWithoutEventIdx()
     {
