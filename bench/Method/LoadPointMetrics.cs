@@ -79,10 +79,18 @@ public static class LoadPointMetrics
             {
                 Put(Metrics.BackendNapsPerFrame, be.Naps / frames);
             }
+            if (be.KickTimeouts > 0 && frames > 0)
+            {
+                Put(Metrics.BackendKickTimeoutsPerFrame, be.KickTimeouts / frames);
+            }
         }
         if (o.GuestPoll is { } guest)
         {
             Decisions(guest, frames, Metrics.GuestSleepsPerFrame, Metrics.GuestSleepP50Us, Metrics.GuestBudgetUs);
+            if (guest.NotifyWindowNs > 0)
+            {
+                Put(Metrics.GuestNotifyWindowUs, guest.NotifyWindowNs / 1000.0);
+            }
         }
 
         // Sleeps per frame, the median sleep (under a flow, the wake-up latency) and the budget.

@@ -14,8 +14,8 @@ public static class DecisionsSection
     private static readonly string[] Columns =
     [
         Metrics.BackendSleepsPerFrame, Metrics.BackendWakeupsPerFrame, Metrics.BackendSleepP50Us, Metrics.BackendSleepP99Us,
-        Metrics.BackendBudgetUs, Metrics.BackendNotifyWindowUs, Metrics.BackendNapsPerFrame,
-        Metrics.GuestSleepsPerFrame, Metrics.GuestSleepP50Us, Metrics.GuestBudgetUs,
+        Metrics.BackendBudgetUs, Metrics.BackendNotifyWindowUs, Metrics.BackendNapsPerFrame, Metrics.BackendKickTimeoutsPerFrame,
+        Metrics.GuestSleepsPerFrame, Metrics.GuestSleepP50Us, Metrics.GuestBudgetUs, Metrics.GuestNotifyWindowUs,
     ];
 
     public static void Write(StringBuilder md, Report r, HashSet<int> used)
@@ -44,12 +44,12 @@ public static class DecisionsSection
         md.AppendLine();
         md.AppendLine("Per frame received, medians over rounds with their interval. A sleep lasts from arming notifications to running again: "
             + "under a flow, that is the wake-up latency. Budget and notify-poll window (hybrid) are as the strategy stood at the end of the window; "
-            + "naps: timed naps of a hybrid back-end with `--hybrid-naps` (docs/polling.md). Busy polling keeps no statistics (\"–\").");
+            + "naps: timed naps of a hybrid back-end with `--hybrid-naps`; kick timeouts: sleeps a `--hybrid-kick-batch` did not fill (docs/polling.md). Busy polling keeps no statistics (\"–\").");
         md.AppendLine();
         if (rows.Count > 0)
         {
-            md.AppendLine("| Configuration | Load | Back-end sleeps/frame | Back-end wake-ups/frame | Back-end sleep p50 µs | Back-end sleep p99 µs | Back-end budget µs | Back-end notify window µs | Back-end naps/frame | Guest sleeps/frame | Guest sleep p50 µs | Guest budget µs |");
-            md.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
+            md.AppendLine("| Configuration | Load | Back-end sleeps/frame | Back-end wake-ups/frame | Back-end sleep p50 µs | Back-end sleep p99 µs | Back-end budget µs | Back-end notify window µs | Back-end naps/frame | Back-end kick timeouts/frame | Guest sleeps/frame | Guest sleep p50 µs | Guest budget µs | Guest notify window µs |");
+            md.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
             foreach (string row in rows)
             {
                 md.AppendLine(row);

@@ -69,9 +69,11 @@ public static class Metrics
     public const string BackendBudgetUs = "be_budget_us";
     public const string BackendNotifyWindowUs = "be_notify_window_us";
     public const string BackendNapsPerFrame = "be_naps_frame";
+    public const string BackendKickTimeoutsPerFrame = "be_kick_timeouts_frame";
     public const string GuestSleepsPerFrame = "guest_sleeps_frame";
     public const string GuestSleepP50Us = "guest_sleep_p50_us";
     public const string GuestBudgetUs = "guest_budget_us";
+    public const string GuestNotifyWindowUs = "guest_notify_window_us";
 
     /// <summary>The scripts' fixed-load figures (unthrottled or a given rate).</summary>
     public const string Mpps = "mpps";
@@ -147,9 +149,11 @@ public static class Metrics
         new(BackendBudgetUs, "back-end poll budget at the window's end", "µs", Better.Neither),
         new(BackendNotifyWindowUs, "back-end notify-poll window at the window's end", "µs", Better.Neither),
         new(BackendNapsPerFrame, "back-end naps per frame", "", Better.Neither),
+        new(BackendKickTimeoutsPerFrame, "back-end kick-batch timeouts per frame", "", Better.Neither),
         new(GuestSleepsPerFrame, "guest sleeps per frame", "", Better.Lower),
         new(GuestSleepP50Us, "guest sleep length, p50", "µs", Better.Neither),
         new(GuestBudgetUs, "guest poll budget at the window's end", "µs", Better.Neither),
+        new(GuestNotifyWindowUs, "guest notify-poll window at the window's end", "µs", Better.Neither),
         new(Mpps, "throughput", "Mpps", Better.Higher),
         new(VisitC2cMinNs, "lowest c2c next to the visits", "ns", Better.Neither),
         new(VisitC2cMaxNs, "highest c2c next to the visits", "ns", Better.Neither),

@@ -22,8 +22,8 @@ public sealed class LoadPointMetricsTests
             Offered = 1000,
             Received = 1000,
             BackendWakeups = 100,
-            BackendPoll = new PollDecisions { Sleeps = 100, BudgetNs = 50_000, NotifyWindowNs = 20_000, Naps = 500, SleepHistogramUs = sleeps },
-            GuestPoll = new PollDecisions { Sleeps = 0, BudgetNs = 0 },
+            BackendPoll = new PollDecisions { Sleeps = 100, BudgetNs = 50_000, NotifyWindowNs = 20_000, Naps = 500, KickTimeouts = 20, SleepHistogramUs = sleeps },
+            GuestPoll = new PollDecisions { Sleeps = 0, BudgetNs = 0, NotifyWindowNs = 40_000 },
         };
         var s = new RoundSample { Round = 1, ConfigId = "hybrid-64" };
         LoadPointMetrics.Add(s, "", 10, o);
@@ -32,6 +32,8 @@ public sealed class LoadPointMetricsTests
         Assert.Equal(50, s.Get(Metrics.At(Metrics.BackendBudgetUs, 10)), 9);
         Assert.Equal(20, s.Get(Metrics.At(Metrics.BackendNotifyWindowUs, 10)), 9);
         Assert.Equal(0.5, s.Get(Metrics.At(Metrics.BackendNapsPerFrame, 10)), 9);
+        Assert.Equal(0.02, s.Get(Metrics.At(Metrics.BackendKickTimeoutsPerFrame, 10)), 9);
+        Assert.Equal(40, s.Get(Metrics.At(Metrics.GuestNotifyWindowUs, 10)), 9);
         Assert.Equal(PollStats.QuantileUs(sleeps, 0.5), s.Get(Metrics.At(Metrics.BackendSleepP50Us, 10)));
         Assert.Equal(PollStats.QuantileUs(sleeps, 0.99), s.Get(Metrics.At(Metrics.BackendSleepP99Us, 10)));
         Assert.True(s.Get(Metrics.At(Metrics.BackendSleepP99Us, 10)) > s.Get(Metrics.At(Metrics.BackendSleepP50Us, 10)));
