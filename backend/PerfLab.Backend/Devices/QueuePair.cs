@@ -91,7 +91,7 @@ public sealed class QueuePair : IDisposable
         RxFirst = DescChain.Allocate(capacity);
     }
 
-    private unsafe void EnsureCopySlots(int batch, CopySlotUse use)
+    private void EnsureCopySlots(int batch, CopySlotUse use)
     {
         // Reuse: one slot per frame of a round, a cache line apart beyond 2 KiB and starting on
         // a line, so a 64 B frame is one line and consecutive slots use different L1 sets.
@@ -107,10 +107,10 @@ public sealed class QueuePair : IDisposable
         NextCopySlot = 0;
         if (use == CopySlotUse.Reuse)
         {
-            fixed (byte* b = CopySlots)
-            {
-                CopySlotBase = (int)((64 - ((nuint)b & 63)) & 63);
-            }
+            // The array is pinned: its address does not move. No raw pointer here (the memory
+            // door rule: only Memory/, Virtq/ and Interop/ hold them).
+            long at = System.Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(CopySlots, 0);
+            CopySlotBase = (int)((64 - (at & 63)) & 63);
         }
         else
         {
