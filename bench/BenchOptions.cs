@@ -89,21 +89,20 @@ public sealed class BenchOptions
                     }
                     switch (a)
                     {
-                        case "--rounds":
+                        case "--rounds" or "--max-rounds":
                             if (d < 1 || d != Math.Floor(d))
                             {
-                                error = $"--rounds must be a whole number of at least 1, not {v}";
+                                error = $"{a} must be a whole number of at least 1, not {v}";
                                 return false;
                             }
-                            rounds = (int)d;
-                            break;
-                        case "--max-rounds":
-                            if (d < 1 || d != Math.Floor(d))
+                            if (a == "--rounds")
                             {
-                                error = $"--max-rounds must be a whole number of at least 1, not {v}";
-                                return false;
+                                rounds = (int)d;
                             }
-                            maxRounds = (int)d;
+                            else
+                            {
+                                maxRounds = (int)d;
+                            }
                             break;
                         case "--pdr-loss":
                             if (!(d >= 0 && d < 1))

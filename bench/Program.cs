@@ -191,7 +191,7 @@ micro-benchmarks. Bad options exit 2.
             report.Percentiles.AddRange(runner.Percentiles);
             if (runner.Extensions.Count > 0)
             {
-                string? still = RoundExtension.Short(runner.Rounds, runner.Samples, runnable.Select(c => (c.Id, c.Reference)), o.Profile.KeptRoundsWanted);
+                string? still = Summaries.ShortOfKept(runner.Rounds, runner.Samples, runnable.Select(c => (c.Id, c.Reference)), o.Profile.KeptRoundsWanted);
                 run.Set(RunInfo.RoundsAdded, $"{runner.Rounds.Count} rounds run, {o.Profile.Rounds} planned: {runner.Extensions.Count} added because {runner.Extensions[0]}"
                     + (still is null ? "; every configuration then had enough" : $"; at the maximum, still {still}"));
             }

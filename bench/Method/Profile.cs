@@ -18,13 +18,13 @@ public sealed record Profile
     public int Rounds { get; init; } = 6;
 
     /// <summary>After <see cref="Rounds"/>, more rounds up to this many while a configuration
-    /// has fewer than <see cref="KeptRoundsWanted"/> rounds kept (<see cref="RoundExtension"/>);
+    /// has fewer than <see cref="KeptRoundsWanted"/> rounds kept (<see cref="Reports.Model.Summaries.ShortOfKept"/>);
     /// at or below <see cref="Rounds"/>: exactly <see cref="Rounds"/>.</summary>
     public int MaxRounds { get; init; }
 
     /// <summary>Kept rounds a configuration needs before the run stops adding rounds: 5, the
     /// fewest for which the report judges a per-round ratio.</summary>
-    public int KeptRoundsWanted { get; init; } = 5;
+    public int KeptRoundsWanted { get; init; } = Reports.Model.Summaries.KeptRoundsForAVerdict;
 
     /// <summary>Whether a run may add rounds past <see cref="Rounds"/>.</summary>
     public bool Extends => MaxRounds > Rounds;

@@ -57,7 +57,7 @@ public sealed class RoundRunner
         {
             if (round > _p.Rounds)
             {
-                string? why = RoundExtension.Short(Rounds, Samples, _configs.Select(c => (c.Id, c.Reference)), _p.KeptRoundsWanted);
+                string? why = Summaries.ShortOfKept(Rounds, Samples, _configs.Select(c => (c.Id, c.Reference)), _p.KeptRoundsWanted);
                 if (why is null)
                 {
                     break;

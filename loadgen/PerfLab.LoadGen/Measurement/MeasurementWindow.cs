@@ -57,14 +57,17 @@ public sealed record MeasurementWindow(long Tick, EngineCounters C, CpuTime Proc
     public static (long Thread, long Backend) WaitBetween(MeasurementWindow a, MeasurementWindow b) =>
         (Delta(a.ThreadWaitNs, b.ThreadWaitNs), Delta(a.BackendWaitNs, b.BackendWaitNs));
 
-    /// <summary>The strategies' decisions from <paramref name="a"/> to <paramref name="b"/>:
-    /// the guest's, and the back-end's workers' summed (null where a side keeps none: busy
-    /// polling, or a back-end without a stats socket).</summary>
-    public static (PollDecisions? Guest, PollDecisions? Backend) PollBetween(MeasurementWindow a, MeasurementWindow b) =>
-        (b.GuestPoll is { } gb && a.GuestPoll is { } ga ? gb.Minus(ga) : null,
-         a.Backend is { } sa && b.Backend is { } sb
+    /// <summary>The guest strategy's decisions from <paramref name="a"/> to <paramref name="b"/>
+    /// (null for busy polling, which keeps none).</summary>
+    public static PollDecisions? GuestPollBetween(MeasurementWindow a, MeasurementWindow b) =>
+        b.GuestPoll is { } gb && a.GuestPoll is { } ga ? gb.Minus(ga) : null;
+
+    /// <summary>The back-end workers' decisions from <paramref name="a"/> to <paramref name="b"/>,
+    /// summed (null without a stats socket, or where no worker keeps any).</summary>
+    public static PollDecisions? BackendPollBetween(MeasurementWindow a, MeasurementWindow b) =>
+        a.Backend is { } sa && b.Backend is { } sb
             ? PollDecisions.Sum(sb.Workers.Select(w => w.Poll is { } p1 && sa.Workers.FirstOrDefault(x => x.Id == w.Id)?.Poll is { } p0 ? p1.Minus(p0) : null))
-            : null);
+            : null;
 
     private static long Delta(long begin, long end) => begin >= 0 && end >= begin ? end - begin : -1;
 

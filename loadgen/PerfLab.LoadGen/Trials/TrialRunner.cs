@@ -173,8 +173,8 @@ public sealed class TrialRunner : ITrialRunner
             LoadgenThreadCpuNs = (b.Thread - a.Thread).TotalNs,
             LoadgenThreadWaitNs = MeasurementWindow.WaitBetween(a, b).Thread,
             BackendWaitNs = MeasurementWindow.WaitBetween(a, b).Backend,
-            GuestPoll = MeasurementWindow.PollBetween(a, b).Guest,
-            BackendPoll = MeasurementWindow.PollBetween(a, b).Backend,
+            GuestPoll = MeasurementWindow.GuestPollBetween(a, b),
+            BackendPoll = MeasurementWindow.BackendPollBetween(a, b),
             LatencyNs = ResultBuilder.Summarize(h),
             Histogram = (LongHistogram)h.Copy(),
         };

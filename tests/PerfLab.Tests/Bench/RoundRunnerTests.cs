@@ -191,7 +191,7 @@ public sealed class RoundRunnerTests
         Assert.Equal(2, runner.Extensions.Count);
         Assert.Equal("busy-64: 1 of 3 rounds kept", runner.Extensions[0]);
         Assert.Contains(log, l => l.StartsWith("round 4: added, up to 8", StringComparison.Ordinal));
-        Assert.Null(RoundExtension.Short(runner.Rounds, runner.Samples, Configs().Select(c => (c.Id, c.Reference)), 3));
+        Assert.Null(Summaries.ShortOfKept(runner.Rounds, runner.Samples, Configs().Select(c => (c.Id, c.Reference)), 3));
 
         // The report judges with the same rule, at its own 5 rounds: 3 kept is too few.
         Assert.Contains("This run cannot rank every configuration (busy-64: 3 of 5 rounds kept)", MarkdownReport.Build(AsReport(runner), []));
@@ -253,9 +253,9 @@ public sealed class RoundRunnerTests
         }
         (string, string)[] configs = [("busy-64", ""), ("hybrid-64", "busy-64"), ("broken-64", "busy-64")];
         // busy: rounds 1, 3, 4 (round 2 is far); hybrid with busy: 1 and 3.
-        Assert.Null(RoundExtension.Short(rounds, samples, configs, 2));
-        Assert.Equal("hybrid-64 ÷ busy-64: 2 of 3 rounds kept", RoundExtension.Short(rounds, samples, configs, 3));
-        Assert.Equal("busy-64: 3 of 4 rounds kept", RoundExtension.Short(rounds, samples, configs, 4));
+        Assert.Null(Summaries.ShortOfKept(rounds, samples, configs, 2));
+        Assert.Equal("hybrid-64 ÷ busy-64: 2 of 3 rounds kept", Summaries.ShortOfKept(rounds, samples, configs, 3));
+        Assert.Equal("busy-64: 3 of 4 rounds kept", Summaries.ShortOfKept(rounds, samples, configs, 4));
     }
 
     [Theory]
