@@ -115,19 +115,11 @@ public static class JournalCommands
             {
                 throw new BadInputException($"{path} holds no figures");
             }
-            var map = new Dictionary<string, string>();
             var ids = entries.Where(e => e.ConfigId.Length > 0).Select(e => e.ConfigId).Distinct().ToList();
-            if (p.GetValue(reference) is { } all)
-            {
-                if (!ids.Contains(all))
-                {
-                    throw new BadInputException($"--reference {all}: no such configuration in {path} ({string.Join(", ", ids)})");
-                }
-                foreach (string id in ids.Where(i => i != all))
-                {
-                    map[id] = all;
-                }
-            }
+            // Every CONFIG=REFERENCE pair is summarized: one configuration may be compared with
+            // several (copy ÷ C ring and copy ÷ its old setting). --reference covers the
+            // configurations that have no --ref of their own.
+            var pairs = new List<(string Config, string Reference)>();
             foreach (string kv in p.GetValue(refs) ?? [])
             {
                 string[] parts = kv.Split('=', 2);
@@ -135,7 +127,28 @@ public static class JournalCommands
                 {
                     throw new BadInputException($"--ref wants CONFIG=REFERENCE with both in the journal, not '{kv}'");
                 }
-                map[parts[0]] = parts[1];
+                if (!pairs.Contains((parts[0], parts[1])))
+                {
+                    pairs.Add((parts[0], parts[1]));
+                }
+            }
+            if (p.GetValue(reference) is { } all)
+            {
+                if (!ids.Contains(all))
+                {
+                    throw new BadInputException($"--reference {all}: no such configuration in {path} ({string.Join(", ", ids)})");
+                }
+                var own = pairs.Select(x => x.Config).ToHashSet();
+                pairs.AddRange(ids.Where(i => i != all && !own.Contains(i)).Select(i => (i, all)));
+            }
+            // Rows in the journal's order of configurations, a configuration's references in the
+            // order given (OrderBy is stable).
+            pairs = pairs.OrderBy(x => ids.IndexOf(x.Config)).ToList();
+            // The report's model holds one reference per configuration: its first.
+            var map = new Dictionary<string, string>();
+            foreach (var (config, refId) in pairs)
+            {
+                map.TryAdd(config, refId);
             }
             var run = new RunInfo();
             run.Set(RunInfo.Title, p.GetValue(title) ?? Path.GetFileNameWithoutExtension(path));
@@ -143,11 +156,15 @@ public static class JournalCommands
             run.Set(RunInfo.Host, Environment.MachineName);
             Report report = RoundJournal.ToReport(entries, map, run);
             var shown = p.GetValue(metrics) is { Length: > 0 } m ? m.ToList() : Summaries.MetricsOf(report);
-            Console.Write(JournalMarkdown.Build(report, shown, p.GetValue(headline) ?? shown[0]));
+            Console.Write(JournalMarkdown.Build(report, shown, p.GetValue(headline) ?? shown[0], pairs));
             if (p.GetValue(outDir) is { } dir)
             {
                 ReportFolder.Write(report, dir);
                 Console.WriteLine($"\nreport folder: {Path.Combine(dir, MarkdownReport.FileName)}");
+                if (pairs.Count > map.Count)
+                {
+                    Console.WriteLine("(its ratios divide each configuration by its first --ref only; the table above has every pair)");
+                }
             }
             return Program.Ok;
         }));

@@ -11,7 +11,9 @@ namespace PerfLab.Reports.Markdown;
 /// </summary>
 public static class JournalMarkdown
 {
-    public static string Build(Report r, IReadOnlyList<string> metrics, string headline)
+    /// <param name="pairs">every (configuration, reference) ratio to show, in order: a
+    /// configuration may have several; default, each configuration's own reference.</param>
+    public static string Build(Report r, IReadOnlyList<string> metrics, string headline, IReadOnlyList<(string Config, string Reference)>? pairs = null)
     {
         var md = new StringBuilder();
         var used = Summaries.UsedRounds(r);
@@ -31,7 +33,7 @@ public static class JournalMarkdown
         {
             md.AppendLine($"| {Format.Cell(c.Id)} | {string.Join(" | ", metrics.Select(m => Format.Interval(Summaries.Of(r, c.Id, m, used))))} |");
         }
-        var withRef = r.Configs.Where(c => c.Reference.Length > 0).ToList();
+        var withRef = pairs ?? r.Configs.Where(c => c.Reference.Length > 0).Select(c => (c.Id, c.Reference)).ToList();
         if (withRef.Count > 0)
         {
             md.AppendLine();
@@ -39,9 +41,9 @@ public static class JournalMarkdown
             md.AppendLine();
             md.AppendLine($"| configuration ÷ reference | {string.Join(" | ", metrics.Select(Format.Cell))} |");
             md.AppendLine("|---|" + string.Concat(metrics.Select(_ => "---|")));
-            foreach (ConfigInfo c in withRef)
+            foreach (var (id, reference) in withRef)
             {
-                md.AppendLine($"| {Format.Cell(c.Id)} ÷ {Format.Cell(c.Reference)} | {string.Join(" | ", metrics.Select(m => Format.RatioCell(Summaries.VsReference(r, c, m, used))))} |");
+                md.AppendLine($"| {Format.Cell(id)} ÷ {Format.Cell(reference)} | {string.Join(" | ", metrics.Select(m => Format.RatioCell(Summaries.VsReference(r, id, reference, m, used))))} |");
             }
         }
         return md.ToString();

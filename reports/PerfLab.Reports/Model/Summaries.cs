@@ -44,14 +44,19 @@ public static class Summaries
     /// <summary>Per-round ratio of a metric to the same metric of the configuration's
     /// reference (at the same fraction of each one's own capacity when the metric has a load
     /// point); null when the configuration has no reference in this run.</summary>
-    public static PairedRatio? VsReference(Report r, ConfigInfo c, string metric, HashSet<int>? used = null)
+    public static PairedRatio? VsReference(Report r, ConfigInfo c, string metric, HashSet<int>? used = null) =>
+        VsReference(r, c.Id, c.Reference, metric, used);
+
+    /// <summary>The same ratio to any configuration of the run (a script's journal may compare
+    /// one configuration with several); null when <paramref name="referenceId"/> is not in it.</summary>
+    public static PairedRatio? VsReference(Report r, string configId, string referenceId, string metric, HashSet<int>? used = null)
     {
-        if (c.Reference.Length == 0 || r.Config(c.Reference) is null)
+        if (referenceId.Length == 0 || r.Config(referenceId) is null)
         {
             return null;
         }
         used ??= UsedRounds(r);
-        return PairedRatio.Of(ByRound(r, c.Id, metric, used), ByRound(r, c.Reference, metric, used));
+        return PairedRatio.Of(ByRound(r, configId, metric, used), ByRound(r, referenceId, metric, used));
     }
 
     /// <summary>Per-round ratio of QUANTITY@LOAD to the reference measured at this

@@ -37,6 +37,52 @@ public sealed class JournalTests
     }
 
     [Fact]
+    public void SummarizeGivesEveryRefPairOfAConfiguration()
+    {
+        // copy against the C ring and against its own old setting: both ratios, not one.
+        using var tmp = new TempDir();
+        string j = tmp.File("journal.csv");
+        for (int r = 1; r <= 5; r++)
+        {
+            RoundJournal.Append(j, [
+                new JournalEntry(r, "", RoundJournal.C2cMetric, 55),
+                new JournalEntry(r, "copy", Metrics.Mpps, 20 + r),
+                new JournalEntry(r, "cring", Metrics.Mpps, 2 * (20 + r)),
+                new JournalEntry(r, "copy-rotate", Metrics.Mpps, (20 + r) / 1.25),
+            ]);
+        }
+        string outDir = Path.Combine(tmp.Path, "out");
+        string md = CaptureSummarize(j, "--metric", Metrics.Mpps, "--ref", "copy=cring", "--ref", "copy=copy-rotate", "--ref", "copy=cring", "--out", outDir);
+        Assert.Contains("| copy ÷ cring | **×0.50** (0.50–0.50) |", md);
+        Assert.Contains("| copy ÷ copy-rotate | **×1.25** (1.25–1.25) |", md);
+        Assert.Single(md.Split('\n'), l => l.StartsWith("| copy ÷ cring", StringComparison.Ordinal)); // a repeated pair once
+        Assert.Contains("first --ref only", md);
+        Assert.True(File.Exists(Path.Combine(outDir, MarkdownReport.FileName)));
+
+        // --reference still covers the configurations without a --ref of their own.
+        md = CaptureSummarize(j, "--metric", Metrics.Mpps, "--reference", "cring", "--ref", "copy=copy-rotate");
+        Assert.Contains("| copy ÷ copy-rotate |", md);
+        Assert.Contains("| copy-rotate ÷ cring |", md);
+        Assert.DoesNotContain("| copy ÷ cring |", md);
+    }
+
+    private static string CaptureSummarize(string journal, params string[] args)
+    {
+        var stdout = Console.Out;
+        var sw = new StringWriter();
+        Console.SetOut(sw);
+        try
+        {
+            Assert.Equal(0, PerfLab.Reports.Cli.Program.Main(["summarize", journal, .. args]));
+        }
+        finally
+        {
+            Console.SetOut(stdout);
+        }
+        return sw.ToString();
+    }
+
+    [Fact]
     public void LoadGeneratorJsonBecomesNamedFigures()
     {
         const string Json = """{"mpps": 12.5, "received": 990, "lost": 10, "latency_ns": {"p50": 1500, "p99": 4000, "p999": 9000}, "backend_cpu_pct": 99.5, "backend_cpu_ns_per_packet": 80.1, "backend_busy_ns_per_packet": 40.2, "backend_packets": 1000, "backend_calls": 20, "backend_wakeups": 5, "kicks_per_packet": 0.01}""";
