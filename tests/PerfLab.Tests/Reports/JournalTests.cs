@@ -1,8 +1,11 @@
+using System.Net.Sockets;
+using System.Text;
 using PerfLab.Reports.Journal;
 using PerfLab.Reports.Markdown;
 using PerfLab.Reports.Model;
 using PerfLab.Reports.Statistics;
 using PerfLab.Tests.Infrastructure;
+using PerfLab.Vhost.Diagnostics;
 using Xunit;
 
 namespace PerfLab.Tests.Reports;
@@ -66,20 +69,58 @@ public sealed class JournalTests
         Assert.DoesNotContain("| copy ÷ cring |", md);
     }
 
-    private static string CaptureSummarize(string journal, params string[] args)
+    private static string CaptureSummarize(string journal, params string[] args) => CaptureCli(["summarize", journal, .. args]);
+
+    private static string CaptureCli(string[] args)
     {
         var stdout = Console.Out;
         var sw = new StringWriter();
         Console.SetOut(sw);
         try
         {
-            Assert.Equal(0, PerfLab.Reports.Cli.Program.Main(["summarize", journal, .. args]));
+            Assert.Equal(0, PerfLab.Reports.Cli.Program.Main(args));
         }
         finally
         {
             Console.SetOut(stdout);
         }
         return sw.ToString();
+    }
+
+    /// <summary>compare-dpdk reads frames and busy time from one snapshot at each end of its
+    /// window, for PerfLab's busy ns per frame beside the Mpps.</summary>
+    [Fact]
+    public void BackendPacketsPrintsTheWorkersBusyTimeToo()
+    {
+        using var tmp = new TempDir();
+        string path = tmp.File("stats.sock");
+        var stats = new BackendStats
+        {
+            Queues = [new QueueStats { Direction = "tx", Packets = 1000 }, new QueueStats { Direction = "rx", Packets = 7 }, new QueueStats { Direction = "tx", Packets = 500 }],
+            Workers = [new WorkerStats { Id = 0, BusyNs = 40_000 }, new WorkerStats { Id = 1, BusyNs = 2_000 }],
+        };
+        using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(path));
+        listener.Listen(2);
+        var server = new Thread(() =>
+        {
+            // One snapshot per connection, as the back-end serves it.
+            for (int i = 0; i < 2; i++)
+            {
+                using Socket c = listener.Accept();
+                c.Send(Encoding.UTF8.GetBytes(stats.ToJson()));
+                c.Shutdown(SocketShutdown.Both);
+            }
+        }) { IsBackground = true };
+        server.Start();
+        string plain = "", busy = "";
+        Timeouts.Run(Timeouts.Short, () =>
+        {
+            plain = CaptureCli(["backend-packets", path]);
+            busy = CaptureCli(["backend-packets", path, "--busy-ns"]);
+        }, "backend-packets");
+        Assert.Equal("1500", plain.Trim());
+        Assert.Equal("1500 42000", busy.Trim());
     }
 
     [Fact]
