@@ -38,7 +38,8 @@ public static class GoalsCommand
                     throw new BadInputException($"goal '{g.Label}': {g.Config} or {g.Reference} is not in {path}");
                 }
             }
-            var results = parsed.Select(g => g.Evaluate(report)).ToList();
+            var used = Summaries.UsedRounds(report);
+            var results = parsed.Select(g => g.Evaluate(report, used)).ToList();
             Console.Write(GoalsMarkdown.Build(report, results));
             return results.All(r => r.Verdict == GoalVerdict.Pass) ? Program.Ok : Program.Failed;
         }));

@@ -1,3 +1,4 @@
+using PerfLab.Reports.Model;
 using PerfLab.Reports.Statistics;
 using Xunit;
 
@@ -116,5 +117,31 @@ public sealed class StatisticsTests
         Assert.Equal(C2cClass.Far, C2cClass.Of(460));
         Assert.Equal(C2cClass.Unknown, C2cClass.Of(double.NaN));
         Assert.Equal(C2cClass.Near, C2cClass.Majority([C2cClass.Near, C2cClass.Far, C2cClass.Near, C2cClass.Unknown]));
+    }
+
+    /// <summary>The run's c2c class travels with its used rounds (computed once per report);
+    /// a used-round set of another report is not trusted for it.</summary>
+    [Fact]
+    public void UsedRoundsCarryTheRunsClassForTheirOwnReportOnly()
+    {
+        static Report Run(double c2c)
+        {
+            var r = new Report();
+            for (int i = 1; i <= 3; i++)
+            {
+                r.Rounds.Add(new RoundInfo { Round = i, C2cNs = c2c, C2cClass = C2cClass.Of(c2c) });
+                // Round 1's visit saw a far probe: moved in a near run, steady in a far one.
+                double probe = i == 1 ? 340 : c2c;
+                r.Samples.Add(new RoundSample { Round = i, ConfigId = "x", Values = { [Metrics.Mpps] = i, [Metrics.VisitC2cMinNs] = probe, [Metrics.VisitC2cMaxNs] = probe } });
+            }
+            return r;
+        }
+        Report near = Run(55), far = Run(340);
+        UsedRoundSet used = Summaries.UsedRounds(near);
+        Assert.Equal(C2cClass.Near, used.Majority);
+        Assert.Equal([2, 3], Summaries.ByRound(near, "x", Metrics.Mpps, used).Keys.Order());
+        Assert.Equal([2, 3], Summaries.ByRound(near, "x", Metrics.Mpps, Summaries.UsedRounds(far)).Keys.Order());
+        Assert.Equal([2, 3], Summaries.ByRound(near, "x", Metrics.Mpps, [1, 2, 3]).Keys.Order());
+        Assert.Equal([1, 2, 3], Summaries.ByRound(far, "x", Metrics.Mpps).Keys.Order());
     }
 }
