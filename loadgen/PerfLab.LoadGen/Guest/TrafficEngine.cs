@@ -523,23 +523,28 @@ public abstract unsafe class TrafficEngine : IDisposable
 
     // ---- waiting for calls -------------------------------------------------------------------
 
-    /// <summary>Sleeps in epoll on every call fd until one fires or the deadline; drains what fired.</summary>
-    internal void BlockOnCalls()
+    /// <summary>Sleeps in epoll on every call fd until one fires, the deadline passes or
+    /// <paramref name="timeoutNs"/> does (-1: no timeout); drains what fired. False only when
+    /// the timeout ended the sleep: no call fired, and the deadline (the loop's own work) was
+    /// not sooner.</summary>
+    internal bool BlockOnCalls(long timeoutNs = -1)
     {
         long ns = NsUntilDeadline();
         if (ns <= 0)
         {
-            return;
+            return true;
         }
+        bool timed = timeoutNs >= 0 && timeoutNs < ns;
         Span<ulong> ready = stackalloc ulong[16];
         C.Sleeps++;
-        int n = _epoll.WaitNs(ready, ns >= long.MaxValue / 4 ? -1 : ns);
+        int n = _epoll.WaitNs(ready, timed ? timeoutNs : ns >= long.MaxValue / 4 ? -1 : ns);
         for (int i = 0; i < n; i++)
         {
             int tag = (int)ready[i];
             PairDriver p = _allPairs[tag / 2];
             C.CallsReceived += (long)EventFd.Drain((tag & 1) == 0 ? p.CallRx : p.CallTx);
         }
+        return n > 0 || !timed;
     }
 
     internal long NsUntilDeadline()

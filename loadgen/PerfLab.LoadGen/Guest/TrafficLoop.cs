@@ -363,15 +363,12 @@ public sealed class TrafficEngine<TRing, TIdle> : TrafficEngine
 
         public void Block() => engine.BlockOnCalls();
 
-        // The guest does not coalesce its calls: it arms and sleeps as before (its own
-        // deadline already bounds the sleep).
+        // The guest does not coalesce its calls: it arms as before.
         public bool ArmCoalesced(int kickAhead) => engine.ArmAll();
 
-        public bool BlockFor(long timeoutNs)
-        {
-            engine.BlockOnCalls();
-            return true;
-        }
+        // The timeout is epoll's, per sleep: the guest has no worker timer to keep periodic,
+        // and the loop's own deadline still ends the sleep sooner when it is sooner.
+        public bool BlockFor(long timeoutNs) => engine.BlockOnCalls(timeoutNs);
 
         public long NsUntilDeadline => engine.NsUntilDeadline();
 

@@ -239,6 +239,96 @@ public class StrategyTests
         });
     }
 
+    /// <summary>
+    /// The guest's timed sleep (its hybrid coalescing calls a batch ahead, with a timeout) ends
+    /// at the timeout when no call comes, and says so (a kick timeout in its decisions); a call
+    /// pending ends it at once. It used to sleep until a call or the loop's own deadline, which
+    /// here is none: a test without the timeout would hang. The timed path allocates nothing.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void TheGuestsTimedSleepEndsAtItsTimeout(bool packed)
+    {
+        const int TimeoutUs = 2_000;
+        var guest = new LoadGenOptions
+        {
+            Burst = 8,
+            MaxInFlight = 8,
+            Packed = packed,
+            CallFds = CallFdPolicy.Always,
+            Poll = Poll(PollMode.Hybrid) with { HybridBudgetUs = 0, HybridAdaptive = false, HybridKickBatch = 64, HybridKickTimeoutUs = TimeoutUs },
+        };
+        WithBackendAndGuest(new PollOptions { Mode = PollMode.Interrupt }, guest, (worker, e) =>
+        {
+            e.Sending = false;
+            PollStats ps = e.PollStats!;
+
+            // One exchange, so that the guest's frames flow (its next sleep is a timed one).
+            void Exchange()
+            {
+                long target = e.C.Received + 8;
+                if (e.SendNow(8) != 8)
+                {
+                    Assert.Fail("the guest could not send a burst");
+                }
+                while (worker.DoWork() > 0)
+                {
+                    worker.WorkedOnce();
+                }
+                while (e.C.Received < target)
+                {
+                    if (e.Step() > 0)
+                    {
+                        e.WorkedOnce();
+                    }
+                }
+            }
+            // Idle steps until a sleep ended by the timeout (a call may end one before).
+            long IdleUntilATimeout()
+            {
+                long timeouts = ps.KickTimeouts, t0 = Clock.Now();
+                while (ps.KickTimeouts == timeouts)
+                {
+                    e.IdleOnce();
+                }
+                return (long)Clock.TicksToNs(Clock.Now() - t0);
+            }
+
+            Timeouts.Run(Timeouts.Short, () =>
+            {
+                Exchange();
+                long ns = IdleUntilATimeout();
+                Assert.True(ns >= TimeoutUs * 1000 * 9 / 10, $"a timed sleep of {ns} ns: the timeout is {TimeoutUs} µs");
+
+                // A call pending: the sleep ends at once, notified (no timeout counted).
+                Exchange();
+                long timeouts = ps.KickTimeouts, calls = e.C.CallsReceived, sleeps = e.C.Sleeps;
+                EventFd.Signal(e.Pairs[0].CallRx);
+                while (e.C.Sleeps == sleeps)
+                {
+                    e.IdleOnce();
+                }
+                Assert.Equal(timeouts, ps.KickTimeouts);
+                Assert.True(e.C.CallsReceived > calls);
+
+                // The timed path again, measured: no allocation.
+                for (int i = 0; i < 3; i++)
+                {
+                    Exchange();
+                    IdleUntilATimeout();
+                }
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                for (int i = 0; i < 20; i++)
+                {
+                    Exchange();
+                    IdleUntilATimeout();
+                }
+                Assert.Equal(0L, GC.GetAllocatedBytesForCurrentThread() - before);
+            }, "the guest's timed sleeps");
+        });
+    }
+
     /// <summary>A back-end serving one pair with <paramref name="poll"/>, its worker driven by
     /// the test (no thread), and a load generator set up against it with
     /// <paramref name="guest"/> (socket and connect timeout filled in).</summary>
