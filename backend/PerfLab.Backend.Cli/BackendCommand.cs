@@ -101,6 +101,11 @@ public sealed class BackendCommand
         "hybrid with --hybrid-kick-batch: the longest coalesced sleep, the bound on a lone frame's wait (epoll_pwait2; rx-usecs)",
         PollDefaults.HybridKickTimeoutUs, positive: true);
 
+    private readonly Option<double> _hybridKickFillUs = Opt.Number("--hybrid-kick-fill-us", "US",
+        "hybrid with --hybrid-kick-batch: the batch follows the rate so that it fills, wake-up included, in about US "
+        + "(NIC adaptive moderation), K its ceiling; the timeout is then at least 2 x US (0: the batch stays K)",
+        PollDefaults.HybridKickFillUs, min: 0);
+
     private static readonly PerfLab.Vhost.Polling.PollOptions PollDefaults = new();
 
     public BackendCommand()
@@ -113,7 +118,7 @@ public sealed class BackendCommand
         OptionHelp.Install(root, "perflab-backend",
             ("Connection", [.. _sockets.All, _client, _reconnectMinMs, _reconnectMaxMs, _socketMode, _firstMessageS, _replyTimeoutS, _maxSessions]),
             ("Device", [_mode, _copySlots, _dropWhenFull, _batch, _txReturn, _queues, _workers, _pairsPerWorker, _queueAffinity, _cpus, _disableFeatures, _disableProtocol]),
-            ("Polling (per worker)", [.. _poll.All, _hybridKickBatch, _hybridKickTimeoutUs]),
+            ("Polling (per worker)", [.. _poll.All, _hybridKickBatch, _hybridKickTimeoutUs, _hybridKickFillUs]),
             ("Output", [_statsInterval, _statsSocket, _statsJson, _quiet]));
         Root = root;
     }
@@ -161,6 +166,7 @@ public sealed class BackendCommand
                 {
                     HybridKickBatch = r.GetValue(_hybridKickBatch),
                     HybridKickTimeoutUs = r.GetValue(_hybridKickTimeoutUs),
+                    HybridKickFillUs = r.GetValue(_hybridKickFillUs),
                 },
             },
         };

@@ -83,6 +83,10 @@ public static class LoadPointMetrics
             {
                 Put(Metrics.BackendKickTimeoutsPerFrame, be.KickTimeouts / frames);
             }
+            if (be.KickBatch > 0)
+            {
+                Put(Metrics.BackendKickBatch, be.KickBatch);
+            }
         }
         if (o.GuestPoll is { } guest)
         {

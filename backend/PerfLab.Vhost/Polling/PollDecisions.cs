@@ -30,6 +30,9 @@ public sealed record PollDecisions
     public long KickTimeouts { get; init; }
     public long KickTimeoutsFoundWork { get; init; }
 
+    /// <summary>Hybrid with a kick batch: buffers per kick when the snapshot was taken.</summary>
+    public long KickBatch { get; init; }
+
     /// <summary>Sleeps by length from arming to running again, power-of-two µs buckets
     /// (<see cref="PollStats.BucketLabel"/>): under a flow, the wake-up latency.</summary>
     public long[] SleepHistogramUs { get; init; } = new long[PollStats.Buckets];
@@ -49,11 +52,12 @@ public sealed record PollDecisions
         CoalescedSleeps = s.CoalescedSleeps,
         KickTimeouts = s.KickTimeouts,
         KickTimeoutsFoundWork = s.KickTimeoutsFoundWork,
+        KickBatch = s.KickBatch,
         SleepHistogramUs = (long[])s.SleepHistogram.Clone(),
     };
 
-    /// <summary>What happened between <paramref name="before"/> and this snapshot; the budget
-    /// and window are this snapshot's.</summary>
+    /// <summary>What happened between <paramref name="before"/> and this snapshot; the budget,
+    /// window and kick batch are this snapshot's.</summary>
     public PollDecisions Minus(PollDecisions before) => this with
     {
         Sleeps = Sleeps - before.Sleeps,
@@ -70,7 +74,7 @@ public sealed record PollDecisions
     };
 
     /// <summary>Several loops (a back-end's workers) as one: counters and histograms added, the
-    /// largest budget and window.</summary>
+    /// largest budget, window and kick batch.</summary>
     public static PollDecisions? Sum(IEnumerable<PollDecisions?> all)
     {
         PollDecisions? total = null;
@@ -94,6 +98,7 @@ public sealed record PollDecisions
                 CoalescedSleeps = total.CoalescedSleeps + d.CoalescedSleeps,
                 KickTimeouts = total.KickTimeouts + d.KickTimeouts,
                 KickTimeoutsFoundWork = total.KickTimeoutsFoundWork + d.KickTimeoutsFoundWork,
+                KickBatch = Math.Max(total.KickBatch, d.KickBatch),
                 SleepHistogramUs = total.SleepHistogramUs.Zip(d.SleepHistogramUs, (x, y) => x + y).ToArray(),
             };
         }

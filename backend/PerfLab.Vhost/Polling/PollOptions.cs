@@ -30,6 +30,11 @@ public sealed record PollOptions
     /// The back-end's only: the guest does not coalesce its calls.</summary>
     public int HybridKickBatch { get; init; }
     public double HybridKickTimeoutUs { get; init; } = 100;
+
+    /// <summary>Above 0, with <see cref="HybridKickBatch"/> as the ceiling: the batch follows the
+    /// rate so that it fills in about this long, wake-up included (<see cref="KickBatch"/>); the
+    /// timeout is then at least twice this.</summary>
+    public double HybridKickFillUs { get; init; }
     public long BackoffSpins { get; init; } = 100;
     public long BackoffYields { get; init; } = 10;
     public double BackoffMinUs { get; init; } = 1;
@@ -38,7 +43,10 @@ public sealed record PollOptions
     public Hybrid CreateHybrid() => new((long)(HybridBudgetUs * 1000), HybridMaxPolls, HybridAdaptive,
         (long)(HybridMinUs * 1000), (long)(HybridMaxUs * 1000), (long)(HybridBreakEvenUs * 1000), (long)(HybridNotifyPollUs * 1000),
         (long)(HybridNotifyWindowMaxUs * 1000), HybridNaps, (long)(HybridNapUs * 1000),
-        HybridKickBatch, (long)(HybridKickTimeoutUs * 1000));
+        HybridKickBatch, (long)(KickTimeoutUs * 1000), (long)(HybridKickFillUs * 1000));
+
+    /// <summary>The coalesced sleep's bound: a fill target's batch needs room to fill.</summary>
+    private double KickTimeoutUs => Math.Max(HybridKickTimeoutUs, 2 * HybridKickFillUs);
 
     public static Interrupt CreateInterrupt() => new();
 
@@ -68,7 +76,9 @@ public sealed record PollOptions
 
     private string Naps => HybridNaps > 0 ? $",naps={HybridNaps}x{HybridNapUs}us" : "";
 
-    private string Kicks => HybridKickBatch > 1 ? $",kick-batch={HybridKickBatch}/{HybridKickTimeoutUs}us" : "";
+    private string Kicks => HybridKickBatch <= 1 ? ""
+        : HybridKickFillUs > 0 ? $",kick-batch=up to {HybridKickBatch} filling in {HybridKickFillUs}us/{KickTimeoutUs}us"
+        : $",kick-batch={HybridKickBatch}/{HybridKickTimeoutUs}us";
 
     private string Polls => HybridMaxPolls != long.MaxValue ? $",polls={HybridMaxPolls}" : "";
 }

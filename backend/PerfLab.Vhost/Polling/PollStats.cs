@@ -9,7 +9,7 @@ namespace PerfLab.Vhost.Polling;
 /// thread only and read racily by the stats reader (aligned 64-bit values on x86-64); padded so
 /// that two loops' stats never share a cache line.
 /// </summary>
-[StructLayout(LayoutKind.Explicit, Size = 64 + 12 * 8 + 64)]
+[StructLayout(LayoutKind.Explicit, Size = 64 + 13 * 8 + 64)]
 public sealed class PollStats
 {
     /// <summary>Sleeps by length, from arming to running again, in power-of-two µs buckets:
@@ -49,6 +49,10 @@ public sealed class PollStats
     [FieldOffset(136)] public long CoalescedSleeps;
     [FieldOffset(144)] public long KickTimeouts;
     [FieldOffset(152)] public long KickTimeoutsFoundWork;
+
+    /// <summary>Hybrid with a kick batch: buffers per kick now (it follows the rate with a fill
+    /// target).</summary>
+    [FieldOffset(160)] public long KickBatch;
 
     public const int Buckets = 12;
 

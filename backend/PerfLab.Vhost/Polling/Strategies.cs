@@ -136,11 +136,13 @@ public struct Hybrid : IIdleStrategy
     /// <param name="kickBatch">while frames flow, buffers per kick (<see cref="KickBatch"/>; 1 or
     /// less: a kick per buffer)</param>
     /// <param name="kickTimeoutNs">with a kick batch, the longest sleep</param>
+    /// <param name="kickFillNs">with a kick batch, above 0: the batch follows the rate so that it
+    /// fills in about this long (<paramref name="kickBatch"/> its ceiling)</param>
     public Hybrid(long budgetNs, long maxEmptyPolls = long.MaxValue, bool adaptive = false,
         long minNs = 0, long maxNs = 200_000, long breakEvenNs = 10_000, long notifyPollNs = 50_000, long notifyWindowMaxNs = 0,
-        int naps = 0, long napNs = 50_000, int kickBatch = 0, long kickTimeoutNs = 100_000)
+        int naps = 0, long napNs = 50_000, int kickBatch = 0, long kickTimeoutNs = 100_000, long kickFillNs = 0)
     {
-        _kicks = new KickBatch(kickBatch, kickTimeoutNs);
+        _kicks = new KickBatch(kickBatch, kickTimeoutNs, kickFillNs);
         _rule = new HybridRule(Clock.NsToTicks(budgetNs), Clock.NsToTicks(minNs), Clock.NsToTicks(Math.Max(maxNs, budgetNs)),
             Clock.NsToTicks(breakEvenNs), Clock.NsToTicks(notifyPollNs), adaptive,
             Clock.NsToTicks(notifyWindowMaxNs));
@@ -237,7 +239,7 @@ public struct Hybrid : IIdleStrategy
         _naps.Refill();
         int ahead = _kicks.Ahead;
         bool slept = Interrupt.ArmAndSleep(ref target, Stats, ahead, _kicks.SleepTimeoutNs, out long sleptTicks, out bool notified);
-        _kicks.OnSleepEnded(slept, notified, coalesced: ahead > 1);
+        _kicks.OnSleepEnded(slept, notified, coalesced: ahead > 1, (long)Clock.TicksToNs(sleptTicks));
         _rule.OnSleepEnded(slept, sleptTicks);
         Publish();
     }
@@ -253,6 +255,7 @@ public struct Hybrid : IIdleStrategy
             Stats.CoalescedSleeps = _kicks.CoalescedSleeps;
             Stats.KickTimeouts = _kicks.Timeouts;
             Stats.KickTimeoutsFoundWork = _kicks.TimeoutsFoundWork;
+            Stats.KickBatch = _kicks.Enabled ? _kicks.Batch : 0;
         }
     }
 }

@@ -100,6 +100,10 @@ public static class LoadGenJson
             {
                 Put(side + "_kick_timeouts_frame", timeouts.GetDouble() / frames.Value);
             }
+            if (d.TryGetProperty("kick_batch", out JsonElement batch) && batch.ValueKind == JsonValueKind.Number && batch.GetDouble() > 0)
+            {
+                Put(side + "_kick_batch", batch.GetDouble());
+            }
         }
     }
 

@@ -15,7 +15,7 @@ public static class DecisionsSection
     [
         Metrics.BackendSleepsPerFrame, Metrics.BackendWakeupsPerFrame, Metrics.BackendSleepP50Us, Metrics.BackendSleepP99Us,
         Metrics.BackendBudgetUs, Metrics.BackendNotifyWindowUs, Metrics.BackendNapsPerFrame, Metrics.BackendKickTimeoutsPerFrame,
-        Metrics.GuestSleepsPerFrame, Metrics.GuestSleepP50Us, Metrics.GuestBudgetUs, Metrics.GuestNotifyWindowUs,
+        Metrics.BackendKickBatch, Metrics.GuestSleepsPerFrame, Metrics.GuestSleepP50Us, Metrics.GuestBudgetUs, Metrics.GuestNotifyWindowUs,
     ];
 
     public static void Write(StringBuilder md, Report r, HashSet<int> used)

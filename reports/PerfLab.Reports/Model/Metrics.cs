@@ -70,6 +70,7 @@ public static class Metrics
     public const string BackendNotifyWindowUs = "be_notify_window_us";
     public const string BackendNapsPerFrame = "be_naps_frame";
     public const string BackendKickTimeoutsPerFrame = "be_kick_timeouts_frame";
+    public const string BackendKickBatch = "be_kick_batch";
     public const string GuestSleepsPerFrame = "guest_sleeps_frame";
     public const string GuestSleepP50Us = "guest_sleep_p50_us";
     public const string GuestBudgetUs = "guest_budget_us";
@@ -150,6 +151,7 @@ public static class Metrics
         new(BackendNotifyWindowUs, "back-end notify-poll window at the window's end", "µs", Better.Neither),
         new(BackendNapsPerFrame, "back-end naps per frame", "", Better.Neither),
         new(BackendKickTimeoutsPerFrame, "back-end kick-batch timeouts per frame", "", Better.Neither),
+        new(BackendKickBatch, "back-end buffers per kick at the window's end (kick batch)", "", Better.Neither),
         new(GuestSleepsPerFrame, "guest sleeps per frame", "", Better.Lower),
         new(GuestSleepP50Us, "guest sleep length, p50", "µs", Better.Neither),
         new(GuestBudgetUs, "guest poll budget at the window's end", "µs", Better.Neither),

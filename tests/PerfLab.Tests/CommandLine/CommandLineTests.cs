@@ -42,6 +42,7 @@ public class CommandLineTests
     [InlineData("--hybrid-notify-poll-us", "1us")]
     [InlineData("--hybrid-kick-batch", "-1")]
     [InlineData("--hybrid-kick-timeout-us", "0")]
+    [InlineData("--hybrid-kick-fill-us", "-1")]
     [InlineData("--poll", "spin")]
     [InlineData("--stats-interval", "-1")]
     [InlineData("--no-such-option", "1")]
@@ -135,6 +136,9 @@ public class CommandLineTests
         Assert.Equal(4, new LoadGenCommand().Parse(["--hybrid-breakeven-us", "4"]).Options.Poll.HybridBreakEvenUs);
         Assert.Equal(new PollOptions { Mode = PollMode.Hybrid, HybridKickBatch = 64, HybridKickTimeoutUs = 150 },
             new BackendCommand().Parse(["--poll", "hybrid", "--hybrid-kick-batch", "64", "--hybrid-kick-timeout-us", "150"]).Device.Poll);
+        PollOptions fill = new BackendCommand().Parse(["--poll", "hybrid", "--hybrid-kick-batch", "256", "--hybrid-kick-fill-us", "100"]).Device.Poll;
+        Assert.Equal(100, fill.HybridKickFillUs);
+        Assert.Contains("kick-batch=up to 256 filling in 100us/200us", fill.Describe()); // the timeout is at least twice the target
         Assert.Equal(["/a.sock", "/b.sock"], new BackendCommand().Parse(["--socket", "/a.sock", "--socket=/b.sock"]).SocketPaths);
         Assert.Equal("/run/v/vhost-0.sock", new LoadGenCommand().Parse(["--sockets", "/run/v"]).Options.SocketPath);
 

@@ -25,26 +25,30 @@ public class StrategyTests
     /// in too: its budget is capped at 20 µs here and every round sleeps a random while on each
     /// side, so neither spins for long.
     /// </summary>
-    public static TheoryData<PollMode, PollMode, bool, bool, int, int> WakeupCases()
+    public static TheoryData<PollMode, PollMode, bool, bool, int, int, double> WakeupCases()
     {
-        var d = new TheoryData<PollMode, PollMode, bool, bool, int, int>();
+        var d = new TheoryData<PollMode, PollMode, bool, bool, int, int, double>();
         foreach (bool packed in new[] { false, true })
         {
-            d.Add(PollMode.Interrupt, PollMode.Interrupt, packed, true, 0, 0);
-            d.Add(PollMode.Interrupt, PollMode.Interrupt, packed, false, 0, 0);
+            d.Add(PollMode.Interrupt, PollMode.Interrupt, packed, true, 0, 0, 0);
+            d.Add(PollMode.Interrupt, PollMode.Interrupt, packed, false, 0, 0, 0);
             foreach (PollMode m in new[] { PollMode.Busy, PollMode.Hybrid, PollMode.Backoff })
             {
-                d.Add(m, PollMode.Interrupt, packed, true, 0, 0);
-                d.Add(PollMode.Interrupt, m, packed, true, 0, 0);
+                d.Add(m, PollMode.Interrupt, packed, true, 0, 0, 0);
+                d.Add(PollMode.Interrupt, m, packed, true, 0, 0, 0);
             }
-            d.Add(PollMode.Hybrid, PollMode.Hybrid, packed, true, 0, 0);
+            d.Add(PollMode.Hybrid, PollMode.Hybrid, packed, true, 0, 0, 0);
             // Naps before arming: notifications stay off through them, then the usual arming.
-            d.Add(PollMode.Hybrid, PollMode.Interrupt, packed, true, 2, 0);
+            d.Add(PollMode.Hybrid, PollMode.Interrupt, packed, true, 2, 0, 0);
             // A kick per 4 buffers while frames flow, with the guest's bursts of 1-8: many
             // batches never fill, and only the timeout (50 µs) wakes the back-end for them.
-            d.Add(PollMode.Hybrid, PollMode.Interrupt, packed, true, 0, 4);
-            d.Add(PollMode.Hybrid, PollMode.Interrupt, packed, false, 0, 4);
-            d.Add(PollMode.Hybrid, PollMode.Hybrid, packed, true, 0, 4);
+            d.Add(PollMode.Hybrid, PollMode.Interrupt, packed, true, 0, 4, 0);
+            d.Add(PollMode.Hybrid, PollMode.Interrupt, packed, false, 0, 4, 0);
+            d.Add(PollMode.Hybrid, PollMode.Hybrid, packed, true, 0, 4, 0);
+            // The batch following the rate (a 20 µs fill target, up to 16): it grows and shrinks
+            // with the bursts and falls to one buffer in the pauses.
+            d.Add(PollMode.Hybrid, PollMode.Interrupt, packed, true, 0, 16, 20);
+            d.Add(PollMode.Hybrid, PollMode.Hybrid, packed, true, 0, 16, 20);
         }
         return d;
     }
@@ -58,7 +62,7 @@ public class StrategyTests
     /// </summary>
     [Theory]
     [MemberData(nameof(WakeupCases))]
-    public void NoStrategyEverMissesAWakeup(PollMode backendPoll, PollMode guestPoll, bool packed, bool eventIdx, int naps, int kickBatch)
+    public void NoStrategyEverMissesAWakeup(PollMode backendPoll, PollMode guestPoll, bool packed, bool eventIdx, int naps, int kickBatch, double fillUs)
     {
         using var dir = new TempDir();
         var o = new BackendOptions
@@ -71,6 +75,7 @@ public class StrategyTests
                 HybridNapUs = 5,
                 HybridKickBatch = kickBatch,
                 HybridKickTimeoutUs = 50,
+                HybridKickFillUs = fillUs,
             } },
         };
         using var server = new VhostUserServer(o, startWorkers: false);

@@ -50,7 +50,7 @@ public sealed class GoalsTests
     [Fact]
     public void LoadGeneratorJsonGivesDeliveredShareAndDecisions()
     {
-        const string Json = """{"mpps": 3.96, "offered_pps": 4000000, "received": 4000, "backend_packets": 8000, "backend_poll": {"sleeps": 80, "budget_ns": 12500, "notify_window_ns": 50000, "naps": 40, "coalesced_sleeps": 60, "kick_timeouts": 16}, "guest_poll": {"sleeps": 40, "budget_ns": 0}}""";
+        const string Json = """{"mpps": 3.96, "offered_pps": 4000000, "received": 4000, "backend_packets": 8000, "backend_poll": {"sleeps": 80, "budget_ns": 12500, "notify_window_ns": 50000, "naps": 40, "coalesced_sleeps": 60, "kick_timeouts": 16, "kick_batch": 96}, "guest_poll": {"sleeps": 40, "budget_ns": 0}}""";
         var m = LoadGenJson.Metrics(Json);
         Assert.Equal(0.99, m["delivered"], 9);
         Assert.Equal(0.01, m["be_sleeps_frame"], 9);
@@ -58,6 +58,7 @@ public sealed class GoalsTests
         Assert.Equal(50, m["be_notify_window_us"], 9);
         Assert.Equal(0.005, m["be_naps_frame"], 9);
         Assert.Equal(0.002, m["be_kick_timeouts_frame"], 9);
+        Assert.Equal(96, m["be_kick_batch"]);
         Assert.False(m.ContainsKey("guest_kick_timeouts_frame"));
         Assert.Equal(0.01, m["guest_sleeps_frame"], 9);
         Assert.False(LoadGenJson.Metrics("""{"mpps": 40, "offered_pps": 0}""").ContainsKey("delivered"));
