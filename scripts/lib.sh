@@ -181,9 +181,12 @@ perflab_point_verdict() {
 # perflab_moved_points JOURNAL: lists the points recorded as mpps_moved (see
 # perflab_point_verdict), after a blank line; nothing when there are none.
 perflab_moved_points() {
-    awk -F, '$3 == "mpps_moved" {
+    # The configuration may hold commas (a strategy's options), quoted in the CSV: the round is
+    # the first field, the metric and value the last two, the configuration all between.
+    awk -F, '$(NF-1) == "mpps_moved" {
+        cfg = $0; sub(/^[^,]*,/, "", cfg); sub(/,[^,]*,[^,]*$/, "", cfg); gsub(/^"|"$/, "", cfg)
         if (!n++) print "\nPoints that ran at another placement than their round (c2c class), left out of the medians and ratios above:"
-        printf "  round %s %s: %.3f Mpps\n", $1, $2, $4 }' "$1"
+        printf "  round %s %s: %.3f Mpps\n", $1, cfg, $NF }' "$1"
 }
 
 # perflab_c2c_arg: "--c2c NS" for perflab-report record, or nothing when not measured.

@@ -26,6 +26,22 @@ public sealed class ScriptLibraryTests
     }
 
     /// <summary>
+    /// The moved points' list takes a configuration whose options hold commas (quoted in the
+    /// journal's CSV), not only plain ones.
+    /// </summary>
+    [Fact]
+    public void MovedPointsListsAConfigurationWithCommas()
+    {
+        const string Body = "f=$(mktemp); printf 'Round,ConfigId,Metric,Value\\n1,\"hybrid/busy:--hybrid-kick-batch,64@10+split\",mpps_moved,1.5\\n"
+            + "2,busy/busy@10+split,mpps_moved,2.25\\n2,busy/busy@10+split,mpps,2.25\\n' > \"$f\"; perflab_moved_points \"$f\"; rm -f \"$f\"";
+        (int exit, string stdout, string stderr) = PointVerdictTests.LibBash(Body);
+        Assert.True(exit == 0, $"exit {exit}:\n{stdout}{stderr}");
+        Assert.Contains("round 1 hybrid/busy:--hybrid-kick-batch,64@10+split: 1.500 Mpps", stdout, StringComparison.Ordinal);
+        Assert.Contains("round 2 busy/busy@10+split: 2.250 Mpps", stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("round 2 busy/busy@10+split: 2.250 Mpps\n  round 2", stdout, StringComparison.Ordinal);
+    }
+
+    /// <summary>
     /// A comparison interrupted while it probes c2c inside a point (perflab_frozen_c2c) leaves
     /// the point's processes stopped; perflab_stop must still end them by SIGTERM (after a SIGCONT),
     /// not only by its SIGKILL fallback.
