@@ -124,6 +124,12 @@ public static class Configurations
         Strategy("interrupt-64", PollMode.Interrupt, PollMode.Interrupt, "interrupt / interrupt, 64 B"),
         Strategy("hybrid-64", PollMode.Hybrid, PollMode.Hybrid, "hybrid / hybrid, 64 B"),
         Strategy("hybrid-guestbusy-64", PollMode.Hybrid, PollMode.Busy, "hybrid / busy guest, 64 B"),
+        // Hybrid whose sleeps wait for a kick batch that fills in about 200 µs (docs/polling.md,
+        // "A kick batch that follows the rate"): issue 17's CPU at 10 % against its latency.
+        Strategy("hybrid-fill-guestbusy-64", PollMode.Hybrid, PollMode.Busy, "hybrid, kick batch filling in 200 µs / busy guest, 64 B") with
+        {
+            BackendArgs = ["--hybrid-kick-batch", "256", "--hybrid-kick-fill-us", "200"],
+        },
         Strategy("backoff-64", PollMode.Backoff, PollMode.Backoff, "backoff / backoff, 64 B"),
         // Frame sizes: throughput in Gb/s as well as Mpps.
         Strategy("busy-1500", PollMode.Busy, PollMode.Busy, "busy / busy, 1500 B", frame: 1500, reference: ""),

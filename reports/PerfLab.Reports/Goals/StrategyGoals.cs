@@ -18,7 +18,7 @@ public static class StrategyGoals
         var goals = new List<Goal>();
         foreach (ConfigInfo c in r.Configs.Where(c => c.BackendPoll == "hybrid" && c.Reference.Length > 0 && c.Devices <= 1))
         {
-            string label = $"{c.BackendPoll}/{c.GuestPoll}";
+            string label = c.BackendArgs.Length > 0 ? $"{c.BackendPoll}/{c.GuestPoll} ({c.BackendArgs})" : $"{c.BackendPoll}/{c.GuestPoll}";
             string id = c.Id;
             goals.Add(new Goal($"{label}: PDR ÷ busy's", id, c.Reference, Metrics.PdrMpps, true, 0.9));
             foreach (int load in (int[])[50, 90])
