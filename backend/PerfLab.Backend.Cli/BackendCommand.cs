@@ -106,6 +106,17 @@ public sealed class BackendCommand
         + "(NIC adaptive moderation), K its ceiling; the timeout is then at least 2 x US (0: the batch stays K)",
         PollDefaults.HybridKickFillUs, min: 0);
 
+    // An enum, not a bool: System.CommandLine takes a bool option for a flag.
+    private enum KickFds
+    {
+        Level,
+        Edge,
+    }
+
+    private readonly Option<KickFds> _kickFds = Opt.Choice("--kick-fds",
+        "how a sleeping worker waits on the kick eventfds: level (epoll level-triggered, each wake-up reads the fd to zero) "
+        + "or edge (edge-triggered, nothing read: a system call fewer per wake-up; docs/polling.md)", KickFds.Level, [("level", KickFds.Level), ("edge", KickFds.Edge)]);
+
     private static readonly PerfLab.Vhost.Polling.PollOptions PollDefaults = new();
 
     public BackendCommand()
@@ -118,7 +129,7 @@ public sealed class BackendCommand
         OptionHelp.Install(root, "perflab-backend",
             ("Connection", [.. _sockets.All, _client, _reconnectMinMs, _reconnectMaxMs, _socketMode, _firstMessageS, _replyTimeoutS, _maxSessions]),
             ("Device", [_mode, _copySlots, _dropWhenFull, _batch, _txReturn, _queues, _workers, _pairsPerWorker, _queueAffinity, _cpus, _disableFeatures, _disableProtocol]),
-            ("Polling (per worker)", [.. _poll.All, _hybridKickBatch, _hybridKickTimeoutUs, _hybridKickFillUs]),
+            ("Polling (per worker)", [.. _poll.All, _hybridKickBatch, _hybridKickTimeoutUs, _hybridKickFillUs, _kickFds]),
             ("Output", [_statsInterval, _statsSocket, _statsJson, _quiet]));
         Root = root;
     }
@@ -167,6 +178,7 @@ public sealed class BackendCommand
                     HybridKickBatch = r.GetValue(_hybridKickBatch),
                     HybridKickTimeoutUs = r.GetValue(_hybridKickTimeoutUs),
                     HybridKickFillUs = r.GetValue(_hybridKickFillUs),
+                    EdgeTriggeredKicks = r.GetValue(_kickFds) == KickFds.Edge,
                 },
             },
         };

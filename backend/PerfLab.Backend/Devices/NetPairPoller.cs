@@ -98,10 +98,10 @@ internal sealed class NetPairPoller<TRing, TAccess> : QueuePoller
         }
     }
 
-    public override bool OnKick(int i)
+    public override bool OnKick(int i, bool drain)
     {
         Vring v = _kickRings[i];
-        long kicks = (long)EventFd.Drain(v.KickFd);
+        long kicks = drain ? (long)EventFd.Drain(v.KickFd) : 1;
         v.Counters.Kicks += kicks;
         return kicks != 0;
     }

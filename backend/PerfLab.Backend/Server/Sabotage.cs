@@ -132,6 +132,6 @@ public static class Sabotage
 
         public override int KickFd(int i) => -1;
 
-        public override bool OnKick(int i) => false;
+        public override bool OnKick(int i, bool drain) => false;
     }
 }

@@ -18,6 +18,10 @@ public sealed class PollingAgent : IAgent, IDisposable
 
     private readonly int _wakeFd;
 
+    // Kick fds registered edge-triggered: a wake-up reads nothing from them (one system call
+    // fewer per wake-up; docs/polling.md, "Edge-triggered kick fds").
+    private readonly bool _edgeKicks;
+
     // A kick batch's timeout (Block with a timeout): a periodic timer, armed while the
     // timeouts are asked for and stopped when a sleep asks for none. _timerPeriodNs: armed now (0: stopped).
     private readonly int _timerFd;
@@ -43,8 +47,9 @@ public sealed class PollingAgent : IAgent, IDisposable
         public readonly bool MustPoll = pollers.Any(p => p.MustPoll);
     }
 
-    public PollingAgent()
+    public PollingAgent(bool edgeTriggeredKicks = false)
     {
+        _edgeKicks = edgeTriggeredKicks;
         _wakeFd = EventFd.Create();
         _epoll.Add(_wakeFd, WakeTag);
         _timerFd = TimerFd.Create();
@@ -129,7 +134,7 @@ public sealed class PollingAgent : IAgent, IDisposable
                     int fd = p.KickFd(i);
                     if (fd >= 0)
                     {
-                        _epoll.Add(fd, ((ulong)slot << TagShift) | (uint)i);
+                        _epoll.Add(fd, ((ulong)slot << TagShift) | (uint)i, _edgeKicks ? LibC.EPOLLIN | LibC.EPOLLET : LibC.EPOLLIN);
                     }
                 }
             }
@@ -213,11 +218,12 @@ public sealed class PollingAgent : IAgent, IDisposable
                 continue;
             }
             // A poller not in this worker's snapshot yet (or any more) is skipped: its kick
-            // stays pending on the eventfd for the round that adopts it.
+            // stays pending on the eventfd for the round that adopts it (edge-triggered, the
+            // report is spent, but that round polls the ring before it sleeps).
             ulong slot = tag >> TagShift;
             if (slot < (ulong)slots.Length && slots[slot] is { } p)
             {
-                kicked |= p.OnKick((int)(tag & ((1 << TagShift) - 1)));
+                kicked |= p.OnKick((int)(tag & ((1 << TagShift) - 1)), drain: !_edgeKicks);
             }
         }
         return kicked;

@@ -30,8 +30,11 @@ public abstract class QueuePoller
     /// <summary>Kick fd <paramref name="i"/> (-1: none).</summary>
     public abstract int KickFd(int i);
 
-    /// <summary>Kick fd <paramref name="i"/> fired: drain and count it; true if it held kicks.</summary>
-    public abstract bool OnKick(int i);
+    /// <summary>Kick fd <paramref name="i"/> fired: count it; true if it held kicks. With
+    /// <paramref name="drain"/> (a level-triggered registration) read the eventfd to zero, and
+    /// count what it held; without (edge-triggered), each report is one wake-up's kicks, and the
+    /// counter is left to grow (2^64 writes).</summary>
+    public abstract bool OnKick(int i, bool drain);
 
     /// <summary>Calls signalled on the queues so far (each one means the guest was asleep).</summary>
     public virtual long CallsSent => 0;

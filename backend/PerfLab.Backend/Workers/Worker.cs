@@ -22,7 +22,7 @@ public sealed class Worker : IDisposable
     /// <paramref name="cpu"/> (-1: not pinned). Not started.</summary>
     public static Worker Create(int id, PollOptions poll, int cpu)
     {
-        var agent = new PollingAgent();
+        var agent = new PollingAgent(poll.EdgeTriggeredKicks);
         var handle = new PollingAgent.Handle(agent);
         string name = $"vhost-worker-{id}";
         string strategy = poll.Describe();

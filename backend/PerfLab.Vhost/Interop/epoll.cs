@@ -17,6 +17,7 @@ public static unsafe partial class LibC
     public const uint EPOLLOUT = 0x004;
     public const uint EPOLLERR = 0x008;
     public const uint EPOLLHUP = 0x010;
+    public const uint EPOLLET = 1u << 31;
     public const int EPOLL_CTL_ADD = 1;
     public const int EPOLL_CTL_DEL = 2;
     public const int EPOLL_CTL_MOD = 3;

@@ -35,6 +35,10 @@ public sealed record PollOptions
     /// rate so that it fills in about this long, wake-up included (<see cref="KickBatch"/>); the
     /// timeout is then at least twice this.</summary>
     public double HybridKickFillUs { get; init; }
+    /// <summary>The back-end's worker registers the kick eventfds edge-triggered in its epoll
+    /// set and does not read them on a wake-up (the back-end's only).</summary>
+    public bool EdgeTriggeredKicks { get; init; }
+
     public long BackoffSpins { get; init; } = 100;
     public long BackoffYields { get; init; } = 10;
     public double BackoffMinUs { get; init; } = 1;

@@ -75,6 +75,17 @@ public sealed class Daemon : IDisposable
 
     public static bool WaitForFile(string path, TimeSpan limit) => Timeouts.WaitUntil(() => File.Exists(path), limit);
 
+    /// <summary>Runs perflab-loadgen with <paramref name="args"/> (and <c>--packed</c> when
+    /// asked) to its end within <see cref="Timeouts.Process"/>, which must be 0, and returns its
+    /// JSON result (the arguments must ask for <c>--json</c>).</summary>
+    public static PerfLab.LoadGen.LoadGenResult RunLoadGen(IEnumerable<string> args, bool packed)
+    {
+        using var lg = new Daemon("perflab-loadgen", [.. args, .. packed ? (string[])["--packed"] : []]);
+        int rc = lg.WaitForExit(Timeouts.Process);
+        Xunit.Assert.True(rc == 0, $"loadgen exit {rc}\n{lg.Stdout}\n{lg.Stderr}");
+        return PerfLab.LoadGen.LoadGenResult.FromJson(lg.Stdout);
+    }
+
     public void Dispose()
     {
         Kill();

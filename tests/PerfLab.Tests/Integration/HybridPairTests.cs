@@ -49,14 +49,7 @@ public class HybridPairTests
             "--queues", queues.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
         args.AddRange(breakEven);
-        if (packed)
-        {
-            args.Add("--packed");
-        }
-        using var lg = new Daemon("perflab-loadgen", [.. args]);
-        int rc = lg.WaitForExit(Timeouts.Process);
-        Assert.True(rc == 0, $"loadgen exit {rc}\n{lg.Stdout}\n{lg.Stderr}");
-        var r = LoadGenResult.FromJson(lg.Stdout);
+        LoadGenResult r = Daemon.RunLoadGen(args, packed);
         Assert.Equal(r.Sent, r.Received);
         Assert.NotNull(r.GuestPoll);
         Assert.NotNull(r.BackendPoll);

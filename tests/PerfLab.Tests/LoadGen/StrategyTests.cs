@@ -25,30 +25,35 @@ public class StrategyTests
     /// in too: its budget is capped at 20 µs here and every round sleeps a random while on each
     /// side, so neither spins for long.
     /// </summary>
-    public static TheoryData<PollMode, PollMode, bool, bool, int, int, double> WakeupCases()
+    public static TheoryData<PollMode, PollMode, bool, bool, int, int, double, bool> WakeupCases()
     {
-        var d = new TheoryData<PollMode, PollMode, bool, bool, int, int, double>();
+        var d = new TheoryData<PollMode, PollMode, bool, bool, int, int, double, bool>();
         foreach (bool packed in new[] { false, true })
         {
-            d.Add(PollMode.Interrupt, PollMode.Interrupt, packed, true, 0, 0, 0);
-            d.Add(PollMode.Interrupt, PollMode.Interrupt, packed, false, 0, 0, 0);
+            d.Add(PollMode.Interrupt, PollMode.Interrupt, packed, true, 0, 0, 0, false);
+            d.Add(PollMode.Interrupt, PollMode.Interrupt, packed, false, 0, 0, 0, false);
             foreach (PollMode m in new[] { PollMode.Busy, PollMode.Hybrid, PollMode.Backoff })
             {
-                d.Add(m, PollMode.Interrupt, packed, true, 0, 0, 0);
-                d.Add(PollMode.Interrupt, m, packed, true, 0, 0, 0);
+                d.Add(m, PollMode.Interrupt, packed, true, 0, 0, 0, false);
+                d.Add(PollMode.Interrupt, m, packed, true, 0, 0, 0, false);
             }
-            d.Add(PollMode.Hybrid, PollMode.Hybrid, packed, true, 0, 0, 0);
+            d.Add(PollMode.Hybrid, PollMode.Hybrid, packed, true, 0, 0, 0, false);
             // Naps before arming: notifications stay off through them, then the usual arming.
-            d.Add(PollMode.Hybrid, PollMode.Interrupt, packed, true, 2, 0, 0);
+            d.Add(PollMode.Hybrid, PollMode.Interrupt, packed, true, 2, 0, 0, false);
             // A kick per 4 buffers while frames flow, with the guest's bursts of 1-8: many
             // batches never fill, and only the timeout (50 µs) wakes the back-end for them.
-            d.Add(PollMode.Hybrid, PollMode.Interrupt, packed, true, 0, 4, 0);
-            d.Add(PollMode.Hybrid, PollMode.Interrupt, packed, false, 0, 4, 0);
-            d.Add(PollMode.Hybrid, PollMode.Hybrid, packed, true, 0, 4, 0);
+            d.Add(PollMode.Hybrid, PollMode.Interrupt, packed, true, 0, 4, 0, false);
+            d.Add(PollMode.Hybrid, PollMode.Interrupt, packed, false, 0, 4, 0, false);
+            d.Add(PollMode.Hybrid, PollMode.Hybrid, packed, true, 0, 4, 0, false);
             // The batch following the rate (a 20 µs fill target, up to 16): it grows and shrinks
             // with the bursts and falls to one buffer in the pauses.
-            d.Add(PollMode.Hybrid, PollMode.Interrupt, packed, true, 0, 16, 20);
-            d.Add(PollMode.Hybrid, PollMode.Hybrid, packed, true, 0, 16, 20);
+            d.Add(PollMode.Hybrid, PollMode.Interrupt, packed, true, 0, 16, 20, false);
+            d.Add(PollMode.Hybrid, PollMode.Hybrid, packed, true, 0, 16, 20, false);
+            // Kick fds edge-triggered, never read: every write after the last report wakes the
+            // worker once.
+            d.Add(PollMode.Interrupt, PollMode.Interrupt, packed, true, 0, 0, 0, true);
+            d.Add(PollMode.Interrupt, PollMode.Interrupt, packed, false, 0, 0, 0, true);
+            d.Add(PollMode.Hybrid, PollMode.Hybrid, packed, true, 0, 16, 20, true);
         }
         return d;
     }
@@ -62,7 +67,7 @@ public class StrategyTests
     /// </summary>
     [Theory]
     [MemberData(nameof(WakeupCases))]
-    public void NoStrategyEverMissesAWakeup(PollMode backendPoll, PollMode guestPoll, bool packed, bool eventIdx, int naps, int kickBatch, double fillUs)
+    public void NoStrategyEverMissesAWakeup(PollMode backendPoll, PollMode guestPoll, bool packed, bool eventIdx, int naps, int kickBatch, double fillUs, bool edgeKicks)
     {
         using var dir = new TempDir();
         var o = new BackendOptions
@@ -76,6 +81,7 @@ public class StrategyTests
                 HybridKickBatch = kickBatch,
                 HybridKickTimeoutUs = 50,
                 HybridKickFillUs = fillUs,
+                EdgeTriggeredKicks = edgeKicks,
             } },
         };
         using var server = new VhostUserServer(o, startWorkers: false);
