@@ -11,14 +11,14 @@ public static class Summaries
 {
     /// <summary>The rounds the medians use: every round not flagged for its c2c class (all of
     /// them if every round is flagged, which cannot happen with a majority class).</summary>
-    public static UsedRoundSet UsedRounds(Report r)
+    public static HashSet<int> UsedRounds(Report r)
     {
-        IEnumerable<int> used = r.Rounds.Where(x => !x.Flagged).Select(x => x.Round);
-        if (!used.Any())
+        var used = r.Rounds.Where(x => !x.Flagged).Select(x => x.Round).ToHashSet();
+        if (used.Count == 0)
         {
-            used = r.Samples.Select(s => s.Round);
+            used = r.Samples.Select(s => s.Round).ToHashSet();
         }
-        return new UsedRoundSet(r, used, C2cClassOf(r));
+        return used;
     }
 
     /// <summary>round → value of one metric of one configuration, used rounds only, and none
@@ -26,9 +26,8 @@ public static class Summaries
     public static Dictionary<int, double> ByRound(Report r, string configId, string metric, HashSet<int>? used = null)
     {
         used ??= UsedRounds(r);
-        // The run's class comes with its used rounds: computed once per report, not once per
-        // configuration and metric (compare, history and goals call this for every pair).
-        string majority = used is UsedRoundSet u && ReferenceEquals(u.Report, r) ? u.Majority : C2cClassOf(r);
+        // A majority over the run's rounds (a dozen): nothing beside the loop over the samples.
+        string majority = C2cClassOf(r);
         var d = new Dictionary<int, double>();
         foreach (RoundSample s in r.Samples)
         {
@@ -130,7 +129,8 @@ public static class Summaries
     public static List<RoundSample> MovedSamples(Report r)
     {
         var used = UsedRounds(r);
-        return [.. r.Samples.Where(s => used.Contains(s.Round) && Moved(s, used.Majority))];
+        string majority = C2cClassOf(r);
+        return [.. r.Samples.Where(s => used.Contains(s.Round) && Moved(s, majority))];
     }
 
     /// <summary>
@@ -178,25 +178,4 @@ public static class Summaries
             x.Flagged = majority != Statistics.C2cClass.Unknown && x.C2cClass != Statistics.C2cClass.Unknown && x.C2cClass != majority;
         }
     }
-}
-
-/// <summary>
-/// A report's used rounds (<see cref="Summaries.UsedRounds"/>) with the run's majority c2c
-/// class taken at the same time, for <see cref="Summaries.ByRound"/>: callers compute the used
-/// rounds once per report and pass them to every call, so the class travels with them. It
-/// counts only for the report it was computed from.
-/// </summary>
-public sealed class UsedRoundSet : HashSet<int>
-{
-    internal UsedRoundSet(Report report, IEnumerable<int> rounds, string majority)
-        : base(rounds)
-    {
-        Report = report;
-        Majority = majority;
-    }
-
-    internal Report Report { get; }
-
-    /// <summary>The class most of the report's rounds share (<see cref="Summaries.C2cClassOf"/>).</summary>
-    public string Majority { get; }
 }

@@ -119,10 +119,10 @@ public sealed class StatisticsTests
         Assert.Equal(C2cClass.Near, C2cClass.Majority([C2cClass.Near, C2cClass.Far, C2cClass.Near, C2cClass.Unknown]));
     }
 
-    /// <summary>The run's c2c class travels with its used rounds (computed once per report);
-    /// a used-round set of another report is not trusted for it.</summary>
+    /// <summary>ByRound judges a visit's move against its own report's c2c class, whichever
+    /// used-round set it is given.</summary>
     [Fact]
-    public void UsedRoundsCarryTheRunsClassForTheirOwnReportOnly()
+    public void ByRoundJudgesMovesByItsOwnReportsClass()
     {
         static Report Run(double c2c)
         {
@@ -137,8 +137,8 @@ public sealed class StatisticsTests
             return r;
         }
         Report near = Run(55), far = Run(340);
-        UsedRoundSet used = Summaries.UsedRounds(near);
-        Assert.Equal(C2cClass.Near, used.Majority);
+        HashSet<int> used = Summaries.UsedRounds(near);
+        Assert.Equal(C2cClass.Near, Summaries.C2cClassOf(near));
         Assert.Equal([2, 3], Summaries.ByRound(near, "x", Metrics.Mpps, used).Keys.Order());
         Assert.Equal([2, 3], Summaries.ByRound(near, "x", Metrics.Mpps, Summaries.UsedRounds(far)).Keys.Order());
         Assert.Equal([2, 3], Summaries.ByRound(near, "x", Metrics.Mpps, [1, 2, 3]).Keys.Order());
