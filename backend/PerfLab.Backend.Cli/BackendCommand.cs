@@ -114,8 +114,8 @@ public sealed class BackendCommand
     }
 
     private readonly Option<KickFds> _kickFds = Opt.Choice("--kick-fds",
-        "how a sleeping worker waits on the kick eventfds: level (epoll level-triggered, each wake-up reads the fd to zero) "
-        + "or edge (edge-triggered, nothing read: a system call fewer per wake-up; docs/polling.md)", KickFds.Level, [("level", KickFds.Level), ("edge", KickFds.Edge)]);
+        "how a sleeping worker waits on the kick eventfds: edge (epoll edge-triggered, nothing read: a system call fewer per wake-up; docs/polling.md) "
+        + "or level (level-triggered, each wake-up reads the fd to zero)", PollDefaults.EdgeTriggeredKicks ? KickFds.Edge : KickFds.Level, [("level", KickFds.Level), ("edge", KickFds.Edge)]);
 
     private static readonly PerfLab.Vhost.Polling.PollOptions PollDefaults = new();
 

@@ -36,8 +36,9 @@ public sealed record PollOptions
     /// timeout is then at least twice this.</summary>
     public double HybridKickFillUs { get; init; }
     /// <summary>The back-end's worker registers the kick eventfds edge-triggered in its epoll
-    /// set and does not read them on a wake-up (the back-end's only).</summary>
-    public bool EdgeTriggeredKicks { get; init; }
+    /// set and does not read them on a wake-up (the back-end's only; false: level-triggered,
+    /// each wake-up reads them to zero).</summary>
+    public bool EdgeTriggeredKicks { get; init; } = true;
 
     public long BackoffSpins { get; init; } = 100;
     public long BackoffYields { get; init; } = 10;

@@ -140,8 +140,8 @@ public class CommandLineTests
         PollOptions fill = new BackendCommand().Parse(["--poll", "hybrid", "--hybrid-kick-batch", "256", "--hybrid-kick-fill-us", "100"]).Device.Poll;
         Assert.Equal(100, fill.HybridKickFillUs);
         Assert.Contains("kick-batch=up to 256 filling in 100us/200us", fill.Describe()); // the timeout is at least twice the target
-        Assert.True(new BackendCommand().Parse(["--poll", "interrupt", "--kick-fds", "edge"]).Device.Poll.EdgeTriggeredKicks);
-        Assert.False(new BackendCommand().Parse(["--poll", "interrupt"]).Device.Poll.EdgeTriggeredKicks);
+        Assert.True(new BackendCommand().Parse(["--poll", "interrupt"]).Device.Poll.EdgeTriggeredKicks); // the default
+        Assert.False(new BackendCommand().Parse(["--poll", "interrupt", "--kick-fds", "level"]).Device.Poll.EdgeTriggeredKicks);
         Assert.Equal(["/a.sock", "/b.sock"], new BackendCommand().Parse(["--socket", "/a.sock", "--socket=/b.sock"]).SocketPaths);
         Assert.Equal("/run/v/vhost-0.sock", new LoadGenCommand().Parse(["--sockets", "/run/v"]).Options.SocketPath);
 
