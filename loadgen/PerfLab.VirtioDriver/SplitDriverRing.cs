@@ -176,14 +176,20 @@ public unsafe struct SplitDriverRing
         return _usedSeen != _lastUsed;
     }
 
-    /// <summary>Asks the device not to call (busy polling).</summary>
+    /// <summary>Asks the device not to call (busy polling, or awake after a sleep).</summary>
     public void DisableInterrupts()
     {
         if (!_eventIdx)
         {
             Volatile.Write(ref *_availFlags, SplitLayout.AvailFlagNoInterrupt);
+            return;
         }
-        // With EVENT_IDX, used_event is left behind, which suppresses calls.
+        // used_event just behind what was consumed: the device's last published index is at
+        // or past it, so no publish crosses it until the index wraps (Linux's
+        // virtqueue_disable_cb writes it away too). Left where the last arming put it, a sleep
+        // that its own timeout ended would have the device's next publish call a driver that is
+        // already awake.
+        Volatile.Write(ref *_usedEvent, (ushort)(_lastUsed - 1));
     }
 
     /// <summary>The device's current kick-suppression state (tests, diagnostics).</summary>

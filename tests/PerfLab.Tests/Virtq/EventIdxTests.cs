@@ -55,11 +55,47 @@ public class EventIdxTests
         Complete(rp, 1);
         Assert.Equal(PublishResult.Call, rp.Device.Publish(true)); // crosses 65535 -> 0 on the way
         Drain(rp);
-        // Interrupts disabled (used_event left behind): no call.
+        // Interrupts disabled (used_event moved out of reach): no call.
         rp.Driver.DisableInterrupts();
         Post(rp, 2);
         Complete(rp, 2);
         Assert.Equal(PublishResult.Suppressed, rp.Device.Publish(true));
+    }
+
+    /// <summary>
+    /// A driver that armed and then woke without a call (its own timeout) and disabled calls is
+    /// not called by the device's next publish, across the index's wrap too: disabling moves
+    /// used_event out of reach rather than leaving it where the arming put it.
+    /// </summary>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(65533)]
+    public void ADriverThatArmedAndWokeOnItsOwnIsNotCalledAfterDisabling(int start)
+    {
+        using var rp = new RingPair(8, eventIdx: true, start: (ushort)start);
+        ulong buf = rp.Buffer(8 * 64);
+        for (int i = 0; i < 8; i++)
+        {
+            rp.Desc(i) = new VirtqDesc { Addr = buf + (ulong)(64 * i), Len = 64 };
+        }
+        Post(rp, 1);
+        Complete(rp, 1);
+        rp.Device.Publish(true); // the first publish calls (no valid "old")
+        Drain(rp);
+        for (int round = 0; round < 6; round++)
+        {
+            Assert.False(rp.Driver.EnableInterrupts()); // armed: nothing pending, it sleeps
+            rp.Driver.DisableInterrupts();              // woke by its timeout, no call came
+            Post(rp, 2);
+            Complete(rp, 2);
+            Assert.Equal(PublishResult.Suppressed, rp.Device.Publish(true));
+            Drain(rp);
+        }
+        // Armed again, it is called.
+        Assert.False(rp.Driver.EnableInterrupts());
+        Post(rp, 1);
+        Complete(rp, 1);
+        Assert.Equal(PublishResult.Call, rp.Device.Publish(true));
     }
 
     [Fact]
