@@ -46,6 +46,12 @@ public sealed record BenchConfiguration
     /// <summary>Extra perflab-backend arguments ("--hybrid-budget-us", "5").</summary>
     public IReadOnlyList<string> BackendArgs { get; init; } = [];
 
+    /// <summary>A hybrid guest's timed naps with calls off before it arms (loadgen
+    /// --hybrid-naps, --hybrid-nap-us; NAPI's napi_defer_hard_irqs with gro_flush_timeout): a
+    /// guest that does not ask the back-end to wake it for every completion.</summary>
+    public int GuestNaps { get; init; }
+    public double GuestNapUs { get; init; } = 20;
+
     /// <summary>The configuration this one is compared with, round by round (empty: none).</summary>
     public string Reference { get; init; } = "";
 
@@ -58,7 +64,7 @@ public sealed record BenchConfiguration
         Label = Label.Length > 0 ? Label : Id,
         Peer = Peer == Peer.Dpdk ? PeerNames.Dpdk : PeerNames.PerfLab,
         BackendPoll = Peer == Peer.Dpdk ? "busy (testpmd)" : Name(BackendPoll),
-        GuestPoll = Name(GuestPoll),
+        GuestPoll = GuestNaps > 0 ? FormattableString.Invariant($"{Name(GuestPoll)} napping {GuestNaps}x{GuestNapUs} us") : Name(GuestPoll),
         FrameSize = FrameSize,
         QueueSize = QueueSize,
         Burst = Burst,
@@ -129,6 +135,14 @@ public static class Configurations
         Strategy("hybrid-fill-guestbusy-64", PollMode.Hybrid, PollMode.Busy, "hybrid, kick batch filling in 200 µs / busy guest, 64 B") with
         {
             BackendArgs = ["--hybrid-kick-batch", "256", "--hybrid-kick-fill-us", "200"],
+        },
+        // The same back-end with a hybrid guest that naps 20 µs with calls off before it arms:
+        // the back-end's calls to a sleeping guest were the rest of its CPU at 10 %
+        // (docs/polling.md, "The guest's calls").
+        Strategy("hybrid-fill-guestnap-64", PollMode.Hybrid, PollMode.Hybrid, "hybrid, kick batch filling in 200 µs / hybrid guest napping 20 µs before it arms, 64 B") with
+        {
+            BackendArgs = ["--hybrid-kick-batch", "256", "--hybrid-kick-fill-us", "200"],
+            GuestNaps = 1,
         },
         Strategy("backoff-64", PollMode.Backoff, PollMode.Backoff, "backoff / backoff, 64 B"),
         // Frame sizes: throughput in Gb/s as well as Mpps.

@@ -106,10 +106,10 @@ public sealed record Profile
     public static readonly Profile Default = new()
     {
         Name = "default",
-        Description = "busy, interrupt, hybrid (guest hybrid and guest busy; and with a kick batch filling in 200 µs, guest busy) at 64 B, busy at 1500 B, busy at queue 1024, DPDK when installed, and a small density point (hybrid back-end with 1 and 8 devices, busy guests, 0.15 s load points); 8 rounds, up to 16 while the host's moves leave a configuration fewer than 5 kept; short trials (0.1 s, sum 0.2 s)",
+        Description = "busy, interrupt, hybrid (guest hybrid and guest busy; and with a kick batch filling in 200 µs, guest busy and guest hybrid napping 20 µs before it arms) at 64 B, busy at 1500 B, busy at queue 1024, DPDK when installed, and a small density point (hybrid back-end with 1 and 8 devices, busy guests, 0.15 s load points); 8 rounds, up to 16 while the host's moves leave a configuration fewer than 5 kept; short trials (0.1 s, sum 0.2 s)",
         ConfigIds =
         [
-            Configurations.BusyReference, "interrupt-64", "hybrid-64", "hybrid-guestbusy-64", "hybrid-fill-guestbusy-64", "busy-1500", "busy-64-q1024", "dpdk-64",
+            Configurations.BusyReference, "interrupt-64", "hybrid-64", "hybrid-guestbusy-64", "hybrid-fill-guestbusy-64", "hybrid-fill-guestnap-64", "busy-1500", "busy-64-q1024", "dpdk-64",
             Configurations.DensityId(PollMode.Hybrid, 1), Configurations.DensityId(PollMode.Hybrid, 8),
         ],
         // 6 is the fewest rounds whose interval reaches 95 %; 8 keep 6 when two are flagged.

@@ -102,7 +102,7 @@ public sealed class LoadGenTrialTarget : ITrialTarget
 
     /// <summary>A guest of <paramref name="c"/> on <paramref name="socket"/> against <paramref name="backend"/>:
     /// the options every bench trial target starts from.</summary>
-    internal static LoadGenOptions GuestOptions(BenchConfiguration c, string socket, IBackendUnderTest backend) => new()
+    public static LoadGenOptions GuestOptions(BenchConfiguration c, string socket, IBackendUnderTest backend) => new()
     {
         SocketPath = socket,
         FrameSize = c.FrameSize,
@@ -111,7 +111,7 @@ public sealed class LoadGenTrialTarget : ITrialTarget
         Packed = c.Ring == RingLayout.Packed,
         Queues = c.Pairs,
         Mergeable = c.Mergeable,
-        Poll = new PollOptions { Mode = c.GuestPoll },
+        Poll = new PollOptions { Mode = c.GuestPoll, HybridNaps = c.GuestNaps, HybridNapUs = c.GuestNapUs },
         BackendStatsSocket = backend.StatsSocket,
         BackendPid = backend.StatsSocket is null ? backend.Pid : 0,
         BackendLabel = backend.Label,

@@ -55,3 +55,39 @@ public sealed class LoadGenTargetTests
         Assert.True(ping.Received > 0, $"ping-pong returned nothing (offered {ping.Offered}, window {ping.DurationS:F3} s)");
     }
 }
+
+/// <summary>What a configuration asks of the bench's guest.</summary>
+public sealed class GuestOptionsTests
+{
+    private sealed class NoBackend : PerfLab.Bench.EndToEnd.IBackendUnderTest
+    {
+        public string Label => "perflab";
+
+        public int Pid => 0;
+
+        public string? StatsSocket => "/nowhere";
+
+        public void OnDeviceReady()
+        {
+        }
+
+        public void Dispose()
+        {
+        }
+    }
+
+    [Fact]
+    public void TheNappingGuestConfigurationNapsAndSaysSo()
+    {
+        BenchConfiguration c = Configurations.Get("hybrid-fill-guestnap-64");
+        PerfLab.LoadGen.LoadGenOptions g = LoadGenTrialTarget.GuestOptions(c, "/s", new NoBackend());
+        Assert.Equal(PerfLab.Vhost.Polling.PollMode.Hybrid, g.Poll.Mode);
+        Assert.Equal(1, g.Poll.HybridNaps);
+        Assert.Equal(20, g.Poll.HybridNapUs);
+        Assert.Equal("hybrid napping 1x20 us", c.ToInfo().GuestPoll);
+        Assert.Contains("--hybrid-kick-fill-us", c.BackendArgs);
+        // The others' guests arm at once.
+        Assert.Equal(0, LoadGenTrialTarget.GuestOptions(Configurations.Get("hybrid-64"), "/s", new NoBackend()).Poll.HybridNaps);
+        Assert.Equal("hybrid", Configurations.Get("hybrid-64").ToInfo().GuestPoll);
+    }
+}
