@@ -35,6 +35,12 @@ public static class RunHistory
         {
             ids.AddRange(r.Configs.Select(c => c.Id).Where(id => !ids.Contains(id) && (configId is null || id == configId)));
         }
+        // Each run's rounds used, once per run rather than once per configuration and neighbour.
+        var usedOf = new Dictionary<Report, HashSet<int>>(ReferenceEqualityComparer.Instance);
+        foreach (var (_, r) in runs)
+        {
+            usedOf[r] = Summaries.UsedRounds(r);
+        }
         var result = new List<ConfigHistory>();
         foreach (string id in ids)
         {
@@ -45,7 +51,7 @@ public static class RunHistory
             (StoredRun Run, Report Report)? previous = null;
             foreach (var (run, report) in withIt)
             {
-                var used = Summaries.UsedRounds(report);
+                var used = usedOf[report];
                 var values = shown.ToDictionary(m => m, m => Summaries.Of(report, id, m, used));
                 var vs = new Dictionary<string, RatioResult>();
                 string? notComparable = null;
@@ -54,7 +60,7 @@ public static class RunHistory
                     notComparable = Comparability.Refusal(Comparability.Checks(p.Report, report));
                     if (notComparable is null)
                     {
-                        var usedP = Summaries.UsedRounds(p.Report);
+                        var usedP = usedOf[p.Report];
                         foreach (string m in shown)
                         {
                             vs[m] = RatioTest.Of(Summaries.ByRound(p.Report, id, m, usedP).Values, Summaries.ByRound(report, id, m, used).Values, Metrics.Def(m).Better, threshold);
