@@ -32,6 +32,7 @@ public unsafe struct SplitDriverRing
     private ushort _lastUsed;       // next used element to consume
     private ushort _usedSeen;
     private bool _eventIdx;
+    private bool _callsOn;          // the driver's shadow of its own suppression state
 
     public readonly ushort Size => _size;
     public readonly ushort NextAvail => _nextAvail;
@@ -61,6 +62,7 @@ public unsafe struct SplitDriverRing
         r._size = size;
         r._mask = (ushort)(size - 1);
         r._eventIdx = eventIdx;
+        r._callsOn = true; // a zeroed ring asks for calls (flags 0, used_event 0)
         r._nextAvail = start;
         r._kickedAvail = start;
         r._lastUsed = start;
@@ -161,6 +163,7 @@ public unsafe struct SplitDriverRing
     /// </summary>
     public bool EnableInterrupts(ushort afterCount = 0)
     {
+        _callsOn = true;
         if (_eventIdx)
         {
             Volatile.Write(ref *_usedEvent, (ushort)(_lastUsed + afterCount));
@@ -179,6 +182,13 @@ public unsafe struct SplitDriverRing
     /// <summary>Asks the device not to call (busy polling, or awake after a sleep).</summary>
     public void DisableInterrupts()
     {
+        // Already off: no store to a line the device reads on every publish (Linux keeps the
+        // same shadow of its flags).
+        if (!_callsOn)
+        {
+            return;
+        }
+        _callsOn = false;
         if (!_eventIdx)
         {
             Volatile.Write(ref *_availFlags, SplitLayout.AvailFlagNoInterrupt);
