@@ -15,7 +15,7 @@ public static class GoalsCommand
         var journal = new Argument<string>("JOURNAL") { Description = "a journal written by record" };
         var goals = new Option<string[]>("--goal")
         {
-            Description = "LABEL|CONFIG|REFERENCE|METRIC|>= or <=|LIMIT, repeatable: the median over the rounds of CONFIG's METRIC divided by REFERENCE's in the same round (REFERENCE empty: the value itself) against LIMIT",
+            Description = "LABEL|CONFIG|REFERENCE|METRIC|>= or <=|LIMIT[|GATE], repeatable: the median over the rounds of CONFIG's METRIC divided by REFERENCE's in the same round (REFERENCE empty: the value itself) against LIMIT; with REFERENCE empty, GATE counts only the rounds where GATE's METRIC met LIMIT too (the host carried the load)",
             AllowMultipleArgumentsPerToken = true,
             Required = true,
         };
@@ -33,9 +33,9 @@ public static class GoalsCommand
             var parsed = (p.GetValue(goals) ?? []).Select(Goal.Parse).ToList();
             foreach (Goal g in parsed)
             {
-                if (!ids.Contains(g.Config) || (g.Reference.Length > 0 && !ids.Contains(g.Reference)))
+                if (!ids.Contains(g.Config) || (g.Reference.Length > 0 && !ids.Contains(g.Reference)) || (g.Gate.Length > 0 && !ids.Contains(g.Gate)))
                 {
-                    throw new BadInputException($"goal '{g.Label}': {g.Config} or {g.Reference} is not in {path}");
+                    throw new BadInputException($"goal '{g.Label}': {g.Config}, {g.Reference} or {g.Gate} is not in {path}");
                 }
             }
             var used = Summaries.UsedRounds(report);

@@ -33,11 +33,14 @@ public static class GoalsMarkdown
         md.AppendLine("|---|---|---:|---|---|---:|---|");
         foreach (GoalResult g in results)
         {
-            string what = g.Goal.Reference.Length == 0 ? $"{g.Goal.Metric} of {g.Goal.Config}"
+            string gate = g.Goal.Gate.Length == 0 ? ""
+                : g.Goal.Gate == g.Goal.Config ? ", in rounds where its reference at the same offered rate met the limit too"
+                : $", in rounds where {g.Goal.Gate} met the limit too";
+            string what = g.Goal.Reference.Length == 0 ? $"{g.Goal.Metric} of {g.Goal.Config}{gate}"
                 : g.Goal.Reference == g.Goal.Config ? $"{g.Goal.Metric}: {g.Goal.Config} ÷ its reference at the same offered rate"
                 : $"{g.Goal.Metric}: {g.Goal.Config} ÷ {g.Goal.Reference}";
-            string verdict = g.Verdict switch { GoalVerdict.Pass => "pass", GoalVerdict.Fail => "**FAIL**", _ => "not measured" };
-            md.AppendLine($"| {Format.Cell(g.Goal.Label)} | {Format.Cell(what)} | {Format.Num(g.Median)} | {Format.Num(g.Min)}–{Format.Num(g.Max)} | {(g.Goal.AtLeast ? "≥" : "≤")} {g.Goal.Limit.ToString(CultureInfo.InvariantCulture)} | {g.RoundsMet}/{g.Rounds} | {verdict} |");
+            string verdict = g.Verdict switch { GoalVerdict.Pass => "pass", GoalVerdict.Fail => "**FAIL**", _ when g.GatedOut > 0 => "not measured: the gate fell short in every round", _ => "not measured" };
+            md.AppendLine($"| {Format.Cell(g.Goal.Label)} | {Format.Cell(what)} | {Format.Num(g.Median)} | {Format.Num(g.Min)}–{Format.Num(g.Max)} | {(g.Goal.AtLeast ? "≥" : "≤")} {g.Goal.Limit.ToString(CultureInfo.InvariantCulture)} | {g.RoundsMet}/{g.Rounds}{(g.GatedOut > 0 ? $" ({g.GatedOut} left out)" : "")} | {verdict} |");
         }
     }
 }

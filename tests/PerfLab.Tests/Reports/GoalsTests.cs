@@ -48,6 +48,41 @@ public sealed class GoalsTests
     }
 
     [Fact]
+    public void AGatedGoalCountsOnlyTheRoundsWhereItsGateMetTheLimitToo()
+    {
+        using var tmp = new TempDir();
+        string j = tmp.File("journal.csv");
+        // Round 2: the host's capacity fell below the load, and busy lost frames as well.
+        double[] hybrid = [1.0, 0.65, 0.995, 0.97];
+        double[] busy = [1.0, 0.66, 1.0, 1.0];
+        for (int r = 1; r <= 4; r++)
+        {
+            RoundJournal.Append(j, [new JournalEntry(r, "", RoundJournal.C2cMetric, 60)]);
+            RoundJournal.Append(j, [new JournalEntry(r, "busy/busy@90", "delivered", busy[r - 1])]);
+            RoundJournal.Append(j, [new JournalEntry(r, "hybrid/hybrid@90", "delivered", hybrid[r - 1])]);
+        }
+        Report report = RoundJournal.ToReport(RoundJournal.Read(j), new Dictionary<string, string>());
+        var plain = Goal.Parse("delivered|hybrid/hybrid@90||delivered|>=|0.99").Evaluate(report);
+        var gated = Goal.Parse("delivered|hybrid/hybrid@90||delivered|>=|0.99|busy/busy@90").Evaluate(report);
+        Assert.Equal((0.97 + 0.995) / 2, plain.Median, 9);
+        Assert.Equal(GoalVerdict.Fail, plain.Verdict);
+        Assert.Equal((2, 3, 1), (gated.RoundsMet, gated.Rounds, gated.GatedOut));
+        Assert.Equal(0.995, gated.Median, 9);
+        Assert.Equal(GoalVerdict.Pass, gated.Verdict);
+        Assert.Contains("| 2/3 (1 left out) | pass |", GoalsMarkdown.Build(report, [gated]));
+
+        // Busy carried it in no round: nothing to judge.
+        var never = Goal.Parse("strict|hybrid/hybrid@90||delivered|>=|1.01|busy/busy@90").Evaluate(report);
+        Assert.Equal((GoalVerdict.NotMeasured, 4), (never.Verdict, never.GatedOut));
+        Assert.Contains("not measured: the gate fell short in every round", GoalsMarkdown.Build(report, [never]));
+
+        // A gate belongs to an absolute goal only.
+        Assert.Throws<FormatException>(() => Goal.Parse("x|hybrid/hybrid@90|busy/busy@90|delivered|>=|0.99|busy/busy@90"));
+        Assert.Equal(2, PerfLab.Reports.Cli.Program.Main(["goals", j, "--goal", "typo|hybrid/hybrid@90||delivered|>=|0.99|busy/busy@50"]));
+        Assert.Equal(0, PerfLab.Reports.Cli.Program.Main(["goals", j, "--goal", "delivered|hybrid/hybrid@90||delivered|>=|0.99|busy/busy@90"]));
+    }
+
+    [Fact]
     public void LoadGeneratorJsonGivesDeliveredShareAndDecisions()
     {
         const string Json = """{"mpps": 3.96, "offered_pps": 4000000, "received": 4000, "backend_packets": 8000, "backend_poll": {"sleeps": 80, "budget_ns": 12500, "notify_window_ns": 50000, "naps": 40, "coalesced_sleeps": 60, "kick_timeouts": 16, "kick_batch": 96}, "guest_poll": {"sleeps": 40, "budget_ns": 0}}""";
