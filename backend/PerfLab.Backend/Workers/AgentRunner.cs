@@ -176,7 +176,8 @@ public abstract class AgentRunner : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     protected void MaybeRefreshAllocated(long now)
     {
-        if (now - _lastAllocRefresh > s_allocRefreshTicks)
+        // Unsigned: a clock that went back (Clock.Expired) refreshes and re-bases at once.
+        if ((ulong)(now - _lastAllocRefresh) > (ulong)s_allocRefreshTicks)
         {
             _lastAllocRefresh = now;
             RefreshAllocated();

@@ -48,6 +48,16 @@ public static unsafe class Clock
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static long Now() => s_rdtsc != null ? (long)s_rdtsc() : Stopwatch.GetTimestamp();
 
+    /// <summary>
+    /// A wait from <paramref name="start"/> to <paramref name="end"/> is over: the clock reached
+    /// the end, or it reads earlier than the start. The TSC is the host's: a VM restored from a
+    /// snapshot or moved to another host reads a different one (the kernel's kvm-clock hides
+    /// that, the raw TSC does not), and a deadline in the old host's ticks would then be days
+    /// away. Every loop that waits for a tick deadline asks this, never <c>now &lt; end</c> alone.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool Expired(long now, long start, long end) => now >= end || now < start;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static double TicksToNs(long ticks) => ticks * s_nsPerTick;
 

@@ -115,8 +115,9 @@ public static class SleepProbe
             {
                 Pause.Once();
             }
-            long until = Clock.Now() + idle;
-            while (Clock.Now() < until)
+            long from = Clock.Now();
+            long until = from + idle;
+            while (!Clock.Expired(Clock.Now(), from, until))
             {
                 Pause.Once();
             }

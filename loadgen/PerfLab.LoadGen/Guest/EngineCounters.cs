@@ -34,6 +34,9 @@ public sealed class EngineCounters
     public long Stale;
     /// <summary>Clock tick of the first frame back since this was last zeroed (reconnect time).</summary>
     public long FirstRxTick;
+    /// <summary>Waits ended because the clock read earlier than where they started (the TSC of
+    /// another host: the VM was restored or migrated; <see cref="PerfLab.Vhost.Diagnostics.Clock.Expired"/>).</summary>
+    public long ClockJumps;
 
     public EngineCounters Clone() => (EngineCounters)MemberwiseClone();
 }

@@ -235,6 +235,10 @@ public abstract unsafe class TrafficEngine : IDisposable
     /// deadline passes (the bench moves a fixed number of frames per invocation).</summary>
     public abstract void RunUntilReceived(long received, long deadlineTick);
 
+    /// <summary><see cref="RunUntil"/> for a wait that started at <paramref name="startTick"/>:
+    /// it also ends where the clock reads earlier than that (<see cref="Clock.Expired"/>).</summary>
+    internal abstract void RunUntil(long untilTick, long startTick);
+
     /// <summary>Sends exactly <paramref name="frames"/> frames on pair 0 in bursts, if the ring
     /// has room (tests that need exact counts).</summary>
     internal abstract int SendNow(int frames);
@@ -268,8 +272,9 @@ public abstract unsafe class TrafficEngine : IDisposable
             return;
         }
         Sending = false;
-        long end = Clock.Now() + (long)(timeoutS * Clock.TicksPerSecond);
-        while (!Quiescent && Clock.Now() < end)
+        long start = Clock.Now();
+        long end = start + (long)(timeoutS * Clock.TicksPerSecond);
+        while (!Quiescent && !Clock.Expired(Clock.Now(), start, end))
         {
             if (Step() == 0)
             {
@@ -439,6 +444,11 @@ public abstract unsafe class TrafficEngine : IDisposable
         {
             idle = true;
         }
+        if (now < d.StartTick)
+        {
+            C.ClockJumps++;
+            return true;
+        }
         return now >= d.EndTick;
     }
 
@@ -568,6 +578,8 @@ public abstract unsafe class TrafficEngine : IDisposable
 public struct TrialDrain(long sent, long received0, long graceTicks, long endTick, long lastWork)
 {
     internal readonly long Sent = sent;
+    /// <summary>Where the drain started (a clock reading earlier ends it: <see cref="Clock.Expired"/>).</summary>
+    internal readonly long StartTick = lastWork;
     internal readonly long Received0 = received0;
     internal readonly long GraceTicks = graceTicks;
     internal readonly long EndTick = endTick;

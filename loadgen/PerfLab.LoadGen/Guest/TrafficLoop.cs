@@ -269,26 +269,34 @@ public sealed class TrafficEngine<TRing, TIdle> : TrafficEngine
 
     // ---- running ---------------------------------------------------------------------------
 
-    public override void RunUntil(long untilTick)
+    public override void RunUntil(long untilTick) => RunUntil(untilTick, Clock.Now());
+
+    internal override void RunUntil(long untilTick, long startTick)
     {
         _phaseEndTick = untilTick;
-        Loop(untilTick, long.MaxValue);
+        Loop(untilTick, long.MaxValue, startTick);
     }
 
     public override void RunUntilReceived(long received, long deadlineTick)
     {
         _phaseEndTick = deadlineTick;
-        Loop(deadlineTick, received);
+        Loop(deadlineTick, received, Clock.Now());
     }
 
-    private void Loop(long untilTick, long untilReceived)
+    /// <param name="startTick">where the wait started: a clock that reads earlier ends it
+    /// (<see cref="Clock.Expired"/>)</param>
+    private void Loop(long untilTick, long untilReceived, long startTick)
     {
         var target = new WaitTarget(this);
         while (true)
         {
             int work = Step();
-            if (_now >= untilTick || C.Received >= untilReceived)
+            if (Clock.Expired(_now, startTick, untilTick) || C.Received >= untilReceived)
             {
+                if (_now < startTick)
+                {
+                    C.ClockJumps++;
+                }
                 return;
             }
             if (work > 0)

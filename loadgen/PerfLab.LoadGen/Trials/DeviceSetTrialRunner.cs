@@ -218,6 +218,7 @@ public sealed class DeviceSetTrialRunner : ITrialRunner
         CpuTime cpu0 = CpuTime.Thread();
         long alloc0 = GC.GetAllocatedBytesForCurrentThread();
         long nextEnd = long.MaxValue;
+        long startTick = Clock.Now();
         for (int d = 0; d < n; d++)
         {
             _runners[d].Start(trials[d], Phase(d, n));
@@ -252,7 +253,9 @@ public sealed class DeviceSetTrialRunner : ITrialRunner
                 }
             }
             long now = Clock.Now();
-            if (now >= nextEnd)
+            // A clock that reads earlier than the start ends every window now (Clock.Expired).
+            bool jumped = now < startTick;
+            if (now >= nextEnd || jumped)
             {
                 // The schedules that have run out end their windows and start draining.
                 nextEnd = long.MaxValue;
@@ -262,7 +265,7 @@ public sealed class DeviceSetTrialRunner : ITrialRunner
                     {
                         continue;
                     }
-                    if (now >= engines[d].ScheduleEndTick)
+                    if (now >= engines[d].ScheduleEndTick || jumped)
                     {
                         trials[d].EndWindow();
                         drains[d] = _runners[d].BeginDrain(trials[d]);
