@@ -131,17 +131,15 @@ public sealed class TrialRunner : ITrialRunner
     internal TrialResult End(ActiveTrial t)
     {
         TrafficEngine e = _engine;
-        if (t.EndTick < t.StartTick || e.C.ClockJumps != t.BeginWindow.C.ClockJumps)
-        {
-            e.Measuring = false;
-            e.EndBoundedSchedule();
-            e.SetLoad(_o.RatePps, _o.Burst, _o.MaxInFlight);
-            throw new InvalidOperationException("the clock (TSC) read earlier than the trial's start: the VM was restored from a snapshot or moved to another host during the trial, whose times then mean nothing; trial ended, not measured");
-        }
         e.Measuring = false;
         e.EndBoundedSchedule();
-        MeasurementWindow end = MeasurementWindow.End(e, _o);
+        bool clockJumped = t.EndTick < t.StartTick || e.C.ClockJumps != t.BeginWindow.C.ClockJumps;
+        MeasurementWindow? end = clockJumped ? null : MeasurementWindow.End(e, _o);
         e.SetLoad(_o.RatePps, _o.Burst, _o.MaxInFlight);
+        if (end == null)
+        {
+            throw new InvalidOperationException("the clock (TSC) read earlier than the trial's start: the VM was restored from a snapshot or moved to another host during the trial, whose times then mean nothing; trial ended, not measured");
+        }
         return Build(t.Spec, t.Burst, t.Scheduled, Clock.TicksToNs(t.EndTick - t.StartTick) / 1e9, t.BeginWindow, end, e.Histogram);
     }
 
